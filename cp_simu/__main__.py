@@ -1,0 +1,3 @@
+from cp_simu.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""The embedded MQTT broker (amqtt), and finding a broker when none is given.
+
+amqtt is pure Python and asyncio-native, so `make run` needs no system service; any real
+broker (Mosquitto, EMQX…) works instead through `--broker URL`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cp_simu.urls import BrokerUrl
+
+log = logging.getLogger(__name__)
+
+
+def broker_config(host: str, port: int) -> dict:
+    return {
+        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": -1}},
+        # No $SYS publisher and no per-packet logger: they cost CPU for hundreds of clients.
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+
+
+async def serve(host: str = "127.0.0.1", port: int = 1883) -> None:
+    """Run the embedded broker until SIGINT/SIGTERM."""
+    from amqtt.broker import Broker
+
+    for noisy in ("amqtt", "transitions"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    broker = Broker(broker_config(host, port))
+    await broker.start()
+    log.info("embedded MQTT broker listening on mqtt://%s:%d", host, port)
+    print(f"MQTT broker ready on mqtt://{host}:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("embedded MQTT broker stopping")
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(broker.shutdown(), 5)
+
+
+def reachable(url: BrokerUrl, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections at the broker's address."""
+    try:
+        with socket.create_connection((url.host, url.port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def spawn_embedded(url: BrokerUrl, log_file: Path | None = None, timeout: float = 15.0) -> subprocess.Popen:
+    """Start `ocpp-simu broker` for `url` as a child process and wait until it accepts connections."""
+    if not url.is_loopback:
+        raise ValueError(f"will not start an embedded broker for non-loopback {url}")
+    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - the child owns it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cp_simu", "broker", "--host", url.host, "--port", str(url.port)],
+        stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not reachable(url, 0.2):
+        if proc.poll() is not None:
+            raise RuntimeError(f"embedded broker exited with code {proc.returncode}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise TimeoutError(f"embedded broker did not listen on {url} within {timeout:g}s")
+        time.sleep(0.05)
+    return proc

@@ -1,0 +1,205 @@
+"""config.ini: the template every charge point's configuration is copied from (SPEC §1, §6).
+
+Loaded and validated here, for the launcher (template + definition → instance file) and the
+charge point (instance file → definition, OCPP keys, MQTT and simulation settings). The
+[Ocpp] section stays a map of strings: what each key means is the charge point's business.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cp_simu.models import ChargePointDefinition, PayloadError
+from cp_simu.topics import DEFAULT_ROOT
+from cp_simu.urls import DEFAULT_BROKER_URL, BrokerUrl
+
+SECTION_CP = "ChargePoint"
+SECTION_OCPP = "Ocpp"
+SECTION_MQTT = "Mqtt"
+SECTION_SIMULATION = "Simulation"
+INSTANCE_FILE = "config.ini"
+
+# Keys of [ChargePoint] that are numbers in a definition (INI holds only text).
+_CP_NUMBERS = {"nb_connectors": int, "nb_phases": int, "voltage": float, "max_setpoint": float,
+               "max_setpoint_per_connector": float}
+
+
+class ConfigError(ValueError):
+    """config.ini is missing, unreadable or holds a bad value; the message says where."""
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    broker: str = DEFAULT_BROKER_URL
+    root: str = DEFAULT_ROOT
+    keepalive: int = 15
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    status_refresh_interval: float = 1.0
+    power_factor: float = 1.0
+    ca_file: str = ""
+    log_max_bytes: int = 2_000_000
+    log_backups: int = 3
+
+
+@dataclass
+class SimuConfig:
+    """A parsed config.ini (template or instance)."""
+
+    path: Path | None
+    charge_point: dict[str, Any]  # typed [ChargePoint] values, definition keys and identity extras
+    ocpp: dict[str, str]
+    mqtt: MqttSettings
+    simulation: SimulationSettings
+    parser: configparser.ConfigParser = field(repr=False, default_factory=configparser.ConfigParser)
+
+    def definition(self) -> ChargePointDefinition:
+        """The instance's charge point definition (needs an `id` in [ChargePoint])."""
+        try:
+            return ChargePointDefinition.from_dict(self.charge_point, path=f"[{SECTION_CP}] ")
+        except PayloadError as exc:
+            raise ConfigError(f"{self.path}: {exc}") from None
+
+    def definition_defaults(self) -> dict[str, Any]:
+        """Values a start command's entry takes for the keys it omits."""
+        return {k: v for k, v in self.charge_point.items() if k in ChargePointDefinition.KNOWN and k != "id"}
+
+
+def _new_parser() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # OCPP keys are case-sensitive
+    return parser
+
+
+def default_template_text() -> str:
+    """The config.ini shipped in the package (a copy of the repository's template)."""
+    return resources.files("cp_simu").joinpath("default_config.ini").read_text()
+
+
+def _typed_cp_section(section: Mapping[str, str], where: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, text in section.items():
+        if key in _CP_NUMBERS:
+            try:
+                values[key] = _CP_NUMBERS[key](text)
+            except ValueError:
+                raise ConfigError(f"{where} [{SECTION_CP}] {key}: expected a number, got {text!r}") from None
+        else:
+            values[key] = text
+    return values
+
+
+def parse_config(text: str, path: Path | None = None) -> SimuConfig:
+    where = str(path or "config.ini")
+    parser = _new_parser()
+    try:
+        parser.read_string(text, source=where)
+    except configparser.Error as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    cp = _typed_cp_section(parser[SECTION_CP] if parser.has_section(SECTION_CP) else {}, where)
+    if "id" not in cp:  # validate the defaults a start command will inherit
+        try:
+            ChargePointDefinition.from_dict({**cp, "id": "template"}, path=f"{where} [{SECTION_CP}] ")
+        except PayloadError as exc:
+            raise ConfigError(str(exc)) from None
+    mqtt_section = dict(parser[SECTION_MQTT]) if parser.has_section(SECTION_MQTT) else {}
+    sim_section = dict(parser[SECTION_SIMULATION]) if parser.has_section(SECTION_SIMULATION) else {}
+    try:
+        mqtt = MqttSettings(
+            broker=str(BrokerUrl.parse(mqtt_section.get("broker", DEFAULT_BROKER_URL))),
+            root=mqtt_section.get("root", DEFAULT_ROOT) or DEFAULT_ROOT,
+            keepalive=int(mqtt_section.get("keepalive", 15)))
+        defaults = SimulationSettings()
+        simulation = SimulationSettings(
+            status_refresh_interval=float(sim_section.get("status_refresh_interval",
+                                                          defaults.status_refresh_interval)),
+            power_factor=float(sim_section.get("power_factor", defaults.power_factor)),
+            ca_file=sim_section.get("ca_file", ""),
+            log_max_bytes=int(sim_section.get("log_max_bytes", defaults.log_max_bytes)),
+            log_backups=int(sim_section.get("log_backups", defaults.log_backups)))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if not 0 < simulation.power_factor <= 1:
+        raise ConfigError(f"{where} [{SECTION_SIMULATION}] power_factor: must be in (0, 1]")
+    if simulation.status_refresh_interval <= 0:
+        raise ConfigError(f"{where} [{SECTION_SIMULATION}] status_refresh_interval: must be > 0")
+    ocpp = dict(parser[SECTION_OCPP]) if parser.has_section(SECTION_OCPP) else {}
+    return SimuConfig(path, cp, ocpp, mqtt, simulation, parser)
+
+
+def load_config(path: str | Path | None = None) -> SimuConfig:
+    """Load a config.ini; None means the packaged default template."""
+    if path is None:
+        return parse_config(default_template_text())
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_config(text, path)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write a file so a crash leaves either the old or the new content, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _render(parser: configparser.ConfigParser) -> str:
+    import io
+
+    out = io.StringIO()
+    parser.write(out)
+    return out.getvalue()
+
+
+def write_instance_config(template: SimuConfig, definition: ChargePointDefinition, directory: Path,
+                          broker: str | None = None, root: str | None = None) -> Path:
+    """Instance config.ini = template with the definition written into [ChargePoint]."""
+    parser = _new_parser()
+    parser.read_dict(template.parser)
+    if not parser.has_section(SECTION_CP):
+        parser.add_section(SECTION_CP)
+    for key, value in definition.to_dict().items():
+        if isinstance(value, dict | list):
+            continue
+        parser[SECTION_CP][key] = str(value)
+    if broker or root:
+        if not parser.has_section(SECTION_MQTT):
+            parser.add_section(SECTION_MQTT)
+        if broker:
+            parser[SECTION_MQTT]["broker"] = broker
+        if root:
+            parser[SECTION_MQTT]["root"] = root
+    target = directory / INSTANCE_FILE
+    atomic_write(target, _render(parser))
+    return target
+
+
+def update_section(path: Path, section: str, values: Mapping[str, str]) -> None:
+    """Persist changed keys of one section (e.g. ChangeConfiguration) keeping the rest."""
+    parser = _new_parser()
+    parser.read(path)
+    if not parser.has_section(section):
+        parser.add_section(section)
+    for key, value in values.items():
+        parser[section][key] = value
+    atomic_write(path, _render(parser))

@@ -1,0 +1,147 @@
+"""WebSocket side of the CSMS: handshake checks, subprotocol choice, connection registry.
+
+Bad connections are refused during the HTTP handshake (400 with a plain-text reason), so a
+charge point sees a clear failure instead of a WebSocket that closes right after opening.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import unquote, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed, NegotiationError
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from .calls import CLOSED
+from .handlers16 import ChargePoint16
+from .handlers201 import ChargePoint201
+from .journal import Journal, JournaledConnection
+from .model import CentralSystem
+
+LOGGER = logging.getLogger(__name__)
+
+# Subprotocol -> (OCPP version, adapter class).
+SUBPROTOCOLS: dict[str, tuple[str, type[ChargePoint16 | ChargePoint201]]] = {
+    "ocpp1.6": ("1.6", ChargePoint16),
+    "ocpp2.0.1": ("2.0.1", ChargePoint201),
+}
+_CP_ID = re.compile(r"[A-Za-z0-9_.:-]{1,48}")
+
+
+def cp_id_from_path(path: str) -> str | None:
+    """The charge point id is the last non-empty path segment; None if missing or invalid."""
+    segments = [s for s in urlsplit(path).path.split("/") if s]
+    if not segments:
+        return None
+    cp_id = unquote(segments[-1])
+    if not _CP_ID.fullmatch(cp_id) or cp_id in (".", ".."):
+        return None
+    return cp_id
+
+
+@dataclass
+class Connection:
+    """A live charge point: its protocol object and the socket under it."""
+
+    cp: ChargePoint16 | ChargePoint201
+    ws: ServerConnection
+    ocpp_version: str
+
+
+class CsmsServer:
+    """Accepts charge points and keeps the registry the control API sends calls through."""
+
+    def __init__(self, csms: CentralSystem, journal: Journal) -> None:
+        self.csms = csms
+        self.journal = journal
+        self.connections: dict[str, Connection] = {}
+        self._server: Server | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen; returns the bound port (useful with port 0)."""
+        self._server = await serve(
+            self._handle, host, port,
+            subprotocols=[Subprotocol(p) for p in SUBPROTOCOLS],
+            select_subprotocol=self._select_subprotocol,
+            process_request=self._process_request,
+        )
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    async def stop(self) -> None:
+        """Close every connection (1001 going away) and stop listening."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    # -- handshake ---------------------------------------------------------------------------
+
+    def _refuse(self, connection: ServerConnection, cp_id: str | None, reason: str) -> Response:
+        self.journal.event("refused", cp_id, path=connection.request.path[:200] if connection.request
+                           else None, reason=reason)
+        return connection.respond(HTTPStatus.BAD_REQUEST, reason + "\n")
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if cp_id_from_path(request.path) is None:
+            return self._refuse(connection, None, "missing or invalid charge point id in the URL path "
+                                                  "(1-48 characters of A-Z a-z 0-9 _ - . :)")
+        offered = [p.strip() for v in request.headers.get_all("Sec-WebSocket-Protocol")
+                   for p in v.split(",") if p.strip()]
+        if not any(p in SUBPROTOCOLS for p in offered):
+            # Refused here rather than in select_subprotocol, so the CP gets a readable reason.
+            return self._refuse(connection, cp_id_from_path(request.path),
+                                f"no supported OCPP subprotocol offered (got {', '.join(offered) or 'none'};"
+                                f" supported: {', '.join(SUBPROTOCOLS)})")
+        return None
+
+    @staticmethod
+    def _select_subprotocol(connection: ServerConnection,
+                            offered: list[Subprotocol]) -> Subprotocol | None:
+        """Honour the charge point's order of preference among the versions we speak."""
+        for p in offered:
+            if p in SUBPROTOCOLS:
+                return p
+        raise NegotiationError("no supported OCPP subprotocol")  # unreachable after _process_request
+
+    # -- connections -------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        cp_id = cp_id_from_path(ws.request.path) if ws.request else None
+        subprotocol = ws.subprotocol
+        if cp_id is None or subprotocol not in SUBPROTOCOLS:  # guarded by the handshake checks
+            await ws.close(1002, "bad charge point id or subprotocol")
+            return
+        version, cls = SUBPROTOCOLS[subprotocol]
+        cp = cls(cp_id, JournaledConnection(ws, self.journal, cp_id, version), self.csms)
+        entry = Connection(cp, ws, version)
+        remote = "{}:{}".format(*ws.remote_address[:2]) if ws.remote_address else None
+
+        previous = self.connections.get(cp_id)
+        self.connections[cp_id] = entry
+        self.csms.connected(cp_id, version, remote)
+        self.journal.event("connected", cp_id, subprotocol=subprotocol, remote=remote)
+        if previous is not None:
+            # The newest connection wins: a CP that reconnects before we noticed it was gone.
+            self.journal.event("replaced", cp_id, subprotocol=previous.ws.subprotocol)
+            await previous.ws.close(1000, "replaced by a new connection with the same id")
+
+        try:
+            await cp.start()
+        except ConnectionClosed:
+            pass
+        except Exception:
+            LOGGER.exception("%s: connection handler failed", cp_id)
+            await ws.close(1011, "internal error")
+        finally:
+            cp.closed = True
+            cp._response_queue.put_nowait(CLOSED)
+            if self.connections.get(cp_id) is entry:
+                del self.connections[cp_id]
+                self.csms.disconnected(cp_id)
+            self.journal.event("disconnected", cp_id, subprotocol=subprotocol, code=ws.close_code,
+                               reason=ws.close_reason or None)
+

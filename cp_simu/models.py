@@ -1,0 +1,552 @@
+"""Typed payloads of the MQTT contract (SPEC §2–§5, §7) and their validation.
+
+Hand-written rather than pydantic: every charge point process imports this module and
+hundreds of them run at once, so it stays small. Validation follows the wire contract:
+JSON integers and floats are both numbers, booleans must be JSON booleans, and every
+error names the field it is about.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from typing import Any, ClassVar, Self
+from urllib.parse import urlsplit
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-.:]{1,48}$")
+ERROR_PAYLOAD_EXCERPT = 200
+
+
+class PayloadError(ValueError):
+    """A payload that does not follow the contract; the message names the field."""
+
+
+def validate_cp_id(value: object, where: str = "id") -> str:
+    """Charge point ids: 1–48 of `A-Z a-z 0-9 _ - . :`, never `.` or `..` (SPEC §3)."""
+    if not isinstance(value, str):
+        raise PayloadError(f"{where}: expected a string, got {_json_type(value)}")
+    if not ID_PATTERN.match(value) or value in (".", ".."):
+        raise PayloadError(f"{where}: invalid charge point id {value[:60]!r} "
+                           "(1-48 characters of A-Z a-z 0-9 _ - . :, not '.' or '..')")
+    return value
+
+
+def decode_object(raw: bytes | str, what: str = "payload") -> dict[str, Any]:
+    """Parse a JSON object payload or raise a PayloadError saying why it is not one."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
+        value = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"{what}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise PayloadError(f"{what}: expected a JSON object, got {_json_type(value)}")
+    return value
+
+
+def excerpt(raw: bytes | str) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes | bytearray) else raw
+    return text[:ERROR_PAYLOAD_EXCERPT]
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+_MISSING: Any = object()
+
+
+class _Reader:
+    """Reads typed fields out of a decoded JSON object, naming each field in errors."""
+
+    def __init__(self, data: Mapping[str, Any], path: str = "") -> None:
+        self.data = data
+        self.path = path
+
+    def where(self, key: str) -> str:
+        return f"{self.path}{key}"
+
+    def _get(self, key: str, default: Any) -> Any:
+        if key in self.data:
+            return self.data[key]
+        if default is _MISSING:
+            raise PayloadError(f"{self.where(key)}: missing")
+        return default
+
+    def number(self, key: str, default: Any = _MISSING, *, minimum: float | None = None,
+               positive: bool = False) -> Any:
+        value = self._get(key, default)
+        if value is default and key not in self.data:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PayloadError(f"{self.where(key)}: expected a number, got {_json_type(value)}")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise PayloadError(f"{self.where(key)}: must be a finite number")
+        if minimum is not None and value < minimum:
+            raise PayloadError(f"{self.where(key)}: must be >= {minimum:g}, got {value:g}")
+        if positive and value <= 0:
+            raise PayloadError(f"{self.where(key)}: must be > 0, got {value:g}")
+        return float(value)
+
+    def integer(self, key: str, default: Any = _MISSING, *, minimum: int | None = None,
+                maximum: int | None = None) -> Any:
+        value = self._get(key, default)
+        if value is default and key not in self.data:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise PayloadError(f"{self.where(key)}: expected an integer, got {_json_type(value)} "
+                               f"{json.dumps(value)[:40]}")
+        value = int(value)
+        if minimum is not None and value < minimum:
+            raise PayloadError(f"{self.where(key)}: must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise PayloadError(f"{self.where(key)}: must be <= {maximum}, got {value}")
+        return value
+
+    def boolean(self, key: str, default: Any = _MISSING) -> Any:
+        value = self._get(key, default)
+        if value is default and key not in self.data:
+            return value
+        if not isinstance(value, bool):
+            raise PayloadError(f"{self.where(key)}: expected a boolean (true/false), got {_json_type(value)}")
+        return value
+
+    def string(self, key: str, default: Any = _MISSING, *, max_length: int | None = None,
+               choices: tuple[str, ...] | None = None, non_empty: bool = False) -> Any:
+        value = self._get(key, default)
+        if value is default and key not in self.data:
+            return value
+        if not isinstance(value, str):
+            raise PayloadError(f"{self.where(key)}: expected a string, got {_json_type(value)}")
+        if non_empty and not value:
+            raise PayloadError(f"{self.where(key)}: must not be empty")
+        if max_length is not None and len(value) > max_length:
+            raise PayloadError(f"{self.where(key)}: longer than {max_length} characters")
+        if choices is not None and value not in choices:
+            raise PayloadError(f"{self.where(key)}: must be one of {', '.join(choices)}, got {value[:40]!r}")
+        return value
+
+    def array(self, key: str) -> list[Any]:
+        value = self._get(key, _MISSING)
+        if not isinstance(value, list):
+            raise PayloadError(f"{self.where(key)}: expected an array, got {_json_type(value)}")
+        return value
+
+
+class JsonPayload:
+    """Dataclass payloads that serialise to the compact JSON the wire carries."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)  # type: ignore[call-overload]
+        extra = data.pop("extra", None) or {}
+        return {**extra, **data}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------------
+# Charge point definition (launcher start/restart entries, setup files)
+# ---------------------------------------------------------------------------
+
+class CpType(StrEnum):
+    AC = "AC"
+    DC = "DC"
+
+
+OCPP_VERSIONS = ("1.6", "2.0.1")
+
+
+def validate_central_system(value: str, where: str = "central_system") -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise PayloadError(f"{where}: expected a ws:// or wss:// URL, got {value[:80]!r}")
+    return value
+
+
+@dataclass
+class ChargePointDefinition(JsonPayload):
+    """One simulated charge point as the launcher's `start` entries describe it (SPEC §3)."""
+
+    id: str
+    type: str = CpType.AC.value
+    vendor: str = "Open OCPP"
+    model: str = "Simulated CP"
+    serial: str = "S/N00000000"
+    central_system: str = "ws://127.0.0.1:9000/"
+    nb_connectors: int = 1
+    nb_phases: int = 3
+    voltage: float = 230.0
+    max_setpoint: float = 32.0
+    max_setpoint_per_connector: float = 32.0
+    ocpp_version: str = "1.6"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    KNOWN: ClassVar[tuple[str, ...]] = (
+        "id", "type", "vendor", "model", "serial", "central_system", "nb_connectors", "nb_phases",
+        "voltage", "max_setpoint", "max_setpoint_per_connector", "ocpp_version")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
+                  path: str = "") -> Self:
+        """Validate one definition; keys it lacks come from `defaults` (config.ini), then built-ins."""
+        if not isinstance(data, Mapping):
+            raise PayloadError(f"{path or 'charge point'}: expected an object, got {_json_type(data)}")
+        merged = {**(defaults or {}), **data}
+        r = _Reader(merged, path)
+        base = cls(id=validate_cp_id(r._get("id", _MISSING), r.where("id")))
+        definition = cls(
+            id=base.id,
+            type=r.string("type", base.type, choices=("AC", "DC")),
+            vendor=r.string("vendor", base.vendor, max_length=20),
+            model=r.string("model", base.model, max_length=20),
+            serial=r.string("serial", base.serial, max_length=25),
+            central_system=validate_central_system(
+                r.string("central_system", base.central_system), r.where("central_system")),
+            nb_connectors=r.integer("nb_connectors", base.nb_connectors, minimum=1, maximum=64),
+            nb_phases=r.integer("nb_phases", base.nb_phases, minimum=1, maximum=3),
+            voltage=r.number("voltage", base.voltage, positive=True),
+            max_setpoint=r.number("max_setpoint", base.max_setpoint, positive=True),
+            max_setpoint_per_connector=r.number("max_setpoint_per_connector",
+                                                base.max_setpoint_per_connector, positive=True),
+            ocpp_version=r.string("ocpp_version", base.ocpp_version, choices=OCPP_VERSIONS),
+            extra={k: v for k, v in data.items() if k not in cls.KNOWN},
+        )
+        return definition
+
+    @property
+    def is_dc(self) -> bool:
+        return self.type == CpType.DC.value
+
+
+# ---------------------------------------------------------------------------
+# Launcher
+# ---------------------------------------------------------------------------
+
+class LauncherCommandType(StrEnum):
+    START = "start"
+    RESTART = "restart"
+    KILL = "kill"
+    CLOSE = "close"
+
+
+@dataclass
+class LauncherCommand:
+    """`cp_simu/launcher/cmd`: start/restart carry definitions, kill only ids, close nothing."""
+
+    type: LauncherCommandType
+    charge_points: list[ChargePointDefinition] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, raw: bytes | str, defaults: Mapping[str, Any] | None = None) -> Self:
+        """All or nothing: one bad entry rejects the whole command, naming every bad entry."""
+        data = decode_object(raw, "launcher command")
+        r = _Reader(data)
+        kind = LauncherCommandType(r.string("type", choices=tuple(t.value for t in LauncherCommandType)))
+        if kind is LauncherCommandType.CLOSE:
+            return cls(kind)
+        entries = r.array("charge_points")
+        problems: list[str] = []
+        definitions: list[ChargePointDefinition] = []
+        ids: list[str] = []
+        for i, entry in enumerate(entries):
+            where = f"charge_points[{i}]."
+            try:
+                if kind is LauncherCommandType.KILL:
+                    if not isinstance(entry, Mapping):
+                        raise PayloadError(f"charge_points[{i}]: expected an object, got {_json_type(entry)}")
+                    ids.append(validate_cp_id(_Reader(entry, where)._get("id", _MISSING), f"{where}id"))
+                else:
+                    definition = ChargePointDefinition.from_dict(entry, defaults, where)
+                    definitions.append(definition)
+                    ids.append(definition.id)
+            except PayloadError as exc:
+                problems.append(str(exc))
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            problems.append(f"charge_points: id repeated in one command: {', '.join(duplicates)}")
+        if problems:
+            raise PayloadError("; ".join(problems))
+        return cls(kind, definitions, ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.type is LauncherCommandType.CLOSE:
+            return {"type": self.type.value}
+        if self.type is LauncherCommandType.KILL:
+            return {"type": self.type.value, "charge_points": [{"id": i} for i in self.ids]}
+        return {"type": self.type.value, "charge_points": [d.to_dict() for d in self.charge_points]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+class LauncherStatus(StrEnum):
+    ALIVE = "Alive"
+    DEAD = "Dead"
+
+
+@dataclass
+class LauncherInfo(JsonPayload):
+    version: str
+    host: str
+    pid: int
+    running: int
+    workdir: str = ""
+    spawn_mode: str = "fork"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------
+# Charge point status and commands
+# ---------------------------------------------------------------------------
+
+class CpRegistration(StrEnum):
+    DISCONNECTED = "Disconnected"
+    ACCEPTED = "Accepted"
+    PENDING = "Pending"
+    REJECTED = "Rejected"
+    DEAD = "Dead"
+
+
+@dataclass
+class CpStatus(JsonPayload):
+    """`cp_simu/cps/<id>/status` (SPEC §4); additive fields travel in `extra`."""
+
+    pid: int
+    status: str
+    vendor: str
+    model: str
+    serial: str
+    nb_phases: int
+    max_setpoint: float
+    central_system: str
+    type: str
+    voltage: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_definition(cls, definition: ChargePointDefinition, pid: int, status: str,
+                       **extra: Any) -> Self:
+        return cls(pid=pid, status=status, vendor=definition.vendor, model=definition.model,
+                   serial=definition.serial, nb_phases=definition.nb_phases,
+                   max_setpoint=float(definition.max_setpoint), central_system=definition.central_system,
+                   type=definition.type, voltage=float(definition.voltage),
+                   extra={"ocpp_version": definition.ocpp_version,
+                          "nb_connectors": definition.nb_connectors,
+                          "max_setpoint_per_connector": float(definition.max_setpoint_per_connector),
+                          **extra})
+
+    @classmethod
+    def from_payload(cls, raw: bytes | str) -> Self:
+        """Read a status as any contract-abiding CP publishes it (the reference's included)."""
+        data = decode_object(raw, "charge point status")
+        r = _Reader(data)
+        known = {f.name for f in fields(cls)}
+        return cls(
+            pid=r.integer("pid", 0), status=r.string("status"), vendor=r.string("vendor", ""),
+            model=r.string("model", ""), serial=r.string("serial", ""),
+            nb_phases=r.integer("nb_phases", 1), max_setpoint=r.number("max_setpoint", 0.0),
+            central_system=r.string("central_system", ""), type=r.string("type", "AC"),
+            voltage=r.number("voltage", 0.0),
+            extra={k: v for k, v in data.items() if k not in known})
+
+    def with_status(self, status: str) -> CpStatus:
+        return CpStatus(**{**{f.name: getattr(self, f.name) for f in fields(self)}, "status": status})
+
+    def definition(self, cp_id: str) -> ChargePointDefinition:
+        """Rebuild a start entry from a status (used to save a setup of a running fleet)."""
+        e = self.extra
+        return ChargePointDefinition(
+            id=cp_id, type=self.type, vendor=self.vendor, model=self.model, serial=self.serial,
+            central_system=self.central_system, nb_connectors=int(e.get("nb_connectors", 1)),
+            nb_phases=self.nb_phases, voltage=self.voltage, max_setpoint=self.max_setpoint,
+            max_setpoint_per_connector=float(e.get("max_setpoint_per_connector", self.max_setpoint)),
+            ocpp_version=str(e.get("ocpp_version", "1.6")))
+
+
+class CpCommandType(StrEnum):
+    CLOSE = "close"
+    OCPP_CONFIG = "ocpp_config"
+
+
+@dataclass
+class CpCommand:
+    type: CpCommandType
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> Self:
+        data = decode_object(raw, "command")
+        value = _Reader(data).string("type", choices=tuple(t.value for t in CpCommandType))
+        return cls(CpCommandType(value))
+
+    def to_json(self) -> str:
+        return json.dumps({"type": self.type.value})
+
+
+# ---------------------------------------------------------------------------
+# Connectors
+# ---------------------------------------------------------------------------
+
+CONNECTOR_STATES = ("Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing",
+                    "Reserved", "Unavailable", "Faulted")
+
+
+@dataclass
+class ConnectorStatus(JsonPayload):
+    """`cp_simu/cps/<id>/connectors/<n>/status` (SPEC §5) with the additive fields."""
+
+    status: str = "Available"
+    id_tag: str = ""
+    max_setpoint: float = 0.0
+    ocpp_setpoint: float = 0.0
+    setpoint: float = 0.0
+    consumption_l1: float = 0.0
+    consumption_l2: float = 0.0
+    consumption_l3: float = 0.0
+    car_consumption_l1: float = 0.0
+    car_consumption_l2: float = 0.0
+    car_consumption_l3: float = 0.0
+    car_cable_capacity: float = 0.0
+    car_ready: bool = True
+    energy_wh: float = 0.0
+    power_w: float = 0.0
+    transaction_id: int | None = None
+    error_code: str = "NoError"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _NUMBERS: ClassVar[tuple[str, ...]] = (
+        "max_setpoint", "ocpp_setpoint", "setpoint", "consumption_l1", "consumption_l2", "consumption_l3",
+        "car_consumption_l1", "car_consumption_l2", "car_consumption_l3", "car_cable_capacity",
+        "energy_wh", "power_w")
+
+    @classmethod
+    def from_payload(cls, raw: bytes | str) -> Self:
+        data = decode_object(raw, "connector status")
+        r = _Reader(data)
+        known = {f.name for f in fields(cls)}
+        tx = data.get("transaction_id")
+        return cls(
+            status=r.string("status"), id_tag=r.string("id_tag", ""),
+            car_ready=r.boolean("car_ready", True), error_code=r.string("error_code", "NoError"),
+            transaction_id=r.integer("transaction_id") if tx is not None else None,
+            **{name: r.number(name, 0.0) for name in cls._NUMBERS},
+            extra={k: v for k, v in data.items() if k not in known})
+
+
+@dataclass
+class CarInput:
+    """`.../connectors/<n>/car`: every field optional; absent means unchanged."""
+
+    cable: float | None = None
+    ready: bool | None = None
+    consumption_l1: float | None = None
+    consumption_l2: float | None = None
+    consumption_l3: float | None = None
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> Self:
+        r = _Reader(decode_object(raw, "car"))
+        return cls(
+            cable=r.number("cable", None, minimum=0),
+            ready=r.boolean("ready", None),
+            consumption_l1=r.number("consumption_l1", None, minimum=0),
+            consumption_l2=r.number("consumption_l2", None, minimum=0),
+            consumption_l3=r.number("consumption_l3", None, minimum=0),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps({k: v for k, v in asdict(self).items() if v is not None})
+
+
+@dataclass
+class IdTagInput:
+    """`.../connectors/<n>/id_tag`: an RFID card presented at that connector."""
+
+    id: str
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> Self:
+        return cls(_Reader(decode_object(raw, "id_tag")).string("id", max_length=36, non_empty=True))
+
+    def to_json(self) -> str:
+        return json.dumps({"id": self.id})
+
+
+@dataclass
+class FaultedInput:
+    """`.../connectors/<n>/faulted`."""
+
+    faulted: bool
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> Self:
+        return cls(_Reader(decode_object(raw, "faulted")).boolean("faulted"))
+
+    def to_json(self) -> str:
+        return json.dumps({"faulted": self.faulted})
+
+
+def parse_connector_number(text: str | None, nb_connectors: int) -> int:
+    """A connector number from a topic: 1..nb_connectors, or a PayloadError."""
+    if text is None or not text.isdigit() or not 1 <= int(text) <= nb_connectors:
+        raise PayloadError(f"connector: unknown connector {str(text)[:20]!r} (this charge point has "
+                           f"connectors 1..{nb_connectors})")
+    return int(text)
+
+
+# ---------------------------------------------------------------------------
+# Errors and setups
+# ---------------------------------------------------------------------------
+
+@dataclass
+class ErrorReport(JsonPayload):
+    """Non-retained message on a component's `error` topic for an input it rejected."""
+
+    topic: str
+    error: str
+    payload: str
+
+    @classmethod
+    def about(cls, topic: str, error: str, raw: bytes | str) -> Self:
+        return cls(topic=topic, error=error, payload=excerpt(raw))
+
+
+@dataclass
+class Setup:
+    """Setup files (SPEC §7): `{"charge_points": [start entries]}`, the reference's format."""
+
+    charge_points: list[ChargePointDefinition]
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> Self:
+        r = _Reader(decode_object(raw, "setup"))
+        entries = r.array("charge_points")
+        problems, definitions = [], []
+        for i, entry in enumerate(entries):
+            try:
+                definitions.append(ChargePointDefinition.from_dict(entry, path=f"charge_points[{i}]."))
+            except PayloadError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise PayloadError("; ".join(problems))
+        return cls(definitions)
+
+    def to_json(self) -> str:
+        return json.dumps({"charge_points": [d.to_dict() for d in self.charge_points]}, indent=2)
+
+    def start_command(self) -> LauncherCommand:
+        return LauncherCommand(LauncherCommandType.START, list(self.charge_points),
+                               [d.id for d in self.charge_points])

@@ -1,0 +1,197 @@
+"""The one MQTT client every component uses, on paho-mqtt 2.x.
+
+It hides paho's callback details behind a small API: a will, retained "state" topics that
+are re-published after every (re)connection (so a will fired during a network blip never
+leaves a live component marked Dead), per-filter handlers re-subscribed on reconnect, an
+`error` topic reporter, and reconnection with capped backoff (paho's own loop).
+
+Handlers run on paho's network thread unless a `dispatch` function is given (for example
+`loop.call_soon_threadsafe` for asyncio or a Qt signal emitter), which then runs them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from cp_simu.models import ErrorReport
+from cp_simu.urls import BrokerUrl
+
+log = logging.getLogger(__name__)
+
+Payload = str | bytes | dict[str, Any] | list[Any]
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: bytes
+    retain: bool
+
+    @property
+    def text(self) -> str:
+        return self.payload.decode("utf-8", "replace")
+
+
+Handler = Callable[[Message], None]
+Dispatch = Callable[[Callable[[], None]], None]
+
+
+def _encode(payload: Payload) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode()
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _run_now(fn: Callable[[], None]) -> None:
+    fn()
+
+
+class MqttClient:
+    """A connection to the broker owned by one component (launcher, CP, supervisor, test)."""
+
+    def __init__(self, url: str | BrokerUrl, client_id: str, *, keepalive: int = 15,
+                 dispatch: Dispatch | None = None, ca_file: str | None = None,
+                 reconnect_min: float = 0.5, reconnect_max: float = 10.0) -> None:
+        self.url = url if isinstance(url, BrokerUrl) else BrokerUrl.parse(url)
+        self.client_id = client_id
+        self.keepalive = keepalive
+        self._dispatch = dispatch or _run_now
+        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                   protocol=paho.MQTTv311, clean_session=True)
+        self._client.reconnect_delay_set(int(max(1, reconnect_min)), int(max(1, reconnect_max)))
+        self._client.max_queued_messages_set(0)
+        self._client.max_inflight_messages_set(100)
+        if self.url.username:
+            self._client.username_pw_set(self.url.username, self.url.password)
+        if self.url.tls:
+            self._client.tls_set_context(ssl.create_default_context(cafile=ca_file))
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_stray_message
+        self._subscriptions: dict[str, int] = {}
+        self._state: dict[str, bytes] = {}  # retained topics re-published on every connect
+        self._lock = threading.Lock()
+        self.connected = threading.Event()
+        self.on_connected: Callable[[], None] | None = None
+        self.on_disconnected: Callable[[], None] | None = None
+
+    # -- lifecycle --------------------------------------------------------
+    def set_will(self, topic: str, payload: Payload, retain: bool = True) -> None:
+        """Takes effect at the next (re)connection, as MQTT wills do."""
+        self._client.will_set(topic, _encode(payload), qos=1, retain=retain)
+
+    def start(self) -> None:
+        """Connect in the background; reconnects on its own until stop()."""
+        self._client.connect_async(self.url.host, self.url.port, keepalive=self.keepalive)
+        self._client.loop_start()
+
+    def connect(self, timeout: float = 10.0) -> MqttClient:
+        """start() and wait for the first connection (raises TimeoutError)."""
+        self.start()
+        if not self.connected.wait(timeout):
+            self.stop()
+            raise TimeoutError(f"no MQTT connection to {self.url} within {timeout:g}s")
+        return self
+
+    def stop(self, final: dict[str, Payload] | None = None, timeout: float = 3.0) -> None:
+        """Publish `final` retained messages (e.g. a clean `Dead`), then disconnect."""
+        if final and self.connected.is_set():
+            infos = [self.publish(t, p, retain=True) for t, p in final.items()]
+            for info in infos:
+                info.wait_for_publish(timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.connected.clear()
+
+    def __enter__(self) -> MqttClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- publishing -------------------------------------------------------
+    def publish(self, topic: str, payload: Payload, *, retain: bool = False, qos: int = 1
+                ) -> paho.MQTTMessageInfo:
+        return self._client.publish(topic, _encode(payload), qos=qos, retain=retain)
+
+    def publish_state(self, topic: str, payload: Payload) -> paho.MQTTMessageInfo:
+        """Retained publish that is remembered and re-sent after every reconnection."""
+        data = _encode(payload)
+        with self._lock:
+            self._state[topic] = data
+        return self._client.publish(topic, data, qos=1, retain=True)
+
+    def forget_state(self, topic: str) -> None:
+        with self._lock:
+            self._state.pop(topic, None)
+
+    def report_error(self, error_topic: str, topic: str, error: str, raw: bytes | str) -> None:
+        """Log a rejected input and tell the sender on the component's `error` topic."""
+        log.warning("rejected message on %s: %s", topic, error)
+        self.publish(error_topic, ErrorReport.about(topic, error, raw).to_json())
+
+    # -- subscribing ------------------------------------------------------
+    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
+        """Handler for one filter only: a message matching no subscribed filter is ignored."""
+        def on_message(_c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+            message = Message(msg.topic, msg.payload, bool(msg.retain))
+            self._dispatch(lambda: self._safe_call(handler, message))
+
+        self._client.message_callback_add(topic_filter, on_message)
+        with self._lock:
+            self._subscriptions[topic_filter] = qos
+        if self.connected.is_set():
+            self._client.subscribe(topic_filter, qos)
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        self._client.message_callback_remove(topic_filter)
+        with self._lock:
+            self._subscriptions.pop(topic_filter, None)
+        if self.connected.is_set():
+            self._client.unsubscribe(topic_filter)
+
+    @staticmethod
+    def _safe_call(handler: Handler, message: Message) -> None:
+        try:
+            handler(message)
+        except Exception:  # a bad message must never kill the network thread
+            log.exception("handler for %s failed", message.topic)
+
+    # -- paho callbacks ---------------------------------------------------
+    def _on_connect(self, client: paho.Client, _u: object, _flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.warning("MQTT connection to %s refused: %s", self.url, reason)
+            return
+        log.info("connected to MQTT broker %s", self.url)
+        with self._lock:
+            subscriptions = list(self._subscriptions.items())
+            state = list(self._state.items())
+        if subscriptions:
+            client.subscribe(subscriptions)
+        for topic, data in state:
+            client.publish(topic, data, qos=1, retain=True)
+        self.connected.set()
+        if self.on_connected:
+            self._dispatch(self.on_connected)
+
+    def _on_disconnect(self, _c: paho.Client, _u: object, _f: Any, reason: Any, _p: Any) -> None:
+        was_connected = self.connected.is_set()
+        self.connected.clear()
+        if was_connected:
+            log.warning("MQTT connection to %s lost (%s); reconnecting", self.url, reason)
+            if self.on_disconnected:
+                self._dispatch(self.on_disconnected)
+
+    def _on_stray_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        log.debug("ignoring message on unsubscribed topic %s", msg.topic)

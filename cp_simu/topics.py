@@ -1,0 +1,135 @@
+"""Every MQTT topic of the contract (SPEC §2), built and parsed in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+DEFAULT_ROOT = "cp_simu"
+
+
+class TopicKind(StrEnum):
+    LAUNCHER_STATUS = "launcher/status"
+    LAUNCHER_CMD = "launcher/cmd"
+    LAUNCHER_ERROR = "launcher/error"
+    LAUNCHER_INFO = "launcher/info"
+    CP_STATUS = "status"
+    CP_CMD = "cmd"
+    CP_ERROR = "error"
+    CP_OCPP_CONFIG = "ocpp_config"
+    CP_OCPP_LOG = "ocpp_log"
+    CONNECTOR_STATUS = "connectors/status"
+    CONNECTOR_CAR = "connectors/car"
+    CONNECTOR_ID_TAG = "connectors/id_tag"
+    CONNECTOR_FAULTED = "connectors/faulted"
+
+
+_CP_LEAVES = {"status": TopicKind.CP_STATUS, "cmd": TopicKind.CP_CMD, "error": TopicKind.CP_ERROR,
+              "ocpp_config": TopicKind.CP_OCPP_CONFIG, "ocpp_log": TopicKind.CP_OCPP_LOG}
+_CONNECTOR_LEAVES = {"status": TopicKind.CONNECTOR_STATUS, "car": TopicKind.CONNECTOR_CAR,
+                     "id_tag": TopicKind.CONNECTOR_ID_TAG, "faulted": TopicKind.CONNECTOR_FAULTED}
+_LAUNCHER_LEAVES = {"status": TopicKind.LAUNCHER_STATUS, "cmd": TopicKind.LAUNCHER_CMD,
+                    "error": TopicKind.LAUNCHER_ERROR, "info": TopicKind.LAUNCHER_INFO}
+
+
+@dataclass(frozen=True)
+class ParsedTopic:
+    kind: TopicKind
+    cp_id: str | None = None
+    connector: str | None = None  # kept as text: the caller decides what a bad number means
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic builder for one root prefix (`cp_simu` unless configured otherwise)."""
+
+    root: str = DEFAULT_ROOT
+
+    # -- launcher ---------------------------------------------------------
+    @property
+    def launcher_status(self) -> str:
+        return f"{self.root}/launcher/status"
+
+    @property
+    def launcher_cmd(self) -> str:
+        return f"{self.root}/launcher/cmd"
+
+    @property
+    def launcher_error(self) -> str:
+        return f"{self.root}/launcher/error"
+
+    @property
+    def launcher_info(self) -> str:
+        return f"{self.root}/launcher/info"
+
+    # -- charge points ----------------------------------------------------
+    def cp(self, cp_id: str) -> str:
+        return f"{self.root}/cps/{cp_id}"
+
+    def cp_status(self, cp_id: str) -> str:
+        return f"{self.cp(cp_id)}/status"
+
+    def cp_cmd(self, cp_id: str) -> str:
+        return f"{self.cp(cp_id)}/cmd"
+
+    def cp_error(self, cp_id: str) -> str:
+        return f"{self.cp(cp_id)}/error"
+
+    def cp_ocpp_config(self, cp_id: str) -> str:
+        return f"{self.cp(cp_id)}/ocpp_config"
+
+    def cp_ocpp_log(self, cp_id: str) -> str:
+        return f"{self.cp(cp_id)}/ocpp_log"
+
+    # -- connectors -------------------------------------------------------
+    def connector(self, cp_id: str, n: int | str) -> str:
+        return f"{self.cp(cp_id)}/connectors/{n}"
+
+    def connector_status(self, cp_id: str, n: int | str) -> str:
+        return f"{self.connector(cp_id, n)}/status"
+
+    def connector_car(self, cp_id: str, n: int | str) -> str:
+        return f"{self.connector(cp_id, n)}/car"
+
+    def connector_id_tag(self, cp_id: str, n: int | str) -> str:
+        return f"{self.connector(cp_id, n)}/id_tag"
+
+    def connector_faulted(self, cp_id: str, n: int | str) -> str:
+        return f"{self.connector(cp_id, n)}/faulted"
+
+    # -- subscription filters --------------------------------------------
+    @property
+    def all(self) -> str:
+        return f"{self.root}/#"
+
+    @property
+    def all_cp_statuses(self) -> str:
+        return f"{self.root}/cps/+/status"
+
+    @property
+    def all_connector_statuses(self) -> str:
+        return f"{self.root}/cps/+/connectors/+/status"
+
+    @property
+    def all_cp_errors(self) -> str:
+        return f"{self.root}/cps/+/error"
+
+    def cp_inputs(self, cp_id: str) -> str:
+        """Filter for every connector input of one CP (car, id_tag, faulted)."""
+        return f"{self.cp(cp_id)}/connectors/+/+"
+
+    # -- parsing ----------------------------------------------------------
+    def parse(self, topic: str) -> ParsedTopic | None:
+        """What a topic of this tree is, or None for a topic outside the contract."""
+        prefix = self.root + "/"
+        if not topic.startswith(prefix):
+            return None
+        parts = topic[len(prefix):].split("/")
+        if len(parts) == 2 and parts[0] == "launcher" and parts[1] in _LAUNCHER_LEAVES:
+            return ParsedTopic(_LAUNCHER_LEAVES[parts[1]])
+        if len(parts) == 3 and parts[0] == "cps" and parts[2] in _CP_LEAVES and parts[1]:
+            return ParsedTopic(_CP_LEAVES[parts[2]], cp_id=parts[1])
+        if (len(parts) == 5 and parts[0] == "cps" and parts[1] and parts[2] == "connectors"
+                and parts[4] in _CONNECTOR_LEAVES):
+            return ParsedTopic(_CONNECTOR_LEAVES[parts[4]], cp_id=parts[1], connector=parts[3])
+        return None

@@ -1,0 +1,98 @@
+"""Real processes for tests: free ports, start, wait, and always stop by PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05,
+               what: str = "condition") -> object:
+    """Poll `predicate` until it returns something truthy; fail the test with `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class ManagedProcess:
+    """A child process that a test owns: killed (with its whole session) when the test ends."""
+
+    def __init__(self, args: Sequence[str], *, log: Path, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.args = list(args)
+        self.log_path = log
+        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc = subprocess.Popen(
+            self.args, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd, env=full_env,
+            start_new_session=True,
+        )
+        self.pid = self.proc.pid
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self, grace: float = 3.0) -> None:
+        """SIGTERM, then SIGKILL the process group (the process is its session leader)."""
+        if self.alive():
+            self.signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(grace)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+        self._log.close()
+
+
+@contextlib.contextmanager
+def managed(args: Sequence[str], *, log: Path, **kwargs) -> Iterator[ManagedProcess]:
+    p = ManagedProcess(args, log=log, **kwargs)
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+def ocpp_simu(*args: str) -> list[str]:
+    """Command line for the `ocpp-simu` CLI run with the test's interpreter."""
+    return [PYTHON, "-m", "cp_simu", *args]
