@@ -80,20 +80,20 @@ class CsmsServer:
 
     # -- handshake ---------------------------------------------------------------------------
 
-    def _refuse(self, connection: ServerConnection, cp_id: str | None, reason: str) -> Response:
-        self.journal.event("refused", cp_id, path=connection.request.path[:200] if connection.request
-                           else None, reason=reason)
+    def _refuse(self, connection: ServerConnection, request: Request, reason: str) -> Response:
+        self.journal.event("refused", cp_id_from_path(request.path), path=request.path[:200],
+                           reason=reason)
         return connection.respond(HTTPStatus.BAD_REQUEST, reason + "\n")
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if cp_id_from_path(request.path) is None:
-            return self._refuse(connection, None, "missing or invalid charge point id in the URL path "
-                                                  "(1-48 characters of A-Z a-z 0-9 _ - . :)")
+            return self._refuse(connection, request, "missing or invalid charge point id in the URL path "
+                                                     "(1-48 characters of A-Z a-z 0-9 _ - . :)")
         offered = [p.strip() for v in request.headers.get_all("Sec-WebSocket-Protocol")
                    for p in v.split(",") if p.strip()]
         if not any(p in SUBPROTOCOLS for p in offered):
             # Refused here rather than in select_subprotocol, so the CP gets a readable reason.
-            return self._refuse(connection, cp_id_from_path(request.path),
+            return self._refuse(connection, request,
                                 f"no supported OCPP subprotocol offered (got {', '.join(offered) or 'none'};"
                                 f" supported: {', '.join(SUBPROTOCOLS)})")
         return None

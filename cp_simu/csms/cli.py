@@ -1,0 +1,122 @@
+"""`ocpp-simu csms`: command line of the demo CSMS, and its run/stop lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+from ocpp.exceptions import OCPPError
+
+from .control_api import ControlApi
+from .journal import Journal
+from .model import BOOT_STATUSES, CentralSystem, Settings
+from .server import SUBPROTOCOLS, CsmsServer
+
+
+class _NoProtocolErrorTraces(logging.Filter):
+    """A charge point's bad message is already in the journal as a CallError; its
+    traceback from the ocpp library would only bury the real problems on stderr."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], OCPPError):
+            record.msg = f"{record.msg} ({record.exc_info[1]!r})"
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if not verbose:
+        handler.addFilter(_NoProtocolErrorTraces())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+async def serve(settings: Settings, host: str, port: int, api_host: str, api_port: int,
+                log_path: Path | None) -> None:
+    """Run until SIGINT/SIGTERM, then close every connection and return."""
+    journal = Journal(log_path)
+    csms = CentralSystem(settings)
+    server = CsmsServer(csms, journal)
+    api = ControlApi(server, csms, journal) if api_port else None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        try:
+            ws_port = await server.start(host, port)
+            bound_api = await api.start(api_host, api_port) if api else None
+        except OSError as e:
+            raise click.ClickException(f"cannot listen: {e}") from None
+        click.echo(f"demo CSMS listening on ws://{host}:{ws_port}/<cp_id> ({', '.join(SUBPROTOCOLS)})")
+        if bound_api:
+            click.echo(f"control API on http://{api_host}:{bound_api}/api")
+        if log_path:
+            click.echo(f"OCPP message log: {log_path}")
+        sys.stdout.flush()
+        await stop.wait()
+        click.echo("stopping demo CSMS")
+    finally:
+        if api:
+            await api.stop()
+        await server.stop()
+        journal.close()
+
+
+@click.command(name="csms", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address of the OCPP WebSocket server. Use 0.0.0.0 to accept charge points "
+                   "from other machines.")
+@click.option("--port", type=click.IntRange(0, 65535), default=9000, show_default=True,
+              help="Port of the OCPP WebSocket server. Charge points connect to ws://HOST:PORT/<cp_id>.")
+@click.option("--api-host", default="127.0.0.1", show_default=True,
+              help="Address of the control API. It can make charge points do anything: keep it local.")
+@click.option("--api-port", type=click.IntRange(0, 65535), default=9001, show_default=True,
+              help="Port of the HTTP control API; 0 disables it.")
+@click.option("--reject-prefix", "reject_prefixes", multiple=True, default=("BAD",), show_default=True,
+              help="Id tags starting with this prefix are answered Invalid; all others Accepted. "
+                   "Repeat for several prefixes.")
+@click.option("--heartbeat-interval", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Heartbeat interval (s) given in accepted BootNotification answers.")
+@click.option("--boot-status", type=click.Choice(BOOT_STATUSES),
+              default="Accepted", show_default=True,
+              help="Answer to BootNotification, to test a charge point's retry behaviour.")
+@click.option("--pending-boots", type=click.IntRange(min=0), default=None,
+              help="With --boot-status Pending/Rejected: answer that to the first N boots of each "
+                   "charge point, then Accepted. Default: never accept.")
+@click.option("--boot-retry-interval", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Interval (s) given in Pending/Rejected BootNotification answers.")
+@click.option("--call-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True, help="Default wait (s) for a charge point's answer to a control-API call.")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              default=None, help="Append one JSON line per OCPP message and connection event to FILE.")
+@click.option("-v", "--verbose", is_flag=True, help="Log library details on stderr.")
+def csms(host: str, port: int, api_host: str, api_port: int, reject_prefixes: tuple[str, ...],
+         heartbeat_interval: int, boot_status: str, pending_boots: int | None,
+         boot_retry_interval: int, call_timeout: float, log_path: Path | None, verbose: bool) -> None:
+    """Run the demo CSMS: an OCPP 1.6 / 2.0.1 Central System for demos and tests.
+
+    It accepts every charge point (id = last segment of the URL path), prints one line per
+    OCPP message, and lets you send CSMS-initiated calls through a local HTTP API, e.g.
+
+    \b
+      curl -X POST localhost:9001/api/cps/CP_1/call/RemoteStartTransaction \\
+           -d '{"connectorId": 1, "idTag": "TAG1"}'
+
+    Stop it with Ctrl+C (or SIGTERM).
+    """
+    _setup_logging(verbose)
+    settings = Settings(
+        reject_prefixes=tuple(reject_prefixes), heartbeat_interval=heartbeat_interval,
+        boot_status=boot_status, pending_boots=pending_boots,
+        boot_retry_interval=boot_retry_interval, call_timeout=call_timeout,
+    )
+    asyncio.run(serve(settings, host, port, api_host, api_port, log_path))
