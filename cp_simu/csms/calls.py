@@ -75,8 +75,10 @@ def canonical_action(ocpp_version: str, action: str) -> str:
 
 
 def _cause(error: OCPPError) -> str:
+    """The useful first paragraph of a validation error (the library appends the whole schema)."""
     details = error.details if isinstance(error.details, dict) else {}
-    return str(details.get("cause") or error.description)
+    cause = str(details.get("cause") or error.description).split("\n\n", 1)[0]
+    return cause if len(cause) <= 500 else cause[:497] + "..."
 
 
 async def call_raw(cp: ChargePoint, action: str, payload: dict[str, Any], *,
