@@ -252,7 +252,11 @@ class LauncherCommand:
 
     @classmethod
     def parse(cls, raw: bytes | str, defaults: Mapping[str, Any] | None = None) -> Self:
-        """All or nothing: one bad entry rejects the whole command, naming every bad entry."""
+        """All or nothing: one bad entry rejects the whole command, naming every bad entry.
+
+        A repeated id is not a payload error (the reference's own example repeats ids): the
+        launcher refuses the second start of an id that is already running.
+        """
         data = decode_object(raw, "launcher command")
         r = _Reader(data)
         kind = LauncherCommandType(r.string("type", choices=tuple(t.value for t in LauncherCommandType)))
@@ -275,9 +279,6 @@ class LauncherCommand:
                     ids.append(definition.id)
             except PayloadError as exc:
                 problems.append(str(exc))
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            problems.append(f"charge_points: id repeated in one command: {', '.join(duplicates)}")
         if problems:
             raise PayloadError("; ".join(problems))
         return cls(kind, definitions, ids)
