@@ -1,0 +1,79 @@
+"""The shared MQTT client: state re-published after reconnection, per-filter dispatch, error topic."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from cp_simu.mqtt import Message, MqttClient
+from tests.conftest import start_amqtt
+from tests.procs import managed, ocpp_simu, port_open, wait_until
+
+
+def test_state_is_republished_after_broker_restart(tmp_path: Path, recorder_factory):
+    """A will fired during a blip must not leave a live component marked Dead."""
+    brokers = start_amqtt(tmp_path)
+    broker = next(brokers)
+    client = MqttClient(broker.url, "component", keepalive=2, reconnect_max=1)
+    client.set_will("cp_simu/launcher/status", "Dead")
+    reconnected = threading.Event()
+    client.connect()
+    client.on_connected = reconnected.set
+    try:
+        client.publish_state("cp_simu/launcher/status", "Alive").wait_for_publish(5)
+        broker.process.stop()  # the broker goes away; nothing retained survives it
+        wait_until(lambda: not client.connected.is_set(), 10, what="disconnect noticed")
+        args = ocpp_simu("broker", "--port", str(broker.port))
+        with managed(args, log=tmp_path / "broker2.log"):
+            wait_until(lambda: port_open(broker.port), 10, what="broker restarted")
+            assert reconnected.wait(15), "client did not reconnect"
+            watcher = recorder_factory(broker.url, "cp_simu/launcher/status", "watcher")
+            wait_until(lambda: watcher.last("cp_simu/launcher/status") == b"Alive", 10,
+                       what="state re-published to the new broker")
+    finally:
+        client.stop()
+        brokers.close()
+
+
+def test_messages_reach_only_their_filter_and_bad_handlers_do_not_kill(broker, recorder_factory):
+    got: list[Message] = []
+    client = MqttClient(broker.url, "dispatch-test")
+
+    def boom(_msg: Message) -> None:
+        raise RuntimeError("handler bug")
+
+    client.subscribe("cp_simu/cps/A/cmd", boom)
+    client.subscribe("cp_simu/cps/A/connectors/+/car", got.append)
+    client.connect()
+    try:
+        pub = recorder_factory(broker.url, "cp_simu/none", "pub")
+        pub.publish("cp_simu/cps/A/cmd", "{}")
+        pub.publish("cp_simu/cps/A/connectors/1/car", '{"cable": 32}')
+        pub.publish("cp_simu/cps/B/connectors/1/car", '{"cable": 16}')
+        wait_until(lambda: got, 5, what="car message")
+        pub.publish("cp_simu/cps/A/connectors/2/car", '{"cable": 20}')
+        wait_until(lambda: len(got) == 2, 5, what="second car message after a failing handler")
+        assert [m.topic for m in got] == ["cp_simu/cps/A/connectors/1/car", "cp_simu/cps/A/connectors/2/car"]
+    finally:
+        client.stop()
+
+
+def test_report_error_publishes_the_contract_payload(broker, recorder_factory):
+    watcher = recorder_factory(broker.url, "cp_simu/launcher/error", "watcher")
+    client = MqttClient(broker.url, "reporter").connect()
+    try:
+        client.report_error("cp_simu/launcher/error", "cp_simu/launcher/cmd", "type: missing", b"{}" * 150)
+        data = watcher.wait_json("cp_simu/launcher/error")
+        assert data == {"topic": "cp_simu/launcher/cmd", "error": "type: missing", "payload": "{}" * 100}
+        assert not watcher.on_topic("cp_simu/launcher/error")[0].retain
+    finally:
+        client.stop()
+
+
+def test_final_messages_are_published_before_disconnect(broker, recorder_factory):
+    client = MqttClient(broker.url, "closer").connect()
+    client.publish_state("cp_simu/cps/Z/status", json.dumps({"status": "Accepted"}))
+    client.stop(final={"cp_simu/cps/Z/status": {"status": "Dead"}})
+    late = recorder_factory(broker.url, "cp_simu/cps/Z/status", "late")
+    assert late.wait_json("cp_simu/cps/Z/status") == {"status": "Dead"}
