@@ -282,3 +282,15 @@ async def test_pending_boot_then_accepted_and_clean_sigterm(tmp_path: Path) -> N
             assert (second.status, second.interval) == ("Accepted", 300)
             c.proc.signal(signal.SIGTERM)
             assert await asyncio.to_thread(c.proc.wait, 10) == 0
+
+
+async def test_reconnect_with_same_id_replaces_the_old_connection(csms: Csms) -> None:
+    # Entered in order: the 1.6 connection exists before the 2.0.1 one takes its id over.
+    async with (connect(f"{csms.ws_url}/CP_TWICE", subprotocols=["ocpp1.6"]) as old,  # type: ignore[list-item]
+                client(Client201, csms, "CP_TWICE") as cp):
+        await old.wait_closed()
+        assert old.close_code == 1000
+        await cp.call(boot201())
+        _, body = await http("GET", f"{csms.api_url}/cps")
+        [entry] = [c for c in body["cps"] if c["id"] == "CP_TWICE"]
+        assert entry["ocpp_version"] == "2.0.1"

@@ -18,15 +18,12 @@ from .server import SUBPROTOCOLS, CsmsServer
 
 
 class _NoProtocolErrorTraces(logging.Filter):
-    """A charge point's bad message is already in the journal as a CallError; its
-    traceback from the ocpp library would only bury the real problems on stderr."""
+    """A charge point's bad message is already on stdout and in the journal (as the CallError
+    sent back, or an `invalid` frame); the ocpp library's traceback would only bury real
+    problems on stderr."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], OCPPError):
-            record.msg = f"{record.msg} ({record.exc_info[1]!r})"
-            record.exc_info = None
-            record.exc_text = None
-        return True
+        return not (record.exc_info and isinstance(record.exc_info[1], OCPPError))
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -42,7 +39,10 @@ def _setup_logging(verbose: bool) -> None:
 async def serve(settings: Settings, host: str, port: int, api_host: str, api_port: int,
                 log_path: Path | None) -> None:
     """Run until SIGINT/SIGTERM, then close every connection and return."""
-    journal = Journal(log_path)
+    try:
+        journal = Journal(log_path)
+    except OSError as e:
+        raise click.ClickException(f"cannot open the log file: {e}") from None
     csms = CentralSystem(settings)
     server = CsmsServer(csms, journal)
     api = ControlApi(server, csms, journal) if api_port else None

@@ -32,7 +32,7 @@ class Journal:
 
     def __init__(self, path: Path | None = None, *, out: TextIO | None = None,
                  keep: int = 10_000) -> None:
-        self._out = out if out is not None else sys.stdout
+        self._out: TextIO | None = out if out is not None else sys.stdout
         self._file: TextIO | None = None
         if path is not None:
             self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
@@ -45,8 +45,12 @@ class Journal:
 
     def _write(self, record: dict[str, Any], line: str) -> None:
         self.recent.append(record)
-        stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
-        print(f"{stamp} {line}", file=self._out, flush=True)
+        if self._out is not None:
+            stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
+            try:
+                print(f"{stamp} {line}", file=self._out, flush=True)
+            except (BrokenPipeError, ValueError):  # stdout piped into `head` and closed
+                self._out = None
         if self._file is not None:
             self._file.write(_compact(record) + "\n")
             self._file.flush()
