@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,11 @@ SECTION_OCPP = "Ocpp"
 SECTION_MQTT = "Mqtt"
 SECTION_SIMULATION = "Simulation"
 INSTANCE_FILE = "config.ini"
+
+# Keys and values written into an instance file come from MQTT: a line break (configparser
+# reads "\r" as one) or an odd key could inject a section such as [Mqtt].
+_SAFE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Keys of [ChargePoint] that are numbers in a definition (INI holds only text).
 _CP_NUMBERS = {"nb_connectors": int, "nb_phases": int, "voltage": float, "max_setpoint": float,
@@ -173,15 +179,23 @@ def _render(parser: configparser.ConfigParser) -> str:
 
 def write_instance_config(template: SimuConfig, definition: ChargePointDefinition, directory: Path,
                           broker: str | None = None, root: str | None = None) -> Path:
-    """Instance config.ini = template with the definition written into [ChargePoint]."""
+    """Instance config.ini = template with the definition written into [ChargePoint].
+
+    Raises ConfigError, before writing anything, for a key or value that could not be
+    written back as one line of [ChargePoint].
+    """
+    values = {k: str(v) for k, v in definition.to_dict().items() if not isinstance(v, dict | list)}
+    for key, text in values.items():
+        if not _SAFE_KEY.match(key):
+            raise ConfigError(f"[{SECTION_CP}] {key[:40]!r}: not a valid key (letters, digits, _)")
+        if _CONTROL.search(text):
+            raise ConfigError(f"[{SECTION_CP}] {key}: control characters are not allowed")
     parser = _new_parser()
     parser.read_dict(template.parser)
     if not parser.has_section(SECTION_CP):
         parser.add_section(SECTION_CP)
-    for key, value in definition.to_dict().items():
-        if isinstance(value, dict | list):
-            continue
-        parser[SECTION_CP][key] = str(value)
+    for key, text in values.items():
+        parser[SECTION_CP][key] = text
     if broker or root:
         if not parser.has_section(SECTION_MQTT):
             parser.add_section(SECTION_MQTT)

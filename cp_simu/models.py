@@ -41,6 +41,8 @@ def decode_object(raw: bytes | str, what: str = "payload") -> dict[str, Any]:
         value = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError(f"{what}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise PayloadError(f"{what}: JSON nested too deeply") from None
     if not isinstance(value, dict):
         raise PayloadError(f"{what}: expected a JSON object, got {_json_type(value)}")
     return value
