@@ -110,9 +110,9 @@ class MqttClient:
             infos = [self.publish(t, p, retain=True) for t, p in final.items()]
             for info in infos:
                 info.wait_for_publish(timeout)
+        self.connected.clear()  # first: a disconnection we asked for is no "connection lost"
         self._client.disconnect()
         self._client.loop_stop()
-        self.connected.clear()
 
     def __enter__(self) -> MqttClient:
         return self
