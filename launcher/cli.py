@@ -1,0 +1,56 @@
+"""`ocpp-simu launcher`: the daemon's command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cp_simu.config import ConfigError, load_config
+from cp_simu.models import PayloadError, Setup
+from cp_simu.urls import BrokerUrl
+
+from .daemon import SPAWN_MODES, Launcher, LauncherError, LauncherSettings
+
+
+@click.command(name="launcher", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--broker", metavar="URL", help="MQTT broker (mqtt://host:port); default: config.ini [Mqtt] "
+                                              "broker, else mqtt://127.0.0.1:1883.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Holds config.ini and the chargepoints/<id>/ instance directories.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Template copied into each instance; default: WORKDIR/config.ini, else the built-in one.")
+@click.option("--setup", "setup_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Start the charge points of this setup file (supervisor format) not already running.")
+@click.option("--reset", is_flag=True, help="Kill this workdir's charge points and delete their "
+                                            "directories before starting.")
+@click.option("--spawn-mode", type=click.Choice(SPAWN_MODES), default="fork", show_default=True,
+              help="fork: from a preloaded helper (fast, shares memory); subprocess: one "
+                   "`python -m chargepoint` each (for debugging).")
+@click.option("--max-cps", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Refuse to run more charge points than this.")
+def launcher(broker: str | None, workdir: Path, config_path: Path | None, setup_path: Path | None,
+             reset: bool, spawn_mode: str, max_cps: int) -> None:
+    """Run the launcher daemon: start / restart / kill charge point processes on MQTT command.
+
+    It listens on cp_simu/launcher/cmd, publishes Alive/Dead on cp_simu/launcher/status
+    and rejected commands on cp_simu/launcher/error. Charge points keep running when it
+    stops (Ctrl+C, or a {"type": "close"} command); a new launcher adopts them.
+    """
+    if config_path is None and (workdir / "config.ini").is_file():
+        config_path = workdir / "config.ini"
+    try:
+        template = load_config(config_path)
+        broker_url = str(BrokerUrl.parse(broker or template.mqtt.broker))
+        setup_text = setup_path.read_text() if setup_path else ""
+        setup = Setup.parse(setup_text) if setup_path else None
+    except (ConfigError, ValueError, OSError) as exc:
+        prefix = f"{setup_path}: " if isinstance(exc, PayloadError) else ""
+        raise click.ClickException(f"{prefix}{exc}") from None
+    settings = LauncherSettings(broker=broker_url, workdir=workdir, template=template,
+                                root=template.mqtt.root, spawn_mode=spawn_mode, max_cps=max_cps,
+                                setup=setup, setup_text=setup_text, reset=reset)
+    try:
+        Launcher(settings).run()
+    except LauncherError as exc:
+        raise click.ClickException(str(exc)) from None

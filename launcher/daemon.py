@@ -1,0 +1,375 @@
+"""The launcher daemon (SPEC §3): MQTT commands in, charge point processes out.
+
+All state lives on the main thread: MQTT messages and child exits are queued to it as
+callables, so command handling needs no locks. What the launcher believes is running is
+`processes`: one entry per CP whose PID was verified (our own spawn, or the CP's
+`process.json` marker) together with the process's kernel start time, re-checked before
+every signal, so a PID reused by another program is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import queue
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from cp_simu import __version__
+from cp_simu.config import ConfigError, SimuConfig
+from cp_simu.models import (
+    ChargePointDefinition,
+    CpRegistration,
+    CpStatus,
+    LauncherCommand,
+    LauncherCommandType,
+    LauncherInfo,
+    LauncherStatus,
+    PayloadError,
+    Setup,
+)
+from cp_simu.mqtt import Message, MqttClient
+from cp_simu.process import start_ticks
+from cp_simu.topics import Topics
+
+from .instances import InstanceError, Instances
+from .spawner import ForkSpawner, Spawner, SpawnRequest, SubprocessSpawner
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = ".launcher.lock"
+SPAWN_MODES = ("fork", "subprocess")
+KILL_WAIT = 3.0  # seconds a kill command waits for SIGKILLed processes to be gone
+SWEEP_INTERVAL = 5.0  # liveness check of adopted processes (ours report their exit)
+INFO_INTERVAL = 0.5  # at most this often a new launcher/info during a boot storm
+
+
+class LauncherError(RuntimeError):
+    """The launcher cannot run (workdir in use, bad setup file…); the message says why."""
+
+
+@dataclass
+class CpProcess:
+    """A running charge point: its PID and that process's start time, its identity."""
+
+    pid: int
+    ticks: int | None
+    killed: bool = False
+
+    def alive(self) -> bool:
+        return self.ticks is not None and start_ticks(self.pid) == self.ticks
+
+
+@dataclass
+class LauncherSettings:
+    broker: str
+    workdir: Path
+    template: SimuConfig
+    root: str
+    spawn_mode: str = "fork"
+    max_cps: int = 1000
+    setup: Setup | None = None
+    setup_text: str = ""
+    reset: bool = False
+
+
+class Launcher:
+    def __init__(self, settings: LauncherSettings) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.root)
+        self.instances = Instances(settings.workdir)
+        self.processes: dict[str, CpProcess] = {}
+        self.statuses: dict[str, CpStatus] = {}  # last retained status of every CP seen
+        self._events: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._stopping = False
+        self._info_dirty = True
+        self._last_info = 0.0
+        self._last_sweep = time.monotonic()
+        self._lock_file: IO[str] | None = None
+        self.spawner: Spawner | None = None
+        self.mqtt = MqttClient(settings.broker, f"ocpp-simu-launcher-{socket.gethostname()}-{os.getpid()}",
+                               dispatch=self._events.put)
+
+    # -- lifecycle --------------------------------------------------------
+    def run(self) -> int:
+        """Serve until `close`, SIGINT, SIGTERM or SIGHUP; the charge points keep running."""
+        self._lock_workdir()
+        try:
+            if self.settings.reset:
+                self._reset()
+            for cp_id in self.instances.ids():
+                self._adopt(cp_id)
+            self.spawner = self._make_spawner()
+            self._connect()
+            print(f"launcher ready: broker {self.mqtt.url}, workdir {self.instances.workdir}, "
+                  f"{len(self.processes)} running charge point(s) adopted, spawn mode "
+                  f"{self.spawner.mode}", flush=True)
+            if self.settings.setup:
+                self._start(self.settings.setup.charge_points, fresh=True, raw=self.settings.setup_text)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, self._on_signal)
+            self._loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _make_spawner(self) -> Spawner:
+        def on_exit(pid: int, code: int) -> None:  # called on another thread
+            self._events.put(lambda: self._on_exit(pid, code))
+
+        if self.settings.spawn_mode == "subprocess":
+            return SubprocessSpawner(on_exit)
+        return ForkSpawner(on_exit)
+
+    def _connect(self) -> None:
+        t = self.topics
+        self.mqtt.set_will(t.launcher_status, LauncherStatus.DEAD.value)
+        self.mqtt.subscribe(t.launcher_cmd, self._on_command)
+        self.mqtt.subscribe(t.all_cp_statuses, self._on_cp_status)
+        self.mqtt.publish_state(t.launcher_status, LauncherStatus.ALIVE.value)
+        self._publish_info()
+        self.mqtt.start()  # connects in the background and keeps retrying
+
+    def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                self._events.get(timeout=INFO_INTERVAL)()
+            except queue.Empty:
+                pass
+            except Exception:  # an event must never end the daemon
+                log.exception("event handling failed")
+            self._housekeeping()
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        log.info("signal %s: stopping (charge points keep running)", signal.Signals(signum).name)
+        self._stopping = True
+
+    def _shutdown(self) -> None:
+        if self.spawner:
+            self.spawner.close()
+        self.mqtt.stop(final={self.topics.launcher_status: LauncherStatus.DEAD.value})
+        if self._lock_file:
+            self._lock_file.close()
+        print(f"launcher stopped; {len(self.processes)} charge point(s) left running", flush=True)
+
+    def _lock_workdir(self) -> None:
+        """One launcher per workdir: two would start the same CPs and fight over directories."""
+        workdir = self.instances.workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        f = open(workdir / LOCK_FILE, "a+")  # noqa: SIM115 - held for the launcher's lifetime
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            owner = f.read().strip() or "?"
+            f.close()
+            raise LauncherError(f"another launcher (pid {owner}) is using {workdir}") from None
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+        self._lock_file = f
+
+    def _reset(self) -> None:
+        """--reset: kill the verified charge points of this workdir, then delete their directories."""
+        for cp_id in self.instances.ids():
+            self._adopt(cp_id)
+        self._kill(list(self.processes), raw="")
+        for cp_id in self.instances.ids():
+            self.instances.remove(cp_id)
+        print(f"reset: {self.instances.root} emptied", flush=True)
+
+    def _housekeeping(self) -> None:
+        assert self.spawner is not None
+        self.spawner.poll()
+        now = time.monotonic()
+        if now - self._last_sweep >= SWEEP_INTERVAL:
+            self._last_sweep = now
+            for cp_id, proc in list(self.processes.items()):
+                if not proc.alive():
+                    log.info("charge point %s (pid %d) is gone", cp_id, proc.pid)
+                    del self.processes[cp_id]
+                    self._info_dirty = True
+        if self._info_dirty and now - self._last_info >= INFO_INTERVAL:
+            self._publish_info()
+
+    def _publish_info(self) -> None:
+        self._info_dirty = False
+        self._last_info = time.monotonic()
+        info = LauncherInfo(version=__version__, host=socket.gethostname(), pid=os.getpid(),
+                            running=len(self.processes), workdir=str(self.instances.workdir),
+                            spawn_mode=self.settings.spawn_mode,
+                            extra={"broker": str(self.mqtt.url), "max_cps": self.settings.max_cps})
+        self.mqtt.publish_state(self.topics.launcher_info, info.to_json())
+
+    # -- registry ---------------------------------------------------------
+    def _adopt(self, cp_id: str, claimed_pid: int | None = None) -> CpProcess | None:
+        """Take over a CP whose marker proves its process is alive (after a launcher restart)."""
+        try:
+            identity = self.instances.identity(cp_id, claimed_pid)
+        except InstanceError:
+            return None
+        if identity is None:
+            return None
+        proc = self.processes[cp_id] = CpProcess(*identity)
+        self._info_dirty = True
+        log.info("adopted running charge point %s (pid %d)", cp_id, proc.pid)
+        return proc
+
+    def _running(self, cp_id: str) -> CpProcess | None:
+        """The live process of `cp_id`, known or found by its marker, else None."""
+        proc = self.processes.get(cp_id)
+        if proc is not None:
+            if proc.alive():
+                return proc
+            del self.processes[cp_id]
+            self._info_dirty = True
+        return self._adopt(cp_id)
+
+    def _on_exit(self, pid: int, code: int) -> None:
+        cp_id = next((i for i, p in self.processes.items() if p.pid == pid), None)
+        if cp_id is None:
+            return
+        proc = self.processes.pop(cp_id)
+        self._info_dirty = True
+        if code == 0 or proc.killed:
+            log.info("charge point %s (pid %d) ended with code %d", cp_id, pid, code)
+        else:
+            self._error(self.topics.cp_status(cp_id), f"charge point {cp_id} (pid {pid}) exited with "
+                        f"code {code}; see {self.instances.root / cp_id}", "")
+
+    def _error(self, topic: str, error: str, raw: bytes | str) -> None:
+        self.mqtt.report_error(self.topics.launcher_error, topic, error, raw)
+
+    # -- MQTT input -------------------------------------------------------
+    def _on_command(self, msg: Message) -> None:
+        try:
+            command = LauncherCommand.parse(msg.payload, self.settings.template.definition_defaults())
+        except PayloadError as exc:
+            self._error(msg.topic, str(exc), msg.payload)
+            return
+        log.info("command %s for %d charge point(s)", command.type.value, len(command.ids))
+        if command.type is LauncherCommandType.START:
+            self._start(command.charge_points, fresh=True, raw=msg.payload)
+        elif command.type is LauncherCommandType.RESTART:
+            self._start(command.charge_points, fresh=False, raw=msg.payload)
+        elif command.type is LauncherCommandType.KILL:
+            self._kill(command.ids, raw=msg.payload)
+        else:
+            log.info("close command: exiting, charge points keep running")
+            self._stopping = True
+
+    def _on_cp_status(self, msg: Message) -> None:
+        parsed = self.topics.parse(msg.topic)
+        if parsed is None or parsed.cp_id is None:
+            return
+        cp_id = parsed.cp_id
+        if not msg.payload:
+            self._remove(cp_id, msg)
+            return
+        try:
+            status = CpStatus.from_payload(msg.payload)
+        except PayloadError as exc:
+            log.debug("ignoring unreadable status of %s: %s", cp_id[:60], exc)
+            return
+        self.statuses[cp_id] = status
+        proc = self.processes.get(cp_id)
+        if proc is None and status.status != CpRegistration.DEAD:
+            self._adopt(cp_id, status.pid or None)
+        elif proc is not None and status.status == CpRegistration.DEAD and not proc.alive():
+            del self.processes[cp_id]
+            self._info_dirty = True
+
+    # -- commands ---------------------------------------------------------
+    def _start(self, definitions: list[ChargePointDefinition], *, fresh: bool, raw: bytes | str) -> None:
+        """start (`fresh`: new directory) or restart (keep it) — refused for a running id."""
+        topic = self.topics.launcher_cmd
+        prepared: list[tuple[str, Path]] = []
+        for definition in definitions:
+            cp_id = definition.id
+            proc = self._running(cp_id)
+            if proc is not None:
+                self._error(topic, f"{cp_id}: already running (pid {proc.pid})", raw)
+                continue
+            if len(self.processes) + len(prepared) >= self.settings.max_cps:
+                self._error(topic, f"{cp_id}: not started, {self.settings.max_cps} charge points "
+                            "already running (--max-cps)", raw)
+                continue
+            try:
+                path = self.instances.create(definition, self.settings.template, str(self.mqtt.url),
+                                             self.settings.root, fresh=fresh)
+            except (InstanceError, ConfigError, OSError) as exc:
+                self._error(topic, f"{cp_id}: {exc}", raw)
+                continue
+            prepared.append((cp_id, path))
+        assert self.spawner is not None
+        requests = [SpawnRequest(path, self.instances.log_path(cp_id), self._cp_args(path))
+                    for cp_id, path in prepared]
+        for (cp_id, path), spawned in zip(prepared, self.spawner.spawn(requests), strict=True):
+            if spawned.error:
+                self._error(topic, f"{cp_id}: {spawned.error}", raw)
+                continue
+            self.processes[cp_id] = CpProcess(spawned.pid, spawned.ticks)
+            log.info("started charge point %s (pid %d) in %s", cp_id, spawned.pid, path)
+        self._info_dirty = True
+
+    def _cp_args(self, path: Path) -> list[str]:
+        return ["--workdir", str(path), "--broker", str(self.mqtt.url)]
+
+    def _kill(self, ids: list[str], *, raw: bytes | str) -> None:
+        """SIGKILL (the CP's will then says Dead), after verifying each PID; wait until gone."""
+        victims: dict[str, CpProcess] = {}
+        for cp_id in ids:
+            proc = self._running(cp_id)
+            if proc is None:
+                self._not_running(cp_id, raw)
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.killed = True
+            victims[cp_id] = proc
+            log.info("killed charge point %s (pid %d)", cp_id, proc.pid)
+        deadline = time.monotonic() + KILL_WAIT
+        while any(p.alive() for p in victims.values()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for cp_id, proc in victims.items():
+            if not proc.alive():
+                self.processes.pop(cp_id, None)
+        self._info_dirty = True
+
+    def _not_running(self, cp_id: str, raw: bytes | str) -> None:
+        """kill of a CP without a process: correct a stale retained status, else say so."""
+        status = self.statuses.get(cp_id)
+        if status is not None and status.status != CpRegistration.DEAD and self.instances.exists(cp_id):
+            # Its will never fired (e.g. the broker restarted after it died): say Dead for it.
+            log.warning("%s: no live process; marking its retained status Dead", cp_id)
+            dead = status.with_status(CpRegistration.DEAD.value)
+            self.statuses[cp_id] = dead
+            self.mqtt.publish(self.topics.cp_status(cp_id), dead.to_json(), retain=True)
+            return
+        self._error(self.topics.launcher_cmd, f"{cp_id}: not running", raw)
+
+    def _remove(self, cp_id: str, msg: Message) -> None:
+        """Empty retained CP status (removal protocol): delete the instance directory."""
+        try:
+            path = self.instances.path(cp_id)
+        except InstanceError as exc:
+            self._error(msg.topic, f"not removed: {exc}", msg.payload)
+            return
+        proc = self._running(cp_id)
+        if proc is not None:
+            self._error(msg.topic, f"{cp_id}: not removed, its process (pid {proc.pid}) is running; "
+                        "kill it first", msg.payload)
+            return
+        self.statuses.pop(cp_id, None)
+        try:
+            if self.instances.remove(cp_id):
+                log.info("removed charge point %s", cp_id)
+        except OSError as exc:
+            self._error(msg.topic, f"{cp_id}: cannot remove {path}: {exc}", msg.payload)

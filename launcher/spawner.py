@@ -1,0 +1,346 @@
+"""Starting charge point processes: a preloaded fork server, or plain subprocesses.
+
+A fresh Python process importing websockets + ocpp + paho costs ~23 MB PSS and ~0.2 s of
+CPU; forked from a parent that already imported them it shares those pages and starts at
+once. So the launcher keeps a small helper process (this module run as `__main__`) that
+imports the charge point's entry module and its libraries once, then forks one child per
+request. The helper has no threads (a fork of a threaded process may inherit a held lock),
+which is why it is not the launcher itself: the launcher holds an MQTT client.
+
+Each child leaves the helper's session (`setsid`), so Ctrl+C in the launcher's terminal
+never reaches it; takes stdin from /dev/null and stdout/stderr to the instance's log;
+closes every inherited descriptor; restores default signal handling; then runs
+`chargepoint.cli.main(args)` and `os._exit`s with its code. The helper reaps its children
+(SIGCHLD) and reports each exit, so no zombie accumulates; if the helper ends, the
+children are re-parented to init and keep running.
+
+Pipe protocol, one JSON object per line:
+  launcher → helper  {"req": n, "cwd": DIR, "log": FILE, "args": [...]}
+  helper → launcher  {"req": n, "pid": PID, "ticks": START_TICKS} or {"req": n, "error": "..."}
+                     {"exit": PID, "code": CODE}   (CODE < 0: killed by signal -CODE)
+                     {"ready": true, "preloaded": [...]}   (once, after the imports)
+
+`SubprocessSpawner` runs `python -m chargepoint ...` per CP instead (`--spawn-mode
+subprocess`): slower and heavier, but each CP is an ordinary process for debugging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import json
+import os
+import queue
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from cp_simu.process import start_ticks
+
+ENTRY_MODULE = "chargepoint.cli"
+# Imported by the helper so every CP shares them; anything missing is skipped.
+PRELOAD = (ENTRY_MODULE, "asyncio", "ssl", "json", "logging.handlers", "websockets.asyncio.client",
+           "websockets.client", "ocpp.v16", "ocpp.v201", "ocpp.routing", "ocpp.charge_point",
+           "paho.mqtt.client")
+SPAWN_TIMEOUT = 30.0
+
+ExitCallback = Callable[[int, int], None]  # (pid, exit code; negative = killed by that signal)
+
+
+@dataclass(frozen=True)
+class SpawnRequest:
+    cwd: Path
+    log: Path
+    args: list[str]  # the charge point's command-line arguments (after the program name)
+
+
+@dataclass(frozen=True)
+class Spawned:
+    pid: int = 0
+    ticks: int | None = None  # start time of the child, to verify the PID before signalling it
+    error: str = ""
+
+
+class Spawner(Protocol):
+    mode: str
+
+    def spawn(self, requests: list[SpawnRequest]) -> list[Spawned]: ...
+
+    def poll(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------------------
+# launcher side
+# ---------------------------------------------------------------------------
+
+class ForkSpawner:
+    """Client of the fork-server helper; restarts it if it died."""
+
+    mode = "fork"
+
+    def __init__(self, on_exit: ExitCallback) -> None:
+        self._on_exit = on_exit
+        self._replies: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._next_req = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.ready = threading.Event()
+        self.preloaded: list[str] = []
+        self._start()
+
+    def _start(self) -> None:
+        """(Re)start the helper; its log lines go to the launcher's stderr."""
+        self.ready.clear()
+        self._replies = queue.SimpleQueue()  # nothing stale from a previous helper
+        self._proc = subprocess.Popen([sys.executable, "-m", "launcher.spawner"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        threading.Thread(target=self._read, args=(self._proc, self._replies), name="spawner-reader",
+                         daemon=True).start()
+
+    def _read(self, proc: subprocess.Popen[bytes], replies: queue.SimpleQueue[dict[str, Any]]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if "exit" in msg:
+                self._on_exit(int(msg["exit"]), int(msg["code"]))
+            elif "ready" in msg:
+                self.preloaded = list(msg.get("preloaded", []))
+                self.ready.set()
+            else:
+                replies.put(msg)
+        replies.put({"eof": True})
+
+    def spawn(self, requests: list[SpawnRequest]) -> list[Spawned]:
+        if not requests:
+            return []
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        assert self._proc is not None and self._proc.stdin is not None
+        first = self._next_req
+        self._next_req += len(requests)
+        lines = [json.dumps({"req": first + i, "cwd": str(r.cwd), "log": str(r.log), "args": r.args})
+                 for i, r in enumerate(requests)]
+        results: dict[int, Spawned] = {}
+        try:
+            # A writer thread: the pipe holds ~64 KB and the replies must be read meanwhile.
+            writer = threading.Thread(target=self._write, args=(self._proc.stdin, lines), daemon=True)
+            writer.start()
+            deadline = time.monotonic() + SPAWN_TIMEOUT
+            while len(results) < len(requests):
+                msg = self._replies.get(timeout=max(0.0, deadline - time.monotonic()))
+                if "eof" in msg:
+                    break
+                req = int(msg["req"]) - first
+                if 0 <= req < len(requests):
+                    results[req] = Spawned(int(msg.get("pid", 0)), msg.get("ticks"), str(msg.get("error", "")))
+        except queue.Empty:
+            pass
+        lost = Spawned(error="the fork server did not answer (see the launcher's log)")
+        return [results.get(i, lost) for i in range(len(requests))]
+
+    @staticmethod
+    def _write(pipe: Any, lines: list[str]) -> None:
+        with contextlib.suppress(OSError):
+            pipe.write(("\n".join(lines) + "\n").encode())
+            pipe.flush()
+
+    def poll(self) -> None:
+        """Exits arrive from the helper by themselves."""
+
+    def close(self) -> None:
+        """End the helper (EOF on its input); the charge points keep running."""
+        if self._proc is None:
+            return
+        with contextlib.suppress(OSError):
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(5)
+
+
+class SubprocessSpawner:
+    """One `python -m chargepoint` per CP: no preloading, easy to debug and profile."""
+
+    mode = "subprocess"
+
+    def __init__(self, on_exit: ExitCallback) -> None:
+        self._on_exit = on_exit
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def spawn(self, requests: list[SpawnRequest]) -> list[Spawned]:
+        results = []
+        for r in requests:
+            try:
+                with open(r.log, "ab") as out:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", ENTRY_MODULE.split(".")[0], *r.args], cwd=r.cwd,
+                        stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                        close_fds=True, start_new_session=True)
+            except OSError as exc:
+                results.append(Spawned(error=f"cannot start: {exc}"))
+                continue
+            self._children[proc.pid] = proc
+            results.append(Spawned(proc.pid, start_ticks(proc.pid)))
+        return results
+
+    def poll(self) -> None:
+        """Reap the children that ended."""
+        for pid, proc in list(self._children.items()):
+            code = proc.poll()
+            if code is not None:
+                del self._children[pid]
+                self._on_exit(pid, code)
+
+    def close(self) -> None:
+        """Forget the children: they run on, re-parented to init when the launcher exits."""
+        self._children.clear()
+
+
+# ---------------------------------------------------------------------------
+# helper side (this module as `python -m launcher.spawner`)
+# ---------------------------------------------------------------------------
+
+def _preload() -> list[str]:
+    loaded = []
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+            loaded.append(name)
+        except Exception as exc:  # a missing optional library only costs memory
+            print(f"spawner: not preloading {name}: {exc!r}", file=sys.stderr)
+    if threading.active_count() != 1:
+        print("spawner: warning: preloading started threads; forking is unsafe", file=sys.stderr)
+    gc.collect()
+    gc.freeze()  # keep the collector from writing to shared pages in every child
+    return loaded
+
+
+def _run_child(request: dict[str, Any], wakeup_fds: tuple[int, int]) -> None:
+    """In the forked child: detach, redirect, reset, run the charge point; never returns."""
+    code = 1
+    try:
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        for fd in wakeup_fds:
+            os.close(fd)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        null = os.open(os.devnull, os.O_RDONLY)
+        out = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        os.chdir(request["cwd"])
+        args = [str(a) for a in request["args"]]
+        sys.argv = [ENTRY_MODULE.split(".")[0], *args]
+        entry = importlib.import_module(ENTRY_MODULE)
+        result = entry.main(args)
+        code = result if isinstance(result, int) else 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+
+def _serve(infd: int, outfd: int) -> None:
+    def send(msg: dict[str, Any]) -> None:
+        data = (json.dumps(msg) + "\n").encode()
+        while data:
+            data = data[os.write(outfd, data):]
+
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
+    send({"ready": True, "preloaded": _preload()})
+
+    def reap() -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+
+    poller = select.poll()
+    poller.register(infd, select.POLLIN)
+    poller.register(wake_r, select.POLLIN)
+    pending = b""
+    while True:
+        for fd, _ in poller.poll():
+            if fd == wake_r:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(wake_r, 512):
+                        pass
+                reap()
+                continue
+            chunk = os.read(infd, 1 << 16)
+            if not chunk:
+                reap()
+                return
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    send(_fork(line, (wake_r, wake_w)))
+            reap()
+
+
+def _fork(line: bytes, wakeup_fds: tuple[int, int]) -> dict[str, Any]:
+    try:
+        request = json.loads(line)
+        req = request["req"]
+    except (ValueError, KeyError, TypeError):
+        return {"req": -1, "error": "bad request"}
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        return {"req": req, "error": f"fork failed: {exc}"}
+    if pid == 0:
+        _run_child(request, wakeup_fds)
+    return {"req": req, "pid": pid, "ticks": start_ticks(pid)}
+
+
+def main() -> None:
+    # The protocol runs on private copies of stdin/stdout; stray prints go to stderr.
+    infd, outfd = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher decides; EOF on the pipe ends us
+    _serve(infd, outfd)
+
+
+if __name__ == "__main__":
+    main()
