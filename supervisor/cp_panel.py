@@ -1,0 +1,119 @@
+"""The selected charge point: identity, OCPP state and one card per connector."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from supervisor.connector_card import ConnectorCard
+from supervisor.fleet_model import CpEntry
+from supervisor.palette import badge_css, cp_colours
+
+IDENTITY_FIELDS = ("Vendor", "Model", "Serial", "Type", "Phases", "Voltage", "Max", "Per connector",
+                   "CSMS", "OCPP", "PID")
+
+
+class CpPanel(QWidget):
+    car_input = Signal(str, int, object)  # cp id, connector, CarInput
+    tag_presented = Signal(str, int, str)
+    fault_toggled = Signal(str, int, bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.cp_id: str | None = None
+        self.cards: dict[int, ConnectorCard] = {}
+        self._cards_key: tuple | None = None
+
+        self.title = QLabel("Select a charge point")
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.state_badge = QLabel()
+        self.state_badge.setVisible(False)
+
+        self.identity = QGroupBox("Identity")
+        form = QFormLayout(self.identity)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.fields: dict[str, QLabel] = {}
+        for name in IDENTITY_FIELDS:
+            label = QLabel()
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.fields[name] = label
+            form.addRow(name, label)
+        self.identity.setVisible(False)
+
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addWidget(self.state_badge)
+        header.addStretch(1)
+        self.cards_box = QVBoxLayout()
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(self.identity)
+        layout.addLayout(self.cards_box)
+        layout.addStretch(1)
+
+    def show_cp(self, entry: CpEntry | None) -> None:
+        """Display `entry` (None: nothing selected, or the CP disappeared)."""
+        if entry is None:
+            self.cp_id = None
+            self.title.setText("Select a charge point")
+            self.state_badge.setVisible(False)
+            self.identity.setVisible(False)
+            self._set_cards(None)
+            return
+        self.cp_id = entry.id
+        self.title.setText(entry.id)
+        background, foreground = cp_colours(entry.state)
+        self.state_badge.setText(entry.state)
+        self.state_badge.setStyleSheet(badge_css(background, foreground))
+        self.state_badge.setVisible(True)
+        self.identity.setVisible(True)
+        self._show_identity(entry)
+        self._set_cards(entry)
+
+    def _show_identity(self, entry: CpEntry) -> None:
+        s = entry.status
+        if s is None:
+            for label in self.fields.values():
+                label.setText("—")
+            return
+        unit = (lambda w: f"{w / 1000:g} kW") if entry.is_dc else (lambda a: f"{a:g} A")
+        per_connector = s.extra.get("max_setpoint_per_connector")
+        values = {
+            "Vendor": s.vendor, "Model": s.model, "Serial": s.serial,
+            "Type": "DC" if entry.is_dc else "AC", "Phases": str(entry.nb_phases),
+            "Voltage": f"{s.voltage:g} V", "Max": unit(s.max_setpoint),
+            "Per connector": unit(per_connector) if isinstance(per_connector, int | float) else "—",
+            "CSMS": s.central_system, "OCPP": str(s.extra.get("ocpp_version", "1.6")),
+            "PID": str(s.pid or "—"),
+        }
+        for name, value in values.items():
+            self.fields[name].setText(value)
+
+    def _set_cards(self, entry: CpEntry | None) -> None:
+        """Rebuild the cards only when the CP or its connector layout changes, else refresh."""
+        key = None if entry is None else (entry.id, entry.is_dc, entry.nb_phases, tuple(sorted(entry.connectors)))
+        if key != self._cards_key:
+            self._cards_key = key
+            for card in self.cards.values():
+                card.setParent(None)
+                card.deleteLater()
+            self.cards = {}
+            if entry is not None:
+                self._add_cards(entry)
+        if entry is not None:
+            for n, card in self.cards.items():
+                card.show_status(entry.connectors[n], entry.connector_power_w(entry.connectors[n]))
+
+    def _add_cards(self, entry: CpEntry) -> None:
+        cp_id = entry.id
+        for n in sorted(entry.connectors):
+            card = ConnectorCard(n, entry.is_dc, entry.nb_phases, self)
+            card.car_input.connect(lambda c, car, i=cp_id: self.car_input.emit(i, c, car))
+            card.tag_presented.connect(lambda c, tag, i=cp_id: self.tag_presented.emit(i, c, tag))
+            card.fault_toggled.connect(lambda c, on, i=cp_id: self.fault_toggled.emit(i, c, on))
+            self.cards_box.addWidget(card)
+            self.cards[n] = card

@@ -1,0 +1,318 @@
+"""The supervisor's picture of the fleet, built from MQTT messages only (no Qt: testable alone).
+
+`parse_message` turns one message into an event and is pure, so it runs on the MQTT network
+thread and JSON decoding never costs the GUI thread anything. The GUI thread applies batches
+of events to a `Fleet`, which says what changed so the views redraw only that.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cp_simu.models import (
+    ChargePointDefinition,
+    ConnectorStatus,
+    CpStatus,
+    PayloadError,
+    decode_object,
+    excerpt,
+)
+from cp_simu.topics import TopicKind, Topics
+
+UNKNOWN = "Unknown"
+DEAD = "Dead"
+
+
+# ---------------------------------------------------------------------------
+# Events
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SessionStart:
+    """The MQTT connection is (re)established: retained statuses are about to arrive again."""
+
+
+@dataclass(frozen=True)
+class CpStatusEvent:
+    cp_id: str
+    status: CpStatus | None  # None: the retained status was cleared (CP removed)
+
+
+@dataclass(frozen=True)
+class ConnectorEvent:
+    cp_id: str
+    number: int
+    status: ConnectorStatus | None  # None: cleared
+
+
+@dataclass(frozen=True)
+class LauncherEvent:
+    status: str  # Alive / Dead / Unknown (cleared)
+
+
+@dataclass(frozen=True)
+class LauncherInfoEvent:
+    info: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OcppConfigEvent:
+    cp_id: str
+    config: dict[str, str]
+
+
+@dataclass(frozen=True)
+class OcppLogEvent:
+    cp_id: str
+    line: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user must see: an `error` topic report, a malformed status, an outcome."""
+
+    source: str
+    text: str
+    level: str = "error"  # error / warning / info
+
+
+Event = (SessionStart | CpStatusEvent | ConnectorEvent | LauncherEvent | LauncherInfoEvent
+         | OcppConfigEvent | OcppLogEvent | Notice)
+
+
+def parse_message(topics: Topics, topic: str, payload: bytes) -> Event | None:
+    """The event one MQTT message means, or None for topics the supervisor does not display."""
+    parsed = topics.parse(topic)
+    if parsed is None:
+        return None
+    kind, cp_id = parsed.kind, parsed.cp_id or ""
+    try:
+        if kind is TopicKind.LAUNCHER_STATUS:
+            return LauncherEvent(payload.decode("utf-8", "replace").strip() or UNKNOWN)
+        if kind is TopicKind.LAUNCHER_INFO:
+            return LauncherInfoEvent(decode_object(payload, "launcher info")) if payload else None
+        if kind in (TopicKind.LAUNCHER_ERROR, TopicKind.CP_ERROR):
+            return _error_report(cp_id or "launcher", payload)
+        if kind is TopicKind.CP_STATUS:
+            return CpStatusEvent(cp_id, CpStatus.from_payload(payload) if payload else None)
+        if kind is TopicKind.CONNECTOR_STATUS:
+            number = parsed.connector or ""
+            if not number.isdigit() or int(number) < 1:
+                raise PayloadError(f"connector number {number[:20]!r} is not a positive integer")
+            return ConnectorEvent(cp_id, int(number),
+                                  ConnectorStatus.from_payload(payload) if payload else None)
+        if kind is TopicKind.CP_OCPP_CONFIG:
+            if not payload:
+                return None
+            return OcppConfigEvent(cp_id, {str(k): _text(v) for k, v in
+                                           decode_object(payload, "ocpp_config").items()})
+        if kind is TopicKind.CP_OCPP_LOG:
+            return OcppLogEvent(cp_id, format_ocpp_log(payload)) if payload else None
+    except PayloadError as exc:
+        return Notice(cp_id or "launcher", f"malformed message on {topic}: {exc}")
+    return None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _error_report(source: str, payload: bytes) -> Notice:
+    try:
+        report = decode_object(payload, "error report")
+        return Notice(source, f"rejected {report.get('topic', '?')}: {report.get('error', '?')}"
+                              f" — payload {str(report.get('payload', ''))[:80]!r}")
+    except PayloadError:
+        return Notice(source, f"error: {excerpt(payload)}")
+
+
+def format_ocpp_log(payload: bytes) -> str:
+    """One readable line from an `ocpp_log` message, whatever fields the CP puts in it."""
+    text = payload.decode("utf-8", "replace")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(data, dict):
+        return text
+    when = str(data.get("time") or data.get("timestamp") or "")
+    direction = str(data.get("direction") or "")
+    arrow = {"in": "◀", "out": "▶", "received": "◀", "sent": "▶", "rx": "◀", "tx": "▶"}.get(
+        direction.lower(), direction)
+    body = data.get("message", data.get("msg", data.get("frame")))
+    if body is None:
+        return text
+    body_text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+    return " ".join(p for p in (when, arrow, body_text) if p)
+
+
+# ---------------------------------------------------------------------------
+# Fleet state
+# ---------------------------------------------------------------------------
+
+@dataclass
+class CpEntry:
+    """One charge point as its retained topics describe it."""
+
+    id: str
+    status: CpStatus | None = None
+    connectors: dict[int, ConnectorStatus] = field(default_factory=dict)
+    session: int = 0  # the MQTT session that last confirmed this CP exists
+
+    @property
+    def state(self) -> str:
+        return self.status.status if self.status else UNKNOWN
+
+    @property
+    def alive(self) -> bool:
+        return self.status is not None and self.status.status != DEAD
+
+    @property
+    def is_dc(self) -> bool:
+        return self.status is not None and self.status.type == "DC"
+
+    @property
+    def nb_phases(self) -> int:
+        return 1 if self.is_dc or self.status is None else max(1, min(3, self.status.nb_phases))
+
+    @property
+    def nb_connectors(self) -> int:
+        """Declared by the status (additive field) or seen on the broker, whichever is larger."""
+        declared = self.status.extra.get("nb_connectors", 0) if self.status else 0
+        declared = declared if isinstance(declared, int) and not isinstance(declared, bool) else 0
+        return max(declared, max(self.connectors, default=0), 1)
+
+    def connector_power_w(self, connector: ConnectorStatus) -> float:
+        """Measured power: the CP's `power_w` when it sends one, else derived from the meter."""
+        if connector.power_w:
+            return connector.power_w
+        if self.is_dc:
+            return connector.consumption_l1
+        voltage = self.status.voltage if self.status else 230.0
+        phases = (connector.consumption_l1, connector.consumption_l2, connector.consumption_l3)
+        return voltage * sum(phases[:self.nb_phases])
+
+    @property
+    def power_w(self) -> float:
+        return sum(self.connector_power_w(c) for c in self.connectors.values())
+
+    def definition(self) -> ChargePointDefinition:
+        """The start entry that recreates this CP (restart, save), validated like a command.
+
+        A reference CP's status lacks `nb_connectors` and `max_setpoint_per_connector`: they
+        come from the connectors seen, as the reference supervisor does.
+        """
+        if self.status is None:
+            raise PayloadError(f"{self.id}: no status received yet, definition unknown")
+        s, extra = self.status, self.status.extra
+        first = self.connectors[min(self.connectors)] if self.connectors else None
+        per_connector = extra.get("max_setpoint_per_connector") or (
+            first.max_setpoint if first and first.max_setpoint else s.max_setpoint)
+        data = {
+            "id": self.id, "type": s.type, "vendor": s.vendor, "model": s.model, "serial": s.serial,
+            "central_system": s.central_system, "nb_connectors": self.nb_connectors,
+            "nb_phases": self.nb_phases, "voltage": s.voltage, "max_setpoint": s.max_setpoint,
+            "max_setpoint_per_connector": per_connector,
+        }
+        if "ocpp_version" in extra:
+            data["ocpp_version"] = extra["ocpp_version"]
+        return ChargePointDefinition.from_dict(data, path=f"{self.id}: ")
+
+
+@dataclass
+class Changes:
+    """What one batch of events changed, so views update only that."""
+
+    membership: bool = False  # CPs appeared or disappeared
+    cps: set[str] = field(default_factory=set)  # status or connectors changed
+    launcher: bool = False
+    session_started: bool = False
+    notices: list[Notice] = field(default_factory=list)
+
+    def merge(self, other: Changes) -> None:
+        self.membership |= other.membership
+        self.cps |= other.cps
+        self.launcher |= other.launcher
+        self.session_started |= other.session_started
+        self.notices.extend(other.notices)
+
+
+class Fleet:
+    """Every CP seen on the broker, in order of appearance, plus the launcher's state."""
+
+    def __init__(self) -> None:
+        self.cps: dict[str, CpEntry] = {}
+        self.launcher = UNKNOWN
+        self.launcher_info: dict[str, Any] = {}
+        self.session = 0
+
+    def get(self, cp_id: str) -> CpEntry | None:
+        return self.cps.get(cp_id)
+
+    def __len__(self) -> int:
+        return len(self.cps)
+
+    def clear(self) -> None:
+        self.cps.clear()
+        self.launcher = UNKNOWN
+        self.launcher_info = {}
+
+    def counts(self) -> Counter[str]:
+        return Counter(entry.state for entry in self.cps.values())
+
+    def apply(self, events: Iterable[Event]) -> Changes:
+        """Fold a batch in; OCPP config / log events are for the views and pass through."""
+        changes = Changes()
+        for event in events:
+            self._apply(event, changes)
+        return changes
+
+    def sweep(self) -> Changes:
+        """Forget CPs the current session has not confirmed (removed while we were offline)."""
+        stale = [cp_id for cp_id, e in self.cps.items() if e.session != self.session]
+        for cp_id in stale:
+            del self.cps[cp_id]
+        return Changes(membership=bool(stale), cps=set(stale))
+
+    def _entry(self, cp_id: str, changes: Changes) -> CpEntry:
+        entry = self.cps.get(cp_id)
+        if entry is None:
+            entry = self.cps[cp_id] = CpEntry(cp_id)
+            changes.membership = True
+        entry.session = self.session
+        return entry
+
+    def _apply(self, event: Event, changes: Changes) -> None:
+        match event:
+            case CpStatusEvent(cp_id, None):
+                if self.cps.pop(cp_id, None) is not None:
+                    changes.membership = True
+                    changes.cps.add(cp_id)
+            case CpStatusEvent(cp_id, status):
+                self._entry(cp_id, changes).status = status
+                changes.cps.add(cp_id)
+            case ConnectorEvent(cp_id, number, None):
+                entry = self.cps.get(cp_id)
+                if entry is not None and entry.connectors.pop(number, None) is not None:
+                    changes.cps.add(cp_id)
+                    if entry.status is None and not entry.connectors:
+                        del self.cps[cp_id]
+                        changes.membership = True
+            case ConnectorEvent(cp_id, number, status):
+                self._entry(cp_id, changes).connectors[number] = status
+                changes.cps.add(cp_id)
+            case LauncherEvent(status):
+                self.launcher = status
+                changes.launcher = True
+            case LauncherInfoEvent(info):
+                self.launcher_info = info
+                changes.launcher = True
+            case SessionStart():
+                self.session += 1
+                changes.session_started = True
+            case Notice():
+                changes.notices.append(event)
