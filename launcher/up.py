@@ -1,0 +1,264 @@
+"""`ocpp-simu up`: everything needed for a demo fleet on this machine, and a live view.
+
+It starts only what is missing (an embedded broker if none answers, the demo CSMS unless
+--csms is given, a launcher unless one is Alive on the broker), asks the launcher for the
+charge points that are not already running, and shows them until Ctrl+C. Then it stops,
+in reverse order, exactly what it started: its charge points (through the launcher, then
+by verified PID if one is left), the launcher, the CSMS and the broker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+import click
+
+from cp_simu.broker import reachable, spawn_embedded
+from cp_simu.config import load_config
+from cp_simu.models import (
+    ChargePointDefinition,
+    LauncherCommand,
+    LauncherCommandType,
+    LauncherStatus,
+    validate_central_system,
+)
+from cp_simu.mqtt import Message, MqttClient
+from cp_simu.topics import Topics
+from cp_simu.urls import DEFAULT_BROKER_URL, BrokerUrl
+
+from .fleetview import FleetView
+from .instances import Instances
+
+DEMO_CSMS_PORT = 9000
+STOP_WAIT = 5.0
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_port(preferred: int) -> int:
+    if _port_free(preferred):
+        return preferred
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def definitions(ids: list[str], cp_type: str, connectors: int, csms_url: str) -> list[ChargePointDefinition]:
+    """AC takes the config.ini defaults; DC gets one 400 V phase and limits in W."""
+    dc = {"nb_phases": 1, "voltage": 400.0, "max_setpoint": 150_000.0 * connectors,
+          "max_setpoint_per_connector": 150_000.0} if cp_type == "DC" else {}
+    defaults = load_config().definition_defaults()
+    return [ChargePointDefinition.from_dict(
+        {"id": cp_id, "type": cp_type, "serial": f"S/N{n:08d}", "central_system": csms_url,
+         "nb_connectors": connectors, **dc}, defaults) for n, cp_id in enumerate(ids, 1)]
+
+
+class Up:
+    def __init__(self, broker: BrokerUrl, csms: str | None, workdir: Path) -> None:
+        self.broker = broker
+        self.csms_url = csms
+        self.workdir = workdir.resolve()
+        self.topics = Topics()
+        self.started: list[tuple[str, subprocess.Popen[bytes]]] = []  # what we stop, in reverse
+        self.cp_ids: list[str] = []  # the charge points we asked for (not those already running)
+        self.mqtt: MqttClient | None = None
+        self.launcher_status: str = ""
+        self._logs: list[IO[bytes]] = []
+        self._stop = threading.Event()
+
+    # -- starting ---------------------------------------------------------
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        """A helper process in its own session: Ctrl+C reaches only `up`, which stops it in order."""
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self._logs.append(log)
+        proc = subprocess.Popen([sys.executable, "-m", "cp_simu", *args], stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.started.append((name, proc))
+        return proc
+
+    def start_broker(self) -> str:
+        if reachable(self.broker):
+            return "external"
+        if not self.broker.is_loopback:
+            raise click.ClickException(f"no MQTT broker answers at {self.broker}")
+        proc = spawn_embedded(self.broker, log_file=self.workdir / "broker.log")
+        self.started.append(("broker", proc))
+        return "embedded"
+
+    def start_csms(self) -> str:
+        if self.csms_url:
+            return "external"
+        port, api = _free_port(DEMO_CSMS_PORT), _free_port(DEMO_CSMS_PORT + 1)
+        proc = self._spawn("csms", ["csms", "--port", str(port), "--api-port", str(api),
+                                    "--log", str(self.workdir / "csms.jsonl")])
+        self.csms_url = f"ws://127.0.0.1:{port}/"
+        _wait(lambda: not _port_free(port) or proc.poll() is not None, 15, "the demo CSMS")
+        if proc.poll() is not None:
+            raise click.ClickException(f"the demo CSMS exited; see {self.workdir / 'csms.log'}")
+        return f"demo, control API http://127.0.0.1:{api}/api"
+
+    def connect(self, view: FleetView) -> None:
+        self.mqtt = MqttClient(self.broker, f"ocpp-simu-up-{os.getpid()}")
+        self.mqtt.subscribe(self.topics.launcher_status, self._on_launcher_status)
+        for topic_filter in (self.topics.all_cp_statuses, self.topics.all_connector_statuses,
+                             self.topics.launcher_error):
+            self.mqtt.subscribe(topic_filter, view.on_message)
+        try:
+            self.mqtt.connect(10)
+        except TimeoutError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def _on_launcher_status(self, msg: Message) -> None:
+        self.launcher_status = msg.text
+
+    def start_launcher(self, embedded_broker: bool) -> str:
+        if not embedded_broker:  # a launcher may already serve this broker: its status is retained
+            with contextlib.suppress(click.ClickException):
+                _wait(lambda: self.launcher_status, 1.0, "")
+        if self.launcher_status == LauncherStatus.ALIVE.value:
+            return "existing"
+        proc = self._spawn("launcher", ["launcher", "--broker", str(self.broker),
+                                        "--workdir", str(self.workdir)])
+        _wait(lambda: self.launcher_status == LauncherStatus.ALIVE.value or proc.poll() is not None,
+              20, "the launcher")
+        if proc.poll() is not None:
+            raise click.ClickException(f"the launcher exited; see {self.workdir / 'launcher.log'}")
+        return f"pid {proc.pid}"
+
+    def start_cps(self, wanted: list[ChargePointDefinition], view: FleetView) -> None:
+        """Start those not already running (their retained status would say so)."""
+        assert self.mqtt is not None
+        time.sleep(0.3)  # let the retained statuses of an existing fleet arrive
+        missing = [d for d in wanted if view.registrations.get(d.id, "Dead") == "Dead"]
+        self.cp_ids = [d.id for d in missing]
+        if missing:
+            command = LauncherCommand(LauncherCommandType.START, missing, self.cp_ids)
+            self.mqtt.publish(self.topics.launcher_cmd, command.to_json()).wait_for_publish(5)
+
+    # -- running ----------------------------------------------------------
+    def show(self, view: FleetView) -> None:
+        """Draw the view until Ctrl+C / SIGTERM."""
+        tty = sys.stdout.isatty()
+        if tty:
+            click.echo("\x1b[?25l\x1b[2J", nl=False)  # hide the cursor, clear once
+        try:
+            while not self._stop.wait(0.25):
+                view.draw(tty)
+        finally:
+            if tty:
+                click.echo("\x1b[?25h", nl=False)
+
+    def request_stop(self, *_: object) -> None:
+        self._stop.set()
+
+    # -- stopping ---------------------------------------------------------
+    def stop(self) -> None:
+        """Stop what we started, newest first; never leave a process behind."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl+C must not interrupt the cleanup
+        self._stop_cps()
+        if self.mqtt:
+            self.mqtt.stop()
+        for name, proc in reversed(self.started):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(STOP_WAIT)
+                except subprocess.TimeoutExpired:
+                    click.echo(f"{name} did not stop in {STOP_WAIT:g} s: killing it", err=True)
+                    proc.kill()
+                    proc.wait(STOP_WAIT)
+        for log in self._logs:
+            log.close()
+
+    def _stop_cps(self) -> None:
+        if not self.cp_ids:
+            return
+        if self.mqtt and self.mqtt.connected.is_set() and self.launcher_status == LauncherStatus.ALIVE.value:
+            command = LauncherCommand(LauncherCommandType.KILL, ids=self.cp_ids)
+            self.mqtt.publish(self.topics.launcher_cmd, command.to_json()).wait_for_publish(5)
+        # Whatever the launcher did not kill (or could not: it is gone), kill by verified PID.
+        instances = Instances(self.workdir)
+        deadline = time.monotonic() + STOP_WAIT
+        while True:
+            left = [(cp_id, ident) for cp_id in self.cp_ids
+                    if instances.exists(cp_id) and (ident := instances.identity(cp_id))]
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        for cp_id, (pid, _) in left:
+            click.echo(f"killing {cp_id} (pid {pid}) directly", err=True)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@click.command(name="up", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--cps", type=click.IntRange(0, 1000), default=3, show_default=True,
+              help="Number of charge points (ids CP_0001…).")
+@click.option("--csms", metavar="URL", help="Central System to connect to (ws:// or wss://); default: "
+                                            "start the demo CSMS on port 9000 (or a free one).")
+@click.option("--broker", metavar="URL", default=DEFAULT_BROKER_URL, show_default=True,
+              help="MQTT broker; an embedded one is started if nothing answers there.")
+@click.option("--type", "cp_type", type=click.Choice(["AC", "DC"]), default="AC", show_default=True)
+@click.option("--connectors", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Connectors per charge point.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("ocpp-simu-work"), show_default=True,
+              help="Instance directories and the logs of what `up` starts.")
+def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, workdir: Path) -> None:
+    """Start broker, demo CSMS, launcher and N charge points as needed; show them live.
+
+    Ctrl+C stops everything `up` started (and only that); logs stay in WORKDIR.
+    """
+    try:
+        broker_url = BrokerUrl.parse(broker)
+        if csms:
+            validate_central_system(csms, "--csms")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    workdir.mkdir(parents=True, exist_ok=True)
+    run = Up(broker_url, csms, workdir)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, run.request_stop)
+    parts: dict[str, str] = {}
+    ids = [f"CP_{i:04d}" for i in range(1, cps + 1)]
+    view = FleetView(Topics(), ids, header=lambda: (
+        f"ocpp-simu up · broker {broker_url} ({parts.get('broker')}) · CSMS {run.csms_url} "
+        f"({parts.get('csms')}) · launcher {run.launcher_status or '?'} ({parts.get('launcher')})"))
+    try:
+        parts["broker"] = run.start_broker()
+        parts["csms"] = run.start_csms()
+        run.connect(view)
+        parts["launcher"] = run.start_launcher(parts["broker"] == "embedded")
+        click.echo(view.header())
+        run.start_cps(definitions(ids, cp_type, connectors, str(run.csms_url)), view)
+        view.started_at = time.monotonic()
+        run.show(view)
+    finally:
+        click.echo("stopping…")
+        run.stop()
+        click.echo(f"stopped; logs in {run.workdir}")
