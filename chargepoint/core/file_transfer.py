@@ -126,9 +126,9 @@ def _log_excerpt(path: Path, mtime: float, start: datetime | None, stop: datetim
         stamp = _line_time(line)
         if stamp is not None:
             keep = (start is None or stamp >= start.timestamp()) and (stop is None or stamp <= stop.timestamp())
-            if leading:
-                kept.extend(leading if keep else ())
-                leading = []
+            if keep:
+                kept.extend(leading)
+            leading = []
         if keep is None:
             leading.append(line)
         elif keep:
