@@ -1,0 +1,7 @@
+"""`python -m chargepoint --workdir DIR [--broker URL]`."""
+
+import sys
+
+from chargepoint.cli import main
+
+sys.exit(main())

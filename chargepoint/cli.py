@@ -1,0 +1,138 @@
+"""`ocpp-simu chargepoint --workdir DIR [--broker URL]`: run one simulated charge point.
+
+DIR/config.ini (written by the launcher, or created here from the options when DIR is
+new) defines the charge point. `main(argv)` runs the same command without the top-level
+group, for `python -m chargepoint` and for the launcher's forked children.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.handlers
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cp_simu.config import INSTANCE_FILE, ConfigError, load_config, write_instance_config
+from cp_simu.logs import FORMAT
+from cp_simu.models import ChargePointDefinition, PayloadError
+from cp_simu.process import write_marker
+
+IMPLEMENTED_VERSIONS = ("1.6",)
+LOG_FILE = "chargepoint.log"
+
+# option name -> definition key (options only matter when the instance directory is new)
+DEFINITION_OPTIONS = {
+    "cp_id": "id", "central_system": "central_system", "cp_type": "type", "connectors": "nb_connectors",
+    "phases": "nb_phases", "voltage": "voltage", "max_setpoint": "max_setpoint",
+    "max_setpoint_per_connector": "max_setpoint_per_connector", "vendor": "vendor", "model": "model",
+    "serial": "serial", "ocpp_version": "ocpp_version",
+}
+
+
+def _setup_logging(directory: Path, verbose: int) -> None:
+    """DIR/chargepoint.log (rotating, INFO) and stderr (WARNING, or more with -v)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    formatter = logging.Formatter(FORMAT)
+    file_handler = logging.handlers.RotatingFileHandler(directory / LOG_FILE, maxBytes=1_000_000,
+                                                        backupCount=2)
+    file_handler.setFormatter(formatter)
+    stderr = logging.StreamHandler()
+    stderr.setFormatter(formatter)
+    stderr.setLevel(logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG)
+    root.addHandler(file_handler)
+    root.addHandler(stderr)
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    for name in ("websockets", "ocpp", "paho"):
+        logging.getLogger(name).setLevel(logging.WARNING if verbose < 3 else logging.DEBUG)
+
+
+def prepare_instance(directory: Path, options: dict[str, Any], broker: str | None) -> Any:
+    """The instance to run: DIR/config.ini, created from the options if DIR is new."""
+    from chargepoint.station import Instance
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / INSTANCE_FILE
+    given = {DEFINITION_OPTIONS[k]: v for k, v in options.items() if v is not None}
+    if not path.exists():
+        if "id" not in given:
+            raise click.UsageError(f"{path} does not exist: give --id (and the definition options) "
+                                   "to create it")
+        template = load_config(None)
+        try:
+            definition = ChargePointDefinition.from_dict(given, template.definition_defaults())
+        except PayloadError as exc:
+            raise click.BadParameter(str(exc)) from None
+        write_instance_config(template, definition, directory, broker=broker)
+    elif given:
+        logging.getLogger(__name__).warning("%s exists: definition options ignored", path)
+    config = load_config(path)
+    definition = config.definition()
+    if definition.ocpp_version not in IMPLEMENTED_VERSIONS:
+        raise click.ClickException(
+            f"OCPP {definition.ocpp_version} is not implemented yet by the charge point "
+            f"(implemented: {', '.join(IMPLEMENTED_VERSIONS)}); set ocpp_version = 1.6 in {path}")
+    return Instance(directory, config, definition, broker or config.mqtt.broker)
+
+
+async def _serve(instance: Any) -> int:
+    from chargepoint.station import Station
+
+    station = Station(instance)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, station.close)
+    return await station.run()
+
+
+@click.command(name="chargepoint", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--workdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Instance directory: config.ini, state, offline queue, logs.")
+@click.option("--broker", help="MQTT broker URL (overrides [Mqtt] broker of config.ini).")
+@click.option("--id", "cp_id", help="Charge point id (only used to create a new DIR).")
+@click.option("--central-system", help="CSMS URL, ws:// or wss:// (the CP connects to URL/<id>).")
+@click.option("--type", "cp_type", type=click.Choice(["AC", "DC"]), help="AC (setpoints in A) or DC (W).")
+@click.option("--connectors", type=int, help="Number of connectors.")
+@click.option("--phases", type=int, help="Number of phases (AC).")
+@click.option("--voltage", type=float, help="Voltage (V).")
+@click.option("--max-setpoint", type=float, help="Charge-point-wide limit (A per phase, or W).")
+@click.option("--max-setpoint-per-connector", type=float, help="Limit of each connector.")
+@click.option("--vendor", help="Vendor name sent in BootNotification.")
+@click.option("--model", help="Model name sent in BootNotification.")
+@click.option("--serial", help="Serial number sent in BootNotification.")
+@click.option("--ocpp-version", type=click.Choice(["1.6", "2.0.1"]), help="OCPP version (1.6).")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr.")
+def chargepoint(workdir: Path, broker: str | None, verbose: int, **options: Any) -> None:
+    """Run one simulated charge point until it is told to close (MQTT `close`, SIGTERM)."""
+    try:
+        instance = prepare_instance(workdir, options, broker)
+    except (ConfigError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    _setup_logging(workdir, verbose)
+    write_marker(workdir)
+    logging.getLogger(__name__).info("charge point %s starting (pid marker written)", instance.definition.id)
+    code = asyncio.run(_serve(instance))
+    if code:
+        sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command without the `ocpp-simu` group; returns the exit code."""
+    try:
+        chargepoint.main(args=argv, prog_name="chargepoint", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        return 1
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

@@ -1,0 +1,1 @@
+"""Plumbing of a charge point process: connection, persistence, configuration, logs."""

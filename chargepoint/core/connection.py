@@ -1,0 +1,69 @@
+"""The WebSocket to the CSMS: URL, TLS, subprotocol, frame logging and reconnection backoff."""
+
+from __future__ import annotations
+
+import random
+import ssl
+from urllib.parse import quote
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
+
+from chargepoint.core.message_log import MessageLog
+
+
+class Backoff:
+    """Capped exponential delays with a little jitter, so a fleet does not reconnect in lockstep."""
+
+    def __init__(self, minimum: float = 1.0, maximum: float = 30.0, factor: float = 2.0) -> None:
+        self.minimum = minimum
+        self.maximum = maximum
+        self.factor = factor
+        self._next = minimum
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self.maximum, self._next * self.factor)
+        return delay * random.uniform(0.9, 1.1)
+
+    def reset(self) -> None:
+        self._next = self.minimum
+
+
+def endpoint(central_system: str, cp_id: str) -> str:
+    """A charge point connects to `<central_system>/<id>`."""
+    return f"{central_system.rstrip('/')}/{quote(cp_id, safe='')}"
+
+
+class OcppConnection:
+    """What `ocpp.ChargePoint` needs (recv/send) over a WebSocket, logging every frame."""
+
+    def __init__(self, ws: ClientConnection, log: MessageLog) -> None:
+        self.ws = ws
+        self._log = log
+
+    async def recv(self) -> str:
+        frame = await self.ws.recv()
+        text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")
+        self._log.record("in", text)
+        return text
+
+    async def send(self, frame: str) -> None:
+        self._log.record("out", frame)
+        await self.ws.send(frame)
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+async def open_connection(url: str, subprotocol: str, log: MessageLog, *, ca_file: str = "",
+                          ping_interval: float = 30.0, open_timeout: float = 10.0) -> OcppConnection:
+    """Open the WebSocket; wss:// verifies the server against `ca_file` or the system's CAs."""
+    context = ssl.create_default_context(cafile=ca_file or None) if url.startswith("wss:") else None
+    ws = await connect(url, subprotocols=[Subprotocol(subprotocol)], ssl=context,
+                       ping_interval=ping_interval or None, open_timeout=open_timeout,
+                       compression=None, proxy=None, max_queue=4)
+    if ws.subprotocol != subprotocol:
+        await ws.close()
+        raise ConnectionError(f"the CSMS did not accept the {subprotocol} subprotocol")
+    return OcppConnection(ws, log)

@@ -1,0 +1,388 @@
+"""One connector: car, id tags, transaction and availability as a plain state machine.
+
+The connector's status is *derived* from its facts (fault, availability, transaction,
+cable, car readiness, offered setpoint, pending authorization), so no combination of
+inputs can leave it in a state that contradicts them. Every change is announced to the
+listeners as an event; the owner (the station) turns events into protocol messages.
+Time comes from an injectable wall clock; `deadline` says when `tick()` is due next.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from chargepoint.model.meter import Clock, MeterModel
+
+NO_ERROR = "NoError"
+OTHER_ERROR = "OtherError"
+
+
+class ConnectorState(StrEnum):
+    AVAILABLE = "Available"
+    PREPARING = "Preparing"
+    CHARGING = "Charging"
+    SUSPENDED_EV = "SuspendedEV"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    FINISHING = "Finishing"
+    RESERVED = "Reserved"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+
+
+class StopReason(StrEnum):
+    EMERGENCY_STOP = "EmergencyStop"
+    EV_DISCONNECTED = "EVDisconnected"
+    HARD_RESET = "HardReset"
+    LOCAL = "Local"
+    OTHER = "Other"
+    POWER_LOSS = "PowerLoss"
+    REBOOT = "Reboot"
+    REMOTE = "Remote"
+    SOFT_RESET = "SoftReset"
+    UNLOCK_COMMAND = "UnlockCommand"
+    DEAUTHORIZED = "DeAuthorized"
+
+
+class TagOutcome(StrEnum):
+    """What presenting an id tag led to, and what the owner has to do next."""
+
+    AUTHORIZE = "authorize"  # unknown yet: authorize it, then call accept_tag()
+    CHECK_GROUP = "check_group"  # another tag during a session: learn its parent id, then stop_by_group()
+    STOPPED = "stopped"  # the session's own tag: the transaction is stopped
+    CANCELLED = "cancelled"  # the same tag again before the car came: authorization withdrawn
+    REFUSED = "refused"  # faulted or unavailable: ignored
+
+
+@dataclass
+class Car:
+    cable: float = 0.0  # cable capacity in A; 0 = not plugged
+    ready: bool = True
+    consumption: tuple[float, float, float] = (0.0, 0.0, 0.0)  # A per phase (AC), W in l1 (DC)
+
+    @property
+    def plugged(self) -> bool:
+        return self.cable > 0
+
+
+@dataclass
+class Transaction:
+    """A charging session; `ref` is the CP's own key, `transaction_id` the CSMS's."""
+
+    ref: int
+    connector_id: int
+    id_tag: str
+    parent_id: str | None
+    meter_start: int
+    started_at: float
+    transaction_id: int | str | None = None
+    deauthorized: bool = False
+    reservation_id: int | None = None
+    data: list[dict[str, Any]] = field(default_factory=list)  # readings kept for the stop message
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Transaction:
+        return cls(**data)
+
+
+@dataclass
+class ConnectorPolicy:
+    """Configuration the state machine obeys; shared by all connectors, changeable live."""
+
+    connection_timeout: float = 60.0
+    stop_on_ev_side_disconnect: bool = True
+    stop_on_invalid_id: bool = True
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    connector_id: int
+    status: ConnectorState
+    error_code: str
+
+
+@dataclass(frozen=True)
+class TransactionStarted:
+    transaction: Transaction
+
+
+@dataclass(frozen=True)
+class TransactionStopped:
+    transaction: Transaction
+    reason: StopReason
+    meter_stop: int
+    stopped_at: float
+    id_tag: str | None  # the tag that stopped it, if one did
+
+
+Event = StatusChanged | TransactionStarted | TransactionStopped
+Listener = Callable[[Event], None]
+
+
+class ConnectorStateMachine:
+    """Car plugged + accepted tag (either order) starts a transaction; unplug, the same tag
+    (or one of the same group), a remote stop or a fault stop it."""
+
+    def __init__(self, connector_id: int, meter: MeterModel, *, max_setpoint: float,
+                 policy: ConnectorPolicy | None = None, clock: Clock = time.time,
+                 next_ref: Callable[[], int] | None = None) -> None:
+        self.connector_id = connector_id
+        self.meter = meter
+        self.max_setpoint = max_setpoint
+        self.policy = policy or ConnectorPolicy()
+        self._clock = clock
+        self._next_ref = next_ref or _counter()
+        self.listeners: list[Listener] = []
+        self.car = Car()
+        self.faulted = False
+        self.error_code = NO_ERROR
+        self.operative = True
+        self.pending_operative: bool | None = None  # ChangeAvailability scheduled after the session
+        self.reserved = False  # set by a reservation service
+        self.transaction: Transaction | None = None
+        self.finishing = False
+        self.authorized: tuple[str, str | None] | None = None  # (id tag, parent id) waiting for the car
+        self._authorized_at = 0.0
+        self.ocpp_limit = max_setpoint  # set by the owner from its LimitProvider, then apply_share()
+        self.share = math.inf  # this connector's part of the CP-wide limit, set by the owner
+        self._reported: tuple[ConnectorState, str] | None = None
+
+    # -- derived state ------------------------------------------------------------------
+    @property
+    def status(self) -> ConnectorState:
+        tx = self.transaction
+        if self.faulted:
+            return ConnectorState.FAULTED
+        if tx is not None:
+            if not self.car.plugged:
+                return ConnectorState.SUSPENDED_EV
+            if self.setpoint <= 0:
+                return ConnectorState.SUSPENDED_EVSE
+            return ConnectorState.CHARGING if self.car.ready else ConnectorState.SUSPENDED_EV
+        if not self.operative:
+            return ConnectorState.UNAVAILABLE
+        if self.finishing:
+            return ConnectorState.FINISHING
+        if self.car.plugged or self.authorized:
+            return ConnectorState.PREPARING
+        return ConnectorState.RESERVED if self.reserved else ConnectorState.AVAILABLE
+
+    @property
+    def cable_limit(self) -> float:
+        """The cable's capacity in the setpoint's unit (A per phase, or W for DC)."""
+        return self.car.cable * self.meter.voltage if self.meter.dc else self.car.cable
+
+    @property
+    def cap(self) -> float | None:
+        """What this connector could draw if alone, or None when it draws nothing."""
+        tx = self.transaction
+        if tx is None or tx.deauthorized or not self.car.plugged or self.faulted:
+            return None
+        return max(0.0, min(self.ocpp_limit, self.cable_limit, self.max_setpoint))
+
+    @property
+    def setpoint(self) -> float:
+        cap = self.cap
+        return 0.0 if cap is None else max(0.0, min(cap, self.share))
+
+    @property
+    def deadline(self) -> float | None:
+        """Wall-clock time at which tick() must run (authorization waiting for the car)."""
+        if self.authorized and self.transaction is None and not self.car.plugged:
+            return self._authorized_at + self.policy.connection_timeout
+        return None
+
+    def can_start(self) -> bool:
+        """Whether a new session may begin here (remote start, connector selection)."""
+        return (self.transaction is None and self.operative and not self.faulted
+                and self.authorized is None)
+
+    # -- inputs -------------------------------------------------------------------------
+    def car_input(self, cable: float | None = None, ready: bool | None = None,
+                  consumption: tuple[float | None, float | None, float | None] = (None, None, None)
+                  ) -> None:
+        """The car's state; fields left None are unchanged."""
+        was_plugged = self.car.plugged
+        if cable is not None:
+            self.car.cable = cable
+        if ready is not None:
+            self.car.ready = ready
+        self.car.consumption = tuple(  # type: ignore[assignment]
+            old if new is None else new for old, new in zip(self.car.consumption, consumption, strict=True))
+        if was_plugged and not self.car.plugged:
+            self.finishing = False
+            if self.transaction is not None and self.policy.stop_on_ev_side_disconnect:
+                self.stop(StopReason.EV_DISCONNECTED)
+                return
+        elif not was_plugged and self.car.plugged and self.authorized and self.transaction is None:
+            self._start()
+            return
+        self._refresh()
+
+    def present_tag(self, id_tag: str) -> TagOutcome:
+        if self.faulted or (not self.operative and self.transaction is None):
+            return TagOutcome.REFUSED
+        tx = self.transaction
+        if tx is not None:
+            if id_tag == tx.id_tag:
+                self.stop(StopReason.LOCAL, id_tag)
+                return TagOutcome.STOPPED
+            return TagOutcome.CHECK_GROUP
+        if self.authorized and self.authorized[0] == id_tag and not self.car.plugged:
+            self.authorized = None
+            self._refresh()
+            return TagOutcome.CANCELLED
+        return TagOutcome.AUTHORIZE
+
+    def accept_tag(self, id_tag: str, parent_id: str | None = None) -> bool:
+        """An authorized tag (local, CSMS or remote start): start now or wait for the car."""
+        if self.faulted or not self.operative or self.transaction is not None:
+            return False
+        self.authorized = (id_tag, parent_id)
+        self._authorized_at = self._clock()
+        self.finishing = False
+        if self.car.plugged:
+            self._start()
+        else:
+            self._refresh()
+        return True
+
+    def stop_by_group(self, id_tag: str, parent_id: str | None) -> bool:
+        """Another tag of the same group (same parent id) may stop the session."""
+        tx = self.transaction
+        if tx is None or parent_id is None or parent_id != tx.parent_id:
+            return False
+        self.stop(StopReason.LOCAL, id_tag)
+        return True
+
+    def set_fault(self, faulted: bool, error_code: str = OTHER_ERROR) -> None:
+        """A fault is honoured in every state: the session stops, authorization is dropped."""
+        if faulted and self.transaction is not None:
+            self.stop(StopReason.OTHER)
+        self.faulted = faulted
+        self.error_code = error_code if faulted else NO_ERROR
+        if faulted:
+            self.authorized = None
+        self._refresh()
+
+    def set_operative(self, operative: bool) -> str:
+        """ChangeAvailability: "Accepted", or "Scheduled" until the running session ends."""
+        if self.transaction is not None and not operative:
+            self.pending_operative = operative
+            return "Scheduled"
+        self.pending_operative = None
+        self.operative = operative
+        if not operative:
+            self.authorized = None
+        self._refresh()
+        return "Accepted"
+
+    def transaction_confirmed(self, transaction_id: int | str, accepted: bool) -> None:
+        """The CSMS's answer to the start: its id, and whether the tag was accepted."""
+        tx = self.transaction
+        if tx is None:
+            return
+        tx.transaction_id = transaction_id
+        if not accepted:
+            if self.policy.stop_on_invalid_id:
+                self.stop(StopReason.DEAUTHORIZED)
+                return
+            tx.deauthorized = True
+        self._refresh()
+
+    def apply_share(self, share: float) -> None:
+        """This connector's part of the CP-wide limit (after `ocpp_limit` was updated)."""
+        self.share = share
+        self._refresh()
+
+    def tick(self) -> None:
+        """Let time-based rules act: the car did not come within ConnectionTimeOut."""
+        deadline = self.deadline
+        if deadline is not None and self._clock() >= deadline:
+            self.authorized = None
+            self._refresh()
+
+    def stop(self, reason: StopReason, id_tag: str | None = None, at: float | None = None) -> bool:
+        """End the session (if any) with `reason`; the car, if plugged, leaves it Finishing."""
+        tx = self.transaction
+        if tx is None:
+            return False
+        self.transaction = None
+        self.authorized = None
+        self.finishing = self.car.plugged
+        self.meter.set_flow(0.0, ())
+        self._emit(TransactionStopped(tx, reason, round(self.meter.energy_wh),
+                                      self._clock() if at is None else at, id_tag))
+        if self.pending_operative is not None:
+            self.operative, self.pending_operative = self.pending_operative, None
+        self._refresh()
+        return True
+
+    def reboot(self) -> None:
+        """After a reset the CP forgets transient facts (Finishing, waiting authorizations)."""
+        self.finishing = False
+        self.authorized = None
+        self._refresh()
+
+    # -- persistence --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"energy_wh": self.meter.energy_wh, "operative": self.operative,
+                "pending_operative": self.pending_operative,
+                "car": {"cable": self.car.cable, "ready": self.car.ready,
+                        "consumption": list(self.car.consumption)},
+                "transaction": self.transaction.to_dict() if self.transaction else None}
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Restore persisted facts; no events (the owner announces statuses at boot)."""
+        self.meter.set_register(float(data.get("energy_wh", 0.0)))
+        self.operative = bool(data.get("operative", True))
+        self.pending_operative = data.get("pending_operative")
+        car = data.get("car") or {}
+        self.car = Car(float(car.get("cable", 0.0)), bool(car.get("ready", True)),
+                       tuple(car.get("consumption", (0.0, 0.0, 0.0))))  # type: ignore[arg-type]
+        tx = data.get("transaction")
+        self.transaction = Transaction.from_dict(tx) if tx else None
+        self._reported = (self.status, self.error_code)
+
+    # -- internals ----------------------------------------------------------------------
+    def _start(self) -> None:
+        assert self.authorized is not None
+        id_tag, parent_id = self.authorized
+        self.authorized = None
+        self.finishing = False
+        tx = Transaction(self._next_ref(), self.connector_id, id_tag, parent_id,
+                         round(self.meter.energy_wh), self._clock())
+        self.transaction = tx
+        self._emit(TransactionStarted(tx))
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Apply the current operating point to the meter and announce a status change."""
+        drawing = self.car.plugged and self.car.ready and self.cap is not None
+        self.meter.set_flow(self.setpoint, self.car.consumption if drawing else ())
+        now = (self.status, self.error_code)
+        if now != self._reported:
+            self._reported = now
+            self._emit(StatusChanged(self.connector_id, *now))
+
+    def _emit(self, event: Event) -> None:
+        for listener in list(self.listeners):
+            listener(event)
+
+
+def _counter() -> Callable[[], int]:
+    value = 0
+
+    def next_value() -> int:
+        nonlocal value
+        value += 1
+        return value
+
+    return next_value

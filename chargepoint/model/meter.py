@@ -1,0 +1,103 @@
+"""The connector's energy meter: what flows for a given setpoint and car demand.
+
+Power is piecewise constant between two operating points, so the energy register is
+integrated exactly whenever the operating point changes or is read: no sampling timer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Readings:
+    """One meter reading, in the units OCPP measurands use."""
+
+    energy_wh: float
+    power_w: float  # active power
+    currents: tuple[float, ...]  # A, one per phase of the charge point
+    voltage: float
+    offered: float  # setpoint offered to the car: A per phase (AC) or W (DC)
+    offered_power_w: float
+
+
+class MeterModel:
+    """AC: per-phase current = min(car demand, setpoint), P = V × I × power factor.
+    DC: P = min(car demand in W, setpoint in W), I = P / V."""
+
+    def __init__(self, *, dc: bool, phases: int, voltage: float, power_factor: float = 1.0,
+                 energy_wh: float = 0.0, clock: Clock = time.time) -> None:
+        self.dc = dc
+        self.phases = 1 if dc else phases
+        self.voltage = voltage
+        self.power_factor = power_factor
+        self._clock = clock
+        self._energy_wh = energy_wh
+        self._since = clock()
+        self._currents: tuple[float, ...] = (0.0,) * self.phases
+        self._power_w = 0.0
+        self._offered = 0.0
+
+    def set_flow(self, setpoint: float, demand: Sequence[float]) -> None:
+        """New operating point; the energy at the old power is booked up to now first."""
+        self._advance()
+        setpoint = max(0.0, setpoint)
+        self._offered = setpoint
+        if self.dc:
+            self._power_w = min(demand[0] if demand else 0.0, setpoint)
+            self._currents = (self._power_w / self.voltage,)
+        else:
+            wanted = list(demand[: self.phases]) + [0.0] * (self.phases - len(demand))
+            self._currents = tuple(min(max(0.0, d), setpoint) for d in wanted)
+            self._power_w = sum(self.voltage * i for i in self._currents) * self.power_factor
+
+    def _advance(self) -> None:
+        now = self._clock()
+        if now > self._since:
+            self._energy_wh += self._power_w * (now - self._since) / 3600.0
+        self._since = now
+
+    @property
+    def energy_wh(self) -> float:
+        self._advance()
+        return self._energy_wh
+
+    def set_register(self, energy_wh: float) -> None:
+        """Restore the persisted register (Wh) after a restart."""
+        self._advance()
+        self._energy_wh = energy_wh
+
+    @property
+    def power_w(self) -> float:
+        return self._power_w
+
+    def read(self) -> Readings:
+        energy = self.energy_wh
+        offered_power = self._offered if self.dc else self._offered * self.voltage * self.phases
+        return Readings(energy, self._power_w, self._currents, self.voltage, self._offered, offered_power)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Readings taken at one moment for a reason (`context` uses the OCPP names:
+    Sample.Periodic, Sample.Clock, Transaction.Begin, Transaction.End, Trigger)."""
+
+    timestamp: float
+    context: str
+    measurands: tuple[str, ...]
+    readings: Readings
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"timestamp": self.timestamp, "context": self.context, "measurands": list(self.measurands),
+                "readings": asdict(self.readings)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Sample:
+        r = dict(data["readings"])
+        r["currents"] = tuple(r["currents"])
+        return cls(float(data["timestamp"]), str(data["context"]), tuple(data["measurands"]), Readings(**r))

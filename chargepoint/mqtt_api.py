@@ -1,0 +1,117 @@
+"""The charge point's MQTT side (SPEC §2, §4, §5): inputs in, statuses out.
+
+Inputs are validated here; a bad one is answered on the CP's `error` topic and never
+reaches the station. Statuses are retained, re-published after every reconnection
+(`publish_state`) and only sent when their content changed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from cp_simu.models import (
+    CarInput,
+    ConnectorStatus,
+    CpCommand,
+    CpStatus,
+    FaultedInput,
+    IdTagInput,
+    PayloadError,
+    parse_connector_number,
+)
+from cp_simu.mqtt import Dispatch, Message, MqttClient
+from cp_simu.topics import TopicKind, Topics
+
+log = logging.getLogger(__name__)
+
+
+class InputHandler(Protocol):
+    def on_car(self, connector_id: int, car: CarInput) -> None: ...
+
+    def on_id_tag(self, connector_id: int, tag: IdTagInput) -> None: ...
+
+    def on_faulted(self, connector_id: int, faulted: FaultedInput) -> None: ...
+
+    def on_command(self, command: CpCommand) -> None: ...
+
+
+class MqttApi:
+    def __init__(self, broker: str, topics: Topics, cp_id: str, nb_connectors: int,
+                 handler: InputHandler, *, dead_status: CpStatus, keepalive: int = 15,
+                 ca_file: str | None = None) -> None:
+        self.topics = topics
+        self.cp_id = cp_id
+        self.nb_connectors = nb_connectors
+        self.handler = handler
+        self._broker = broker
+        self._keepalive = keepalive
+        self._ca_file = ca_file
+        self._dead = dead_status
+        self._client: MqttClient | None = None
+        self._published: dict[str, str] = {}
+
+    def start(self, dispatch: Dispatch) -> None:
+        """Connect in the background; handlers run through `dispatch` (the asyncio loop)."""
+        client = MqttClient(self._broker, f"cp_simu-cp-{self.cp_id}", keepalive=self._keepalive,
+                            dispatch=dispatch, ca_file=self._ca_file)
+        client.set_will(self.topics.cp_status(self.cp_id), self._dead.to_json())
+        t = self.topics
+        client.subscribe(t.cp_cmd(self.cp_id), self._on_message)
+        for leaf in ("car", "id_tag", "faulted"):
+            client.subscribe(f"{t.cp(self.cp_id)}/connectors/+/{leaf}", self._on_message)
+        client.start()
+        self._client = client
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Announce `Dead` (a clean close is no crash, but the CP is gone) and disconnect."""
+        if self._client is not None:
+            self._client.stop(final={self.topics.cp_status(self.cp_id): self._dead.to_json()},
+                              timeout=timeout)
+            self._client = None
+
+    # -- outputs --------------------------------------------------------------------------
+    def publish_status(self, status: CpStatus) -> None:
+        self._publish_state(self.topics.cp_status(self.cp_id), status.to_json())
+
+    def publish_connector(self, connector_id: int, status: ConnectorStatus) -> None:
+        self._publish_state(self.topics.connector_status(self.cp_id, connector_id), status.to_json())
+
+    def publish_ocpp_config(self, values: dict[str, str]) -> None:
+        self._publish_state(self.topics.cp_ocpp_config(self.cp_id), values)
+
+    def _publish_state(self, topic: str, payload: str | dict[str, str]) -> None:
+        if self._client is None:
+            return
+        text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+        if self._published.get(topic) == text:
+            return
+        self._published[topic] = text
+        self._client.publish_state(topic, text)
+
+    # -- inputs ---------------------------------------------------------------------------
+    def _on_message(self, message: Message) -> None:
+        try:
+            self._route(message)
+        except PayloadError as exc:
+            if self._client is not None:
+                self._client.report_error(self.topics.cp_error(self.cp_id), message.topic, str(exc),
+                                          message.payload)
+
+    def _route(self, message: Message) -> None:
+        parsed = self.topics.parse(message.topic)
+        if parsed is None or parsed.cp_id != self.cp_id:
+            return
+        if parsed.kind is TopicKind.CP_CMD:
+            self.handler.on_command(CpCommand.parse(message.payload))
+            return
+        routes: dict[TopicKind, Callable[[int, bytes], None]] = {
+            TopicKind.CONNECTOR_CAR: lambda n, raw: self.handler.on_car(n, CarInput.parse(raw)),
+            TopicKind.CONNECTOR_ID_TAG: lambda n, raw: self.handler.on_id_tag(n, IdTagInput.parse(raw)),
+            TopicKind.CONNECTOR_FAULTED: lambda n, raw: self.handler.on_faulted(n, FaultedInput.parse(raw)),
+        }
+        route = routes.get(parsed.kind)
+        if route is not None:
+            route(parse_connector_number(parsed.connector, self.nb_connectors), message.payload)

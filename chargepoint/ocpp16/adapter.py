@@ -1,0 +1,294 @@
+"""OCPP 1.6-J adapter: connection lifecycle, registration, heartbeat, and the messages the
+charge point initiates. Transaction-related messages go through the durable offline queue
+and are delivered strictly in order by one sender per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from datetime import datetime
+from typing import Any
+
+import ocpp.messages
+from ocpp.exceptions import OCPPError
+from ocpp.v16 import call
+from websockets.exceptions import ConnectionClosed
+
+from chargepoint.core.connection import Backoff, OcppConnection, endpoint, open_connection
+from chargepoint.core.message_log import utc_iso
+from chargepoint.model.authorization import IdTagInfo
+from chargepoint.model.connector import Transaction, TransactionStopped
+from chargepoint.model.meter import Sample
+from chargepoint.ocpp16.handlers import ChargePoint16
+from chargepoint.ocpp16.meter_values import meter_value
+from chargepoint.protocol import Controller
+
+log = logging.getLogger(__name__)
+
+# Validate in the calling thread: same checks, no thread pool per process.
+ocpp.messages.ASYNC_VALIDATION = False
+
+SUBPROTOCOL = "ocpp1.6"
+BOOT_RETRY_MIN = 1.0  # s, shortest wait between two BootNotifications
+BOOT_RETRY_ON_ERROR = 10.0  # s, after a BootNotification got no usable answer
+TX_DATA_MAX = 50  # meter values carried by a StopTransaction
+
+
+def id_tag_info(data: dict[str, Any] | None) -> IdTagInfo | None:
+    """An idTagInfo (snake_case, as the library returns it) as the model's IdTagInfo."""
+    if not data:
+        return None
+    expiry = data.get("expiry_date")
+    when = None
+    if expiry:
+        with contextlib.suppress(ValueError):
+            when = datetime.fromisoformat(expiry.replace("Z", "+00:00")).timestamp()
+    return IdTagInfo(data["status"], data.get("parent_id_tag"), when)
+
+
+class Ocpp16Adapter:
+    version = "1.6"
+
+    def __init__(self, station: Controller) -> None:
+        self.station = station
+        self._cp: ChargePoint16 | None = None
+        self._conn: OcppConnection | None = None
+        self._registered = False  # BootNotification accepted since the last (re)boot
+        self._connected_registered = False
+        self._wake = asyncio.Event()  # the offline queue has something to send
+        self._heartbeat_changed = asyncio.Event()
+        self._closing = False
+        self._rebooting = False
+        self._session_tasks: set[asyncio.Task[Any]] = set()
+        station.config.listeners.append(self._config_changed)
+
+    @property
+    def online(self) -> bool:
+        return self._cp is not None and self._connected_registered
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def run(self) -> None:
+        settings = self.station.connection
+        backoff = Backoff(settings.reconnect_min, settings.reconnect_max)
+        url = endpoint(self.station.definition.central_system, self.station.definition.id)
+        while not self._closing:
+            try:
+                conn = await open_connection(
+                    url, SUBPROTOCOL, self.station.message_log, ca_file=settings.ca_file,
+                    ping_interval=self.station.config.integer("WebSocketPingInterval", 30))
+            except Exception as exc:  # refused, DNS, TLS, handshake, timeout: all mean "retry later"
+                delay = backoff.next()
+                log.info("cannot connect to %s (%s); retrying in %.1fs", url, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            log.info("connected to %s", url)
+            backoff.reset()
+            try:
+                await self._session(conn)
+            finally:
+                self._cp = self._conn = None
+                self._connected_registered = False
+                if not self._closing:
+                    self.station.set_registration("Disconnected")
+            if self._rebooting:
+                self._rebooting = False  # reconnect at once, as a rebooted CP would
+            elif not self._closing:
+                await asyncio.sleep(backoff.next())
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._conn.close(), 3)
+
+    def reboot(self) -> None:
+        """Reset: drop the connection; the next one starts with a BootNotification."""
+        self._registered = False
+        self._rebooting = True
+        if self._conn is not None:
+            self._spawn(self._conn.close())
+
+    async def _session(self, conn: OcppConnection) -> None:
+        settings = self.station.connection
+        cp = ChargePoint16(self.station.definition.id, conn, self.station, settings.call_timeout)
+        self._cp, self._conn = cp, conn
+        receiver = asyncio.create_task(cp.start())
+        flow = asyncio.create_task(self._registered_flow(cp))
+        try:
+            done, _ = await asyncio.wait({receiver, flow}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if not task.cancelled() and task.exception() and not isinstance(
+                        task.exception(), ConnectionClosed):
+                    log.error("OCPP session failed", exc_info=task.exception())
+        finally:
+            for task in (receiver, flow, *self._session_tasks):
+                task.cancel()
+            await asyncio.gather(receiver, flow, *self._session_tasks, return_exceptions=True)
+            self._session_tasks.clear()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 3)
+            log.info("OCPP connection closed")
+
+    async def _registered_flow(self, cp: ChargePoint16) -> None:
+        if not self._registered:
+            await self._boot(cp)
+        self._connected_registered = True
+        self.station.set_registration("Accepted")
+        for connector_id, status, error_code in self.station.connector_statuses():
+            await self._status(cp, connector_id, status, error_code)
+        self._wake.set()
+        await asyncio.gather(self._heartbeat(cp), self._deliver(cp))
+
+    async def _boot(self, cp: ChargePoint16) -> None:
+        """BootNotification until Accepted, waiting the interval the CSMS asks for."""
+        d = self.station.definition
+        extra = d.extra
+        request = call.BootNotification(
+            charge_point_model=d.model, charge_point_vendor=d.vendor,
+            charge_point_serial_number=d.serial or None,
+            firmware_version=str(extra.get("firmware_version") or "") or None,
+            iccid=str(extra.get("iccid") or "") or None, imsi=str(extra.get("imsi") or "") or None,
+            meter_type=str(extra.get("meter_type") or "") or None,
+            meter_serial_number=str(extra.get("meter_serial") or "") or None)
+        while True:
+            try:
+                answer = await cp.call(request, suppress=False)
+            except (OCPPError, TimeoutError) as exc:
+                log.warning("BootNotification failed (%s); retrying", exc)
+                await asyncio.sleep(BOOT_RETRY_ON_ERROR)
+                continue
+            self.station.set_registration(answer.status)
+            if answer.status == "Accepted":
+                if answer.interval > 0:
+                    self.station.config.change("HeartbeatInterval", str(answer.interval))
+                self._registered = True
+                return
+            await asyncio.sleep(max(BOOT_RETRY_MIN, answer.interval))
+
+    async def _heartbeat(self, cp: ChargePoint16) -> None:
+        while True:
+            interval = self.station.config.integer("HeartbeatInterval", 300)
+            self._heartbeat_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._heartbeat_changed.wait(), interval if interval > 0 else None)
+                continue  # a new interval: start counting again
+            with contextlib.suppress(OCPPError, TimeoutError):
+                await cp.call(call.Heartbeat(), suppress=False)
+
+    def _config_changed(self, key: str, _value: str) -> None:
+        if key == "HeartbeatInterval":
+            self._heartbeat_changed.set()
+
+    # -- messages the station sends -------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._session_tasks.add(task)
+        task.add_done_callback(self._session_tasks.discard)
+
+    async def authorize(self, id_tag: str) -> IdTagInfo | None:
+        cp = self._cp
+        if cp is None or not self.online:
+            return None
+        try:
+            answer = await cp.call(call.Authorize(id_tag=id_tag), suppress=False)
+        except (OCPPError, TimeoutError, ConnectionClosed) as exc:
+            log.warning("Authorize %s failed: %s", id_tag, exc)
+            return None
+        return id_tag_info(answer.id_tag_info)
+
+    def send_status(self, connector_id: int, status: str, error_code: str) -> None:
+        if self.online and self._cp is not None:
+            self._spawn(self._status(self._cp, connector_id, status, error_code))
+
+    async def _status(self, cp: ChargePoint16, connector_id: int, status: str, error_code: str) -> None:
+        with contextlib.suppress(OCPPError, TimeoutError):
+            await cp.call(call.StatusNotification(connector_id=connector_id, error_code=error_code,
+                                                  status=status, timestamp=utc_iso()), suppress=False)
+
+    def transaction_started(self, tx: Transaction, begin: Sample | None) -> None:
+        payload: dict[str, Any] = {"connector_id": tx.connector_id, "id_tag": tx.id_tag,
+                                   "meter_start": tx.meter_start, "timestamp": utc_iso(tx.started_at)}
+        if tx.reservation_id is not None:
+            payload["reservation_id"] = tx.reservation_id
+        self._enqueue("StartTransaction", payload, tx.ref)
+
+    def transaction_stopped(self, event: TransactionStopped) -> None:
+        tx = event.transaction
+        payload: dict[str, Any] = {"meter_stop": event.meter_stop, "timestamp": utc_iso(event.stopped_at),
+                                   "transaction_id": tx.transaction_id, "reason": event.reason.value}
+        if event.id_tag:
+            payload["id_tag"] = event.id_tag
+        data = [meter_value(Sample.from_dict(s), self._dc) for s in tx.data[-TX_DATA_MAX:]]
+        data = [mv for mv in data if mv["sampled_value"]]
+        if data:
+            payload["transaction_data"] = data
+        self._enqueue("StopTransaction", payload, tx.ref)
+
+    def meter_values(self, connector_id: int, tx: Transaction | None, samples: list[Sample]) -> None:
+        values = [mv for mv in (meter_value(s, self._dc) for s in samples) if mv["sampled_value"]]
+        if not values:
+            return
+        payload: dict[str, Any] = {"connector_id": connector_id, "meter_value": values}
+        if tx is not None:
+            payload["transaction_id"] = tx.transaction_id
+            self._enqueue("MeterValues", payload, tx.ref)
+        elif self.online and self._cp is not None:  # not transaction-related: dropped while offline
+            cp = self._cp
+
+            async def send() -> None:
+                with contextlib.suppress(OCPPError, TimeoutError):
+                    await cp.call(call.MeterValues(**payload), suppress=False)
+            self._spawn(send())
+
+    @property
+    def _dc(self) -> bool:
+        return self.station.definition.is_dc
+
+    def _enqueue(self, action: str, payload: dict[str, Any], ref: int) -> None:
+        self.station.queue.append(action, payload, ref)
+        self._wake.set()
+
+    async def _deliver(self, cp: ChargePoint16) -> None:
+        """Send the queued transaction messages in order, honouring
+        TransactionMessageAttempts / TransactionMessageRetryInterval on failures."""
+        queue = self.station.queue
+        config = self.station.config
+        while True:
+            entry = queue.peek()
+            if entry is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            payload = dict(entry.payload)
+            if entry.action != "StartTransaction" and payload.get("transaction_id") is None:
+                payload["transaction_id"] = queue.transaction_id(entry.ref) if entry.ref is not None else None
+                if payload["transaction_id"] is None:
+                    log.error("dropping queued %s: its StartTransaction was never answered", entry.action)
+                    queue.done(entry)
+                    continue
+            try:
+                answer = await cp.call(getattr(call, entry.action)(**payload), suppress=False)
+            except (OCPPError, TimeoutError) as exc:
+                entry.attempts += 1
+                attempts = max(1, config.integer("TransactionMessageAttempts", 3))
+                if entry.attempts >= attempts:
+                    log.error("giving up %s after %d attempt(s): %s", entry.action, entry.attempts, exc)
+                    queue.done(entry)
+                else:
+                    delay = config.integer("TransactionMessageRetryInterval", 30) * entry.attempts
+                    log.warning("%s failed (%s); attempt %d in %ds", entry.action, exc,
+                                entry.attempts + 1, delay)
+                    await asyncio.sleep(delay)
+                continue
+            if entry.action == "StartTransaction" and entry.ref is not None:
+                queue.map_transaction(entry.ref, answer.transaction_id)
+                info = id_tag_info(answer.id_tag_info) or IdTagInfo("Invalid")
+                self.station.transaction_confirmed(entry.ref, answer.transaction_id, info)
+            elif entry.action == "StopTransaction" and payload.get("id_tag"):
+                info = id_tag_info(answer.id_tag_info)
+                if info is not None:
+                    self.station.remember_tag(payload["id_tag"], info)
+            queue.done(entry)

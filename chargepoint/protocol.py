@@ -1,0 +1,99 @@
+"""The seam between the version-neutral station and an OCPP protocol adapter.
+
+The station calls a `ProtocolAdapter` to tell the CSMS what happened; the adapter's
+handlers call the station (the `Controller`) to make the charge point do what the CSMS
+asks. Neither side knows the other's internals, so OCPP 2.0.1 is a second adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from chargepoint.core.message_log import MessageLog
+    from chargepoint.core.ocpp_config import KeyDef, OcppConfiguration
+    from chargepoint.core.offline_queue import OfflineQueue
+    from chargepoint.model.authorization import IdTagInfo
+    from chargepoint.model.connector import Transaction, TransactionStopped
+    from chargepoint.model.meter import Sample
+    from cp_simu.models import ChargePointDefinition
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    ca_file: str = ""
+    reconnect_min: float = 1.0
+    reconnect_max: float = 30.0
+    call_timeout: float = 30.0
+
+
+class ProtocolAdapter(Protocol):
+    version: str
+
+    @property
+    def online(self) -> bool:
+        """Connected and accepted by the CSMS: messages can be sent now."""
+
+    async def run(self) -> None:
+        """Connect, register and stay connected until close()."""
+
+    async def close(self) -> None: ...
+
+    def reboot(self) -> None:
+        """Drop the connection and register again (Reset)."""
+
+    async def authorize(self, id_tag: str) -> IdTagInfo | None:
+        """Ask the CSMS; None when it could not answer."""
+
+    def send_status(self, connector_id: int, status: str, error_code: str) -> None: ...
+
+    def transaction_started(self, tx: Transaction, begin: Sample | None) -> None: ...
+
+    def transaction_stopped(self, event: TransactionStopped) -> None: ...
+
+    def meter_values(self, connector_id: int, tx: Transaction | None, samples: list[Sample]) -> None: ...
+
+
+class Controller(Protocol):
+    """What the charge point offers its protocol adapter (implemented by `Station`)."""
+
+    definition: ChargePointDefinition
+    config: OcppConfiguration
+    queue: OfflineQueue
+    message_log: MessageLog
+    connection: ConnectionSettings
+
+    def set_registration(self, status: str) -> None: ...
+
+    def connector_statuses(self) -> list[tuple[int, str, str]]:
+        """(connector id, status, error code) for connector 0 and every connector."""
+
+    def transaction_confirmed(self, ref: int, transaction_id: int | str, info: IdTagInfo) -> None: ...
+
+    def remember_tag(self, id_tag: str, info: IdTagInfo) -> None: ...
+
+    def remote_start(self, connector_id: int | None, id_tag: str, *, dry_run: bool = False) -> int | None:
+        """The connector a remote start uses (None: rejected); starts it unless dry_run."""
+
+    def remote_stop(self, transaction_id: int | str, *, dry_run: bool = False) -> bool: ...
+
+    async def reset(self, hard: bool) -> None: ...
+
+    def unlock(self, connector_id: int, *, dry_run: bool = False) -> str: ...
+
+    def change_availability(self, connector_id: int, operative: bool, *, dry_run: bool = False) -> str: ...
+
+    def clear_cache(self) -> bool: ...
+
+    def data_transfer(self, vendor_id: str, message_id: str | None, data: str | None
+                      ) -> tuple[str, str | None]: ...
+
+
+def registry_for(version: str) -> tuple[KeyDef, ...]:
+    """The configuration keys of a protocol version, without importing its adapter."""
+    if version == "1.6":
+        from chargepoint.ocpp16.config_keys import REGISTRY
+
+        return REGISTRY
+    raise NotImplementedError(version)
