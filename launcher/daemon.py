@@ -293,6 +293,9 @@ class Launcher:
         prepared: list[tuple[str, Path]] = []
         for definition in definitions:
             cp_id = definition.id
+            if any(cp_id == i for i, _ in prepared):
+                self._error(topic, f"{cp_id}: repeated in one command, started once", raw)
+                continue
             proc = self._running(cp_id)
             if proc is not None:
                 self._error(topic, f"{cp_id}: already running (pid {proc.pid})", raw)

@@ -1,0 +1,122 @@
+"""The real launcher as a subprocess, and a reaper for the charge points it leaves running.
+
+Charge points are detached in their own sessions, so a test's process-group cleanup never
+reaches them: `fleet_dir` kills, at the end of every test (also on failure), each process
+whose working directory is one of that test's instance directories.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from cp_simu.topics import Topics
+from tests.conftest import Recorder
+from tests.procs import ManagedProcess, managed, ocpp_simu, wait_until
+
+TOPICS = Topics()
+
+
+def cp_processes(workdir: Path) -> list[psutil.Process]:
+    """Live processes running inside `workdir/chargepoints` (each CP's cwd is its directory)."""
+    root = str((workdir / "chargepoints").resolve()) + os.sep
+    found = []
+    for proc in psutil.process_iter(["cwd", "status"]):
+        cwd = proc.info.get("cwd")
+        if cwd and (cwd + os.sep).startswith(root) and proc.info.get("status") != psutil.STATUS_ZOMBIE:
+            found.append(proc)
+    return found
+
+
+def kill_cps(workdir: Path) -> None:
+    for proc in cp_processes(workdir):
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(signal.SIGKILL)
+
+
+@pytest.fixture
+def fleet_dir(tmp_path: Path) -> Iterator[Path]:
+    workdir = tmp_path / "simu"
+    workdir.mkdir()
+    yield workdir
+    kill_cps(workdir)
+
+
+def definition(cp_id: str, csms_url: str, **extra: object) -> dict:
+    return {"id": cp_id, "central_system": csms_url, **extra}
+
+
+@dataclass
+class LauncherRun:
+    """One `ocpp-simu launcher` process and a test client on the same broker."""
+
+    proc: ManagedProcess
+    workdir: Path
+    rec: Recorder
+
+    def send(self, payload: dict | str | bytes) -> None:
+        self.rec.publish(TOPICS.launcher_cmd, json.dumps(payload) if isinstance(payload, dict) else payload)
+
+    def start(self, *definitions: dict) -> None:
+        self.send({"type": "start", "charge_points": list(definitions)})
+
+    def kill(self, *ids: str) -> None:
+        self.send({"type": "kill", "charge_points": [{"id": i} for i in ids]})
+
+    def errors(self) -> list[dict]:
+        return [json.loads(m.payload) for m in self.rec.on_topic(TOPICS.launcher_error)]
+
+    def wait_error(self, fragment: str, timeout: float = 5.0) -> dict:
+        return wait_until(lambda: next((e for e in self.errors() if fragment in e["error"]), None),
+                          timeout, what=f"a launcher error containing {fragment!r}")  # type: ignore[return-value]
+
+    def wait_status(self, cp_id: str, status: str, timeout: float = 15.0) -> dict:
+        return self.rec.wait_json(TOPICS.cp_status(cp_id), lambda d: d.get("status") == status, timeout)
+
+    def status(self, cp_id: str) -> dict | None:
+        return self.rec.last_json(TOPICS.cp_status(cp_id))
+
+    def info(self) -> dict | None:
+        return self.rec.last_json(TOPICS.launcher_info)
+
+    def wait_running(self, count: int, timeout: float = 10.0) -> None:
+        wait_until(lambda: (self.info() or {}).get("running") == count
+                   and self.info().get("pid") == self.proc.pid,  # type: ignore[union-attr]
+                   timeout, what=f"launcher/info running == {count}")
+
+    def instance(self, cp_id: str) -> Path:
+        return self.workdir / "chargepoints" / cp_id
+
+
+LauncherFactory = Callable[..., LauncherRun]
+
+
+@pytest.fixture
+def launcher_factory(broker, recorder_factory, fleet_dir: Path, tmp_path: Path) -> Iterator[LauncherFactory]:
+    """Start a launcher on `broker` and `fleet_dir`; waits until it is Alive and announced itself."""
+    stack = contextlib.ExitStack()
+    rec = recorder_factory(broker.url, "cp_simu/#")
+
+    def start(*extra: str, workdir: Path = fleet_dir, wait: bool = True) -> LauncherRun:
+        log = tmp_path / f"launcher-{len(list(tmp_path.glob('launcher-*.log')))}.log"
+        args = ocpp_simu("-v", "launcher", "--broker", broker.url, "--workdir", str(workdir), *extra)
+        proc = stack.enter_context(managed(args, log=log, cwd=tmp_path))
+        run = LauncherRun(proc, workdir, rec)
+        if wait:
+            wait_until(lambda: (run.info() or {}).get("pid") == proc.pid or not proc.alive(), 20,
+                       what="the launcher's info")
+            assert proc.alive(), proc.output()
+            wait_until(lambda: rec.last(TOPICS.launcher_status) == b"Alive", 5, what="launcher Alive")
+        return run
+
+    with stack:
+        yield start
+
