@@ -12,7 +12,9 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import sys
 import threading
+import time
 from collections import deque
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
@@ -22,7 +24,11 @@ from cp_simu.topics import Topics
 from supervisor.fleet_model import Event, SessionStart, parse_message
 
 BATCH_INTERVAL_MS = 50  # at most 20 batches a second
-MAX_BATCH = 3000  # events handed over per timer tick; the rest follow on the next turn
+# Events handed over per turn of the event loop, adapted so handling one batch takes about
+# BATCH_BUDGET_S: a retained flood is swallowed in a few big bites without freezing the window.
+BATCH_BUDGET_S = 0.02
+MIN_BATCH, MAX_BATCH = 100, 5000
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 class ConnectionState:
@@ -39,6 +45,10 @@ class MqttBridge(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        # Every Qt -> Python call (each data() of a paint or a sort) re-takes the GIL; behind
+        # paho's busy thread the default 5 ms switch interval turns a retained flood into
+        # 100 ms freezes. 1 ms keeps the GUI thread's waits short.
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         self.topics = Topics()
         self.state = ConnectionState.DISCONNECTED
         self._client: MqttClient | None = None
@@ -47,6 +57,7 @@ class MqttBridge(QObject):
         self._queue: deque[tuple[int, Event]] = deque()
         self._lock = threading.Lock()
         self._woken = False
+        self._batch_size = MIN_BATCH
         self._extra_filters: dict[str, int] = {}  # ocpp_config / ocpp_log filters -> users
         self._timer = QTimer(self, singleShot=True)
         self._timer.timeout.connect(self._drain)
@@ -137,7 +148,7 @@ class MqttBridge(QObject):
 
     def _drain(self) -> None:
         with self._lock:
-            count = min(len(self._queue), MAX_BATCH)
+            count = min(len(self._queue), self._batch_size)
             items = [self._queue.popleft() for _ in range(count)]
             more = bool(self._queue)
             self._woken = more
@@ -152,9 +163,17 @@ class MqttBridge(QObject):
                 continue
             batch.append(event)
         if batch:
+            started = time.perf_counter()
             self.events.emit(batch)
+            self._adapt(len(batch), time.perf_counter() - started)
         if more:
             self._timer.start(0)
+
+    def _adapt(self, handled: int, seconds: float) -> None:
+        if seconds > BATCH_BUDGET_S:
+            self._batch_size = max(MIN_BATCH, self._batch_size // 2)
+        elif seconds < BATCH_BUDGET_S / 4 and handled >= self._batch_size:
+            self._batch_size = min(MAX_BATCH, self._batch_size * 2)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:

@@ -228,17 +228,15 @@ class Changes:
     """What one batch of events changed, so views update only that."""
 
     membership: bool = False  # CPs appeared or disappeared
-    cps: set[str] = field(default_factory=set)  # status or connectors changed
+    statuses: set[str] = field(default_factory=set)  # CP status changed (or CP gone)
+    connectors: set[str] = field(default_factory=set)  # a connector status changed
     launcher: bool = False
     session_started: bool = False
     notices: list[Notice] = field(default_factory=list)
 
-    def merge(self, other: Changes) -> None:
-        self.membership |= other.membership
-        self.cps |= other.cps
-        self.launcher |= other.launcher
-        self.session_started |= other.session_started
-        self.notices.extend(other.notices)
+    @property
+    def cps(self) -> set[str]:
+        return self.statuses | self.connectors
 
 
 class Fleet:
@@ -276,7 +274,7 @@ class Fleet:
         stale = [cp_id for cp_id, e in self.cps.items() if e.session != self.session]
         for cp_id in stale:
             del self.cps[cp_id]
-        return Changes(membership=bool(stale), cps=set(stale))
+        return Changes(membership=bool(stale), statuses=set(stale))
 
     def _entry(self, cp_id: str, changes: Changes) -> CpEntry:
         entry = self.cps.get(cp_id)
@@ -291,20 +289,20 @@ class Fleet:
             case CpStatusEvent(cp_id, None):
                 if self.cps.pop(cp_id, None) is not None:
                     changes.membership = True
-                    changes.cps.add(cp_id)
+                    changes.statuses.add(cp_id)
             case CpStatusEvent(cp_id, status):
                 self._entry(cp_id, changes).status = status
-                changes.cps.add(cp_id)
+                changes.statuses.add(cp_id)
             case ConnectorEvent(cp_id, number, None):
                 entry = self.cps.get(cp_id)
                 if entry is not None and entry.connectors.pop(number, None) is not None:
-                    changes.cps.add(cp_id)
+                    changes.connectors.add(cp_id)
                     if entry.status is None and not entry.connectors:
                         del self.cps[cp_id]
                         changes.membership = True
             case ConnectorEvent(cp_id, number, status):
                 self._entry(cp_id, changes).connectors[number] = status
-                changes.cps.add(cp_id)
+                changes.connectors.add(cp_id)
             case LauncherEvent(status):
                 self.launcher = status
                 changes.launcher = True

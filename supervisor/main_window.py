@@ -292,7 +292,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(SWEEP_DELAY_MS, lambda: self._sweep(session))
 
     def _apply_changes(self, changes: Changes) -> None:
-        self.model.sync(changes.membership, changes.cps)
+        self.model.sync(changes)
         if changes.membership or changes.cps:
             self._update_counts()
         current = self.current_id()

@@ -8,13 +8,12 @@ whole retained flood is one `beginInsertRows`.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from supervisor.fleet_model import CpEntry, Fleet
+from supervisor.fleet_model import Changes, CpEntry, Fleet
 from supervisor.palette import cp_colours
 
 COLUMNS = ("Charge point", "State", "Type", "Connectors", "Power")
@@ -58,9 +57,14 @@ class FleetTableModel(QAbstractTableModel):
         self._reindex()
         self.endResetModel()
 
-    def sync(self, membership: bool, changed: Iterable[str]) -> None:
-        """Follow the Fleet: drop rows of CPs gone, append new ones, refresh changed rows."""
-        if membership:
+    def sync(self, changes: Changes) -> None:
+        """Follow the Fleet: drop rows of CPs gone, append new ones, refresh changed rows.
+
+        A connector-only change refreshes only the columns it affects, so a proxy sorted by
+        id or state does not re-sort 1,000 rows on every meter update.
+        """
+        new: set[str] = set()
+        if changes.membership:
             gone = sorted((row for cp_id, row in self._rows.items() if cp_id not in self.fleet.cps),
                           reverse=True)
             for first, last in _ranges_descending(gone):
@@ -69,16 +73,20 @@ class FleetTableModel(QAbstractTableModel):
                 self.endRemoveRows()
             if gone:
                 self._reindex()
-            new = [cp_id for cp_id in self.fleet.cps if cp_id not in self._rows]
+            new = {cp_id for cp_id in self.fleet.cps if cp_id not in self._rows}
             if new:
                 start = len(self._ids)
                 self.beginInsertRows(QModelIndex(), start, start + len(new) - 1)
-                self._ids.extend(new)
+                self._ids.extend(cp_id for cp_id in self.fleet.cps if cp_id in new)
                 self._reindex(start)
                 self.endInsertRows()
-        rows = sorted(self._rows[i] for i in changed if i in self._rows)
-        for first, last in _ranges_descending(rows[::-1]):
-            self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
+        self._refresh(changes.statuses - new, 0)
+        self._refresh(changes.connectors - changes.statuses - new, CONNECTORS_COLUMN)
+
+    def _refresh(self, cp_ids: set[str], first_column: int) -> None:
+        rows = sorted((self._rows[i] for i in cp_ids if i in self._rows), reverse=True)
+        for first, last in _ranges_descending(rows):
+            self.dataChanged.emit(self.index(first, first_column), self.index(last, len(COLUMNS) - 1))
 
     def _reindex(self, start: int = 0) -> None:
         if start == 0:
