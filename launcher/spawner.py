@@ -31,6 +31,7 @@ import gc
 import importlib
 import json
 import os
+import pkgutil
 import queue
 import select
 import signal
@@ -45,11 +46,12 @@ from typing import Any, Protocol
 
 from cp_simu.process import start_ticks
 
-ENTRY_MODULE = "chargepoint.cli"
-# Imported by the helper so every CP shares them; anything missing is skipped.
-PRELOAD = (ENTRY_MODULE, "asyncio", "ssl", "json", "logging.handlers", "websockets.asyncio.client",
-           "websockets.client", "ocpp.v16", "ocpp.v201", "ocpp.routing", "ocpp.charge_point",
-           "paho.mqtt.client")
+ENTRY_PACKAGE = "chargepoint"
+ENTRY_MODULE = f"{ENTRY_PACKAGE}.cli"  # its main(argv) runs one charge point
+# Imported by the helper, besides every module of ENTRY_PACKAGE, so every CP shares them;
+# anything missing is skipped.
+PRELOAD = ("asyncio", "ssl", "json", "logging.handlers", "websockets.asyncio.client", "ocpp.v16",
+           "ocpp.v201", "ocpp.routing", "ocpp.charge_point", "paho.mqtt.client")
 SPAWN_TIMEOUT = 30.0
 
 ExitCallback = Callable[[int, int], None]  # (pid, exit code; negative = killed by that signal)
@@ -188,7 +190,7 @@ class SubprocessSpawner:
             try:
                 with open(r.log, "ab") as out:
                     proc = subprocess.Popen(
-                        [sys.executable, "-m", ENTRY_MODULE.split(".")[0], *r.args], cwd=r.cwd,
+                        [sys.executable, "-m", ENTRY_PACKAGE, *r.args], cwd=r.cwd,
                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                         close_fds=True, start_new_session=True)
             except OSError as exc:
@@ -215,9 +217,19 @@ class SubprocessSpawner:
 # helper side (this module as `python -m launcher.spawner`)
 # ---------------------------------------------------------------------------
 
+def _modules_of(package: str) -> list[str]:
+    """The package's modules, found by walking it, so lazily imported ones are preloaded too."""
+    try:
+        path = importlib.import_module(package).__path__
+    except Exception as exc:
+        print(f"spawner: cannot import {package}: {exc!r}", file=sys.stderr)
+        return []
+    return [m.name for m in pkgutil.walk_packages(path, f"{package}.") if not m.name.endswith(".__main__")]
+
+
 def _preload() -> list[str]:
     loaded = []
-    for name in PRELOAD:
+    for name in dict.fromkeys((ENTRY_MODULE, *_modules_of(ENTRY_PACKAGE), *PRELOAD)):
         try:
             importlib.import_module(name)
             loaded.append(name)
@@ -250,7 +262,7 @@ def _run_child(request: dict[str, Any], wakeup_fds: tuple[int, int]) -> None:
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
         os.chdir(request["cwd"])
         args = [str(a) for a in request["args"]]
-        sys.argv = [ENTRY_MODULE.split(".")[0], *args]
+        sys.argv = [ENTRY_PACKAGE, *args]
         entry = importlib.import_module(ENTRY_MODULE)
         result = entry.main(args)
         code = result if isinstance(result, int) else 0

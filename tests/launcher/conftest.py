@@ -78,8 +78,12 @@ class LauncherRun:
         return wait_until(lambda: next((e for e in self.errors() if fragment in e["error"]), None),
                           timeout, what=f"a launcher error containing {fragment!r}")  # type: ignore[return-value]
 
-    def wait_status(self, cp_id: str, status: str, timeout: float = 15.0) -> dict:
-        return self.rec.wait_json(TOPICS.cp_status(cp_id), lambda d: d.get("status") == status, timeout)
+    def wait_status(self, cp_id: str, status: str, timeout: float = 15.0, *, pid: int | None = None,
+                    not_pids: tuple[int, ...] = ()) -> dict:
+        """A status message (retained history included) of that process (`pid`) or a new one."""
+        return self.rec.wait_json(
+            TOPICS.cp_status(cp_id), lambda d: d.get("status") == status and d.get("pid") not in not_pids
+            and (pid is None or d.get("pid") == pid), timeout)
 
     def status(self, cp_id: str) -> dict | None:
         return self.rec.last_json(TOPICS.cp_status(cp_id))

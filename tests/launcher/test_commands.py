@@ -36,22 +36,21 @@ def test_start_kill_restart_remove(launcher_factory, csms):
     run.wait_error("T1: already running")
 
     run.kill("T1")
-    run.wait_status("T1", "Dead")  # the charge point's MQTT will
+    run.wait_status("T1", "Dead", pid=first["pid"])  # the charge point's MQTT will
     assert gone(first["pid"])
     run.wait_running(1)
 
     keep = run.instance("T1") / "kept.txt"
     keep.write_text("persistent state")
     run.send({"type": "restart", "charge_points": [definition("T1", csms.url)]})
-    again = run.rec.wait_json(T.cp_status("T1"),
-                              lambda d: d["status"] == "Accepted" and d["pid"] != first["pid"], 15)
+    again = run.wait_status("T1", "Accepted", not_pids=(first["pid"],))
     assert keep.exists(), "restart keeps the instance directory"
 
     run.kill("T1")
-    run.wait_status("T1", "Dead")
+    run.wait_status("T1", "Dead", pid=again["pid"])
     assert gone(again["pid"])
     run.start(definition("T1", csms.url))
-    run.rec.wait_json(T.cp_status("T1"), lambda d: d["status"] == "Accepted" and d["pid"] != again["pid"], 15)
+    run.wait_status("T1", "Accepted", not_pids=(first["pid"], again["pid"]))
     assert not keep.exists(), "start makes a fresh instance directory"
 
     # Removal protocol: refused while the process lives, done once it is killed.
