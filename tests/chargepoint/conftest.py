@@ -1,0 +1,189 @@
+"""End-to-end helpers: charge point processes, a restartable demo CSMS, its control API,
+and a check that every frame a charge point sent validates against the OCPP 1.6 schemas."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import ocpp.v16
+import pytest
+from jsonschema import Draft4Validator
+
+from cp_simu.config import SECTION_OCPP, SECTION_SIMULATION, load_config, update_section, write_instance_config
+from cp_simu.models import ChargePointDefinition
+from tests.conftest import Csms
+from tests.procs import PYTHON, ManagedProcess, free_port, ocpp_simu, port_open, wait_until
+
+SCHEMAS = Path(ocpp.v16.__file__).parent / "schemas"
+
+# Short intervals so that end-to-end tests run in seconds.
+FAST_OCPP = {"HeartbeatInterval": "300", "MeterValueSampleInterval": "0", "ConnectionTimeOut": "3",
+             "TransactionMessageRetryInterval": "1"}
+FAST_SIMULATION = {"reconnect_min": "0.3", "reconnect_max": "1", "status_refresh_interval": "0.5"}
+
+
+@cache
+def _validator(name: str) -> Draft4Validator:
+    return Draft4Validator(json.loads((SCHEMAS / f"{name}.json").read_text()))
+
+
+def frames(directory: Path) -> list[dict[str, Any]]:
+    """The charge point's ocpp.log (rotated files first)."""
+    paths = [*sorted(directory.glob("ocpp.log.*"), key=lambda p: -int(p.suffix[1:])), directory / "ocpp.log"]
+    return [json.loads(line) for p in paths if p.exists() for line in p.read_text().splitlines()]
+
+
+def assert_frames_valid(directory: Path) -> int:
+    """Every Call and CallResult the CP sent validates against the official schemas."""
+    calls_in: dict[str, str] = {}
+    checked = 0
+    for frame in frames(directory):
+        message = frame["message"]
+        assert isinstance(message, list), frame
+        if frame["direction"] == "in":
+            if message[0] == 2:
+                calls_in[message[1]] = message[2]
+            continue
+        if message[0] == 2:
+            name, payload = message[2], message[3]
+        elif message[0] == 3:
+            name, payload = calls_in[message[1]] + "Response", message[2]
+        else:
+            continue
+        errors = [e.message for e in _validator(name).iter_errors(payload)]
+        assert not errors, f"{name} {payload}: {errors}"
+        checked += 1
+    return checked
+
+
+@dataclass
+class ChargePoint:
+    cp_id: str
+    directory: Path
+    broker: str
+    process: ManagedProcess | None = None
+    log_seq: int = 0
+    _starts: list[ManagedProcess] = field(default_factory=list)
+
+    def start(self) -> ChargePoint:
+        self.log_seq += 1
+        self.process = ManagedProcess([PYTHON, "-m", "chargepoint", "--workdir", str(self.directory),
+                                       "--broker", self.broker, "-v"],
+                                      log=self.directory.parent / f"{self.cp_id}-{self.log_seq}.out")
+        self._starts.append(self.process)
+        return self
+
+    def stop(self) -> None:
+        for p in self._starts:
+            p.stop()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.signal(9)
+        self.process.wait(5)
+
+    def output(self) -> str:
+        return "\n".join(p.output() for p in self._starts)
+
+    def sent(self, action: str) -> list[dict[str, Any]]:
+        """Payloads of the Calls with this action the CP sent (from its own ocpp.log)."""
+        return [f["message"][3] for f in frames(self.directory)
+                if f["direction"] == "out" and f["message"][0] == 2 and f["message"][2] == action]
+
+
+@pytest.fixture
+def cp_factory(tmp_path: Path) -> Iterator[Callable[..., ChargePoint]]:
+    made: list[ChargePoint] = []
+
+    def make(csms_url: str, broker: str, cp_id: str = "CP1", *, start: bool = True,
+             ocpp: dict[str, str] | None = None, **definition: Any) -> ChargePoint:
+        directory = tmp_path / cp_id
+        d = ChargePointDefinition.from_dict({"id": cp_id, "central_system": csms_url, **definition})
+        write_instance_config(load_config(None), d, directory, broker=broker)
+        update_section(directory / "config.ini", SECTION_OCPP, {**FAST_OCPP, **(ocpp or {})})
+        update_section(directory / "config.ini", SECTION_SIMULATION, FAST_SIMULATION)
+        cp = ChargePoint(cp_id, directory, broker)
+        made.append(cp)
+        return cp.start() if start else cp
+
+    yield make
+    for cp in made:
+        cp.stop()
+    for cp in made:
+        if (cp.directory / "ocpp.log").exists():
+            assert_frames_valid(cp.directory)
+
+
+class RestartableCsms:
+    """The demo CSMS on fixed ports, so that it can be stopped and started again."""
+
+    def __init__(self, tmp: Path, *extra: str) -> None:
+        self.port, self.api_port = free_port(), free_port()
+        self.log = tmp / f"csms-{self.port}.jsonl"
+        self.tmp = tmp
+        self.extra = extra
+        self.process: ManagedProcess | None = None
+        self.url = f"ws://127.0.0.1:{self.port}"
+        self.api = f"http://127.0.0.1:{self.api_port}"
+        self._all: list[ManagedProcess] = []
+
+    def start(self) -> RestartableCsms:
+        args = ocpp_simu("csms", "--port", str(self.port), "--api-port", str(self.api_port),
+                         "--log", str(self.log), *self.extra)
+        self.process = ManagedProcess(args, log=self.tmp / f"csms-{self.port}.out")
+        self._all.append(self.process)
+        wait_until(lambda: (port_open(self.port) and port_open(self.api_port)) or not self.process.alive(),
+                   15, what="demo CSMS")
+        assert self.process.alive(), self.process.output()
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+    def close(self) -> None:
+        for p in self._all:
+            p.stop()
+
+    def messages(self, action: str | None = None, cp_id: str | None = None,
+                 direction: str | None = "in") -> list[dict[str, Any]]:
+        return Csms.messages(self, action, cp_id, direction)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def csms_factory(tmp_path: Path) -> Iterator[Callable[..., RestartableCsms]]:
+    made: list[RestartableCsms] = []
+
+    def make(*extra: str, start: bool = True) -> RestartableCsms:
+        c = RestartableCsms(tmp_path, *extra)
+        made.append(c)
+        return c.start() if start else c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def call(api: str, cp_id: str, action: str, payload: dict[str, Any] | None = None,
+         timeout: float = 15.0) -> dict[str, Any]:
+    """Make the demo CSMS send a call to the charge point; returns the CP's answer payload."""
+    request = urllib.request.Request(f"{api}/api/cps/{cp_id}/call/{action}", method="POST",
+                                     data=json.dumps(payload or {}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as reply:
+        body = json.loads(reply.read())
+    assert body.get("status") == "ok", body
+    return body["response"]
+
+
+def messages(csms: Any, action: str, cp_id: str = "CP1") -> list[dict[str, Any]]:
+    """Payloads of the calls with this action the CSMS received from the CP."""
+    return [m["payload"] for m in csms.messages(action=action, cp_id=cp_id, direction="in")
+            if m.get("message_type") == "call"]

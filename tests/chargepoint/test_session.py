@@ -1,0 +1,254 @@
+"""End to end against the demo CSMS and Mosquitto: boot, MQTT contract, sessions, stop reasons."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+
+import pytest
+
+from cp_simu.process import read_marker
+from cp_simu.topics import Topics
+from tests.chargepoint.conftest import call, messages
+from tests.procs import wait_until
+
+T = Topics()
+CAR = {"cable": 32.0, "ready": True, "consumption_l1": 16.0, "consumption_l2": 16.0, "consumption_l3": 16.0}
+
+
+class Driver:
+    """Drives one CP over MQTT; waits only see messages published after the last input."""
+
+    def __init__(self, rec, cp: str = "CP1") -> None:
+        self.rec = rec
+        self.cp = cp
+        self.mark = 0
+
+    def publish(self, topic: str, payload: object) -> None:
+        self.mark = len(self.rec.messages)
+        self.rec.publish(topic, payload if isinstance(payload, str) else json.dumps(payload))
+
+    def car(self, n: int = 1, **car: object) -> None:
+        self.publish(T.connector_car(self.cp, n), car or CAR)
+
+    def tag(self, tag: str, n: int = 1) -> None:
+        self.publish(T.connector_id_tag(self.cp, n), {"id": tag})
+
+    def fault(self, faulted: bool, n: int = 1) -> None:
+        self.publish(T.connector_faulted(self.cp, n), {"faulted": faulted})
+
+    def wait(self, topic: str, predicate, timeout: float = 10.0) -> dict:
+        def check() -> dict | None:
+            for m in self.rec.messages[self.mark:]:
+                if m.topic == topic and m.payload and predicate(data := json.loads(m.payload)):
+                    return data
+            return None
+        return wait_until(check, timeout, what=f"a matching message on {topic}")  # type: ignore[return-value]
+
+    def connector(self, status: str, n: int = 1, timeout: float = 10.0, **fields: object) -> dict:
+        return self.wait(T.connector_status(self.cp, n), lambda d: d["status"] == status and all(
+            d[k] == v if v is not ANY else d[k] is not None for k, v in fields.items()), timeout)
+
+    def status(self, status: str, timeout: float = 10.0) -> dict:
+        return self.wait(T.cp_status(self.cp), lambda d: d["status"] == status, timeout)
+
+    def start_session(self, n: int = 1, tag: str = "TAG1") -> dict:
+        self.car(n)
+        self.tag(tag, n)
+        return self.connector("Charging", n, transaction_id=ANY)
+
+
+ANY = object()
+
+
+def wait_message(csms, action: str, predicate=lambda p: True, cp: str = "CP1", timeout: float = 10.0) -> dict:
+    return wait_until(lambda: next((p for p in reversed(messages(csms, action, cp)) if predicate(p)), None),
+                      timeout, what=f"{action} at the CSMS")  # type: ignore[return-value]
+
+
+def test_boot_and_statuses(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp = cp_factory(csms.url, broker.url, vendor="ACME", model="Sim-1", serial="SN-42", nb_connectors=2)
+    status = ui.status("Accepted")
+    assert status["pid"] == cp.process.pid == read_marker(cp.directory)[0]
+    assert {k: status[k] for k in ("vendor", "model", "serial", "ocpp_version", "nb_connectors",
+                                   "type", "nb_phases")} == {
+        "vendor": "ACME", "model": "Sim-1", "serial": "SN-42", "ocpp_version": "1.6", "nb_connectors": 2,
+        "type": "AC", "nb_phases": 3}
+    (boot,) = messages(csms, "BootNotification")
+    assert boot["chargePointVendor"] == "ACME" and boot["chargePointSerialNumber"] == "SN-42"
+    wait_until(lambda: {p["connectorId"] for p in messages(csms, "StatusNotification")} == {0, 1, 2},
+               what="StatusNotification for connectors 0, 1 and 2")
+    for n in (1, 2):
+        assert ui.connector("Available", n)["max_setpoint"] == 32.0
+    for name in ("config.ini", "state.json", "queue.jsonl", "ocpp.log", "chargepoint.log", "process.json"):
+        assert (cp.directory / name).exists(), name
+
+
+def test_plug_and_tag_start_then_unplug_stops(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url)
+    ui.status("Accepted")
+    ui.car()
+    ui.connector("Preparing")
+    sent = time.time()
+    ui.tag("TAG1")
+    start = wait_message(csms, "StartTransaction")
+    assert start["idTag"] == "TAG1" and start["connectorId"] == 1 and start["meterStart"] == 0
+    journal = next(m for m in csms.messages(action="StartTransaction") if m["direction"] == "in")
+    latency = datetime.fromisoformat(journal["time"].replace("Z", "+00:00")).timestamp() - sent
+    assert latency < 0.5, f"tag -> StartTransaction took {latency:.3f}s"
+    assert [p["idTag"] for p in messages(csms, "Authorize")] == ["TAG1"]
+    charging = ui.connector("Charging", transaction_id=ANY)
+    assert charging["id_tag"] == "TAG1" and charging["setpoint"] == 32.0
+    assert charging["consumption_l1"] == 16.0 and charging["power_w"] == 3 * 16 * 230
+    assert ui.wait(T.connector_status("CP1", 1), lambda d: d["energy_wh"] > 1.0)["status"] == "Charging"
+    ui.car(cable=0)
+    stop = wait_message(csms, "StopTransaction")
+    assert stop["reason"] == "EVDisconnected" and stop["transactionId"] == charging["transaction_id"]
+    assert stop["meterStop"] >= 1 and "idTag" not in stop
+    assert ui.connector("Available")["transaction_id"] is None
+    statuses = [p["status"] for p in messages(csms, "StatusNotification") if p["connectorId"] == 1]
+    assert statuses == ["Available", "Preparing", "Charging", "Available"]
+
+
+def test_tag_first_then_timeout(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url, ocpp={"ConnectionTimeOut": "1"})
+    ui.status("Accepted")
+    ui.tag("TAG1")
+    assert ui.connector("Preparing")["id_tag"] == "TAG1"
+    ui.connector("Available", timeout=5)  # ConnectionTimeOut: the car never came
+    ui.car()
+    ui.connector("Preparing")
+    time.sleep(0.3)
+    assert not messages(csms, "StartTransaction")
+    ui.tag("TAG2")
+    assert wait_message(csms, "StartTransaction")["idTag"] == "TAG2"
+    ui.connector("Charging")
+
+
+def test_stop_reasons_local_fault_remote_unlock(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp = cp_factory(csms.url, broker.url)
+    ui.status("Accepted")
+    # the same tag again: Local, then Finishing until the car leaves
+    ui.start_session()
+    ui.tag("TAG1")
+    assert wait_message(csms, "StopTransaction")["reason"] == "Local"
+    ui.connector("Finishing")
+    # a second, different tag does not stop someone else's session
+    ui.tag("TAG1")
+    ui.connector("Charging", transaction_id=ANY)
+    ui.tag("OTHER")
+    wait_until(lambda: "OTHER" in [p["idTag"] for p in messages(csms, "Authorize")], what="Authorize OTHER")
+    time.sleep(0.3)
+    assert len(messages(csms, "StopTransaction")) == 1
+    # fault: Other, Faulted with an error code
+    ui.fault(True)
+    assert wait_message(csms, "StopTransaction", lambda p: p["reason"] == "Other")
+    assert ui.connector("Faulted")["error_code"] == "OtherError"
+    assert wait_message(csms, "StatusNotification", lambda p: p["status"] == "Faulted")["errorCode"] == \
+        "OtherError"
+    ui.fault(False)
+    ui.connector("Finishing")
+    # remote stop: Remote
+    tx = ui.start_session(tag="TAG3")["transaction_id"]
+    assert call(csms.api, "CP1", "RemoteStopTransaction", {"transactionId": tx + 100})["status"] == "Rejected"
+    assert call(csms.api, "CP1", "RemoteStopTransaction", {"transactionId": tx})["status"] == "Accepted"
+    assert wait_message(csms, "StopTransaction", lambda p: p["reason"] == "Remote")["transactionId"] == tx
+    # unlock: UnlockCommand
+    ui.start_session(tag="TAG4")
+    assert call(csms.api, "CP1", "UnlockConnector", {"connectorId": 1})["status"] == "Unlocked"
+    assert call(csms.api, "CP1", "UnlockConnector", {"connectorId": 5})["status"] == "NotSupported"
+    assert wait_message(csms, "StopTransaction", lambda p: p["reason"] == "UnlockCommand")
+    assert [p["reason"] for p in messages(csms, "StopTransaction")] == ["Local", "Other", "Remote",
+                                                                        "UnlockCommand"]
+    assert cp.process.alive()
+
+
+def test_remote_start_selection_and_authorization(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url, nb_connectors=2, ocpp={"AuthorizeRemoteTxRequests": "false"})
+    ui.status("Accepted")
+    ui.car(2)
+    ui.connector("Preparing", 2)
+    # no connector given: the CP picks the one where a car waits
+    assert call(csms.api, "CP1", "RemoteStartTransaction", {"idTag": "REMOTE1"})["status"] == "Accepted"
+    start = wait_message(csms, "StartTransaction")
+    assert start["connectorId"] == 2 and start["idTag"] == "REMOTE1"
+    assert not messages(csms, "Authorize")  # AuthorizeRemoteTxRequests = false
+    assert call(csms.api, "CP1", "RemoteStartTransaction",
+                {"idTag": "REMOTE2", "connectorId": 2})["status"] == "Rejected"  # busy
+    assert call(csms.api, "CP1", "ChangeConfiguration",
+                {"key": "AuthorizeRemoteTxRequests", "value": "true"})["status"] == "Accepted"
+    ui.mark = len(ui.rec.messages)
+    assert call(csms.api, "CP1", "RemoteStartTransaction", {"idTag": "REMOTE3"})["status"] == "Accepted"
+    assert wait_message(csms, "Authorize")["idTag"] == "REMOTE3"
+    assert ui.connector("Preparing", 1)["id_tag"] == "REMOTE3"
+    ui.car(1)
+    assert wait_message(csms, "StartTransaction", lambda p: p["connectorId"] == 1)["idTag"] == "REMOTE3"
+
+
+def test_refused_tags(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url)
+    ui.status("Accepted")
+    ui.car()
+    # not authorized before the start: the CSMS's StartTransaction answer stops it
+    assert call(csms.api, "CP1", "RemoteStartTransaction", {"idTag": "BAD1", "connectorId": 1})["status"] == \
+        "Accepted"
+    assert wait_message(csms, "StopTransaction")["reason"] == "DeAuthorized"
+    ui.connector("Finishing")
+    # a refused tag presented locally never starts anything
+    ui.car(cable=0)
+    ui.car()
+    ui.tag("BAD2")
+    wait_until(lambda: "BAD2" in [p["idTag"] for p in messages(csms, "Authorize")], what="Authorize BAD2")
+    time.sleep(0.3)
+    assert len(messages(csms, "StartTransaction")) == 1
+    assert ui.rec.last_json(T.connector_status("CP1", 1))["status"] == "Preparing"
+
+
+@pytest.mark.parametrize("payload", ["not json", '{"cable": "big"}', '{"ready": 1}', "[1, 2]"])
+def test_malformed_input_goes_to_the_error_topic(broker, csms, recorder_factory, cp_factory,
+                                                 payload: str) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp = cp_factory(csms.url, broker.url)
+    ui.status("Accepted")
+    for topic in (T.connector_car("CP1", 1), T.connector_car("CP1", 0), T.connector_car("CP1", 99)):
+        ui.publish(topic, payload)
+    ui.publish(T.connector_id_tag("CP1", 1), '{"id": 5}')
+    ui.publish(T.connector_faulted("CP1", 1), '{"faulted": "yes"}')
+    ui.publish(T.cp_cmd("CP1"), '{"type": "explode"}')
+    wait_until(lambda: len(ui.rec.on_topic(T.cp_error("CP1"))) >= 6, what="six error reports")
+    errors = [json.loads(m.payload) for m in ui.rec.on_topic(T.cp_error("CP1"))]
+    assert {e["topic"] for e in errors} == {
+        T.connector_car("CP1", 1), T.connector_car("CP1", 0), T.connector_car("CP1", 99),
+        T.connector_id_tag("CP1", 1), T.connector_faulted("CP1", 1), T.cp_cmd("CP1")}
+    assert all(e["error"] and isinstance(e["payload"], str) for e in errors)
+    ui.start_session()  # still working
+    assert cp.process.alive()
+
+
+def test_close_command_sigterm_and_sigkill(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp = cp_factory(csms.url, broker.url)
+    ui.status("Accepted")
+    ui.publish(T.cp_cmd("CP1"), {"type": "ocpp_config"})
+    dump = ui.wait(T.cp_ocpp_config("CP1"), lambda d: True)
+    assert dump["HeartbeatInterval"] == "300" and dump["NumberOfConnectors"] == "1"
+    ui.publish(T.cp_cmd("CP1"), {"type": "close"})
+    assert cp.process.wait(10) == 0
+    assert ui.status("Dead")["pid"] == cp.process.pid
+    events = [json.loads(line) for line in csms.log.read_text().splitlines()]
+    assert [e.get("code") for e in events if e.get("event") == "disconnected"] == [1000]
+    for how in (15, 9):  # SIGTERM: the same clean close; SIGKILL: the MQTT will says Dead
+        ui.mark = len(ui.rec.messages)
+        cp.start()
+        ui.wait(T.cp_status("CP1"), lambda d: d["status"] == "Accepted" and d["pid"] == cp.process.pid)
+        ui.mark = len(ui.rec.messages)
+        cp.process.signal(how)
+        assert cp.process.wait(10) == (0 if how == 15 else -9)
+        assert ui.status("Dead", timeout=30)["pid"] == cp.process.pid
