@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from cp_simu.urls import BrokerUrl
 
@@ -29,13 +30,29 @@ def broker_config(host: str, port: int) -> dict:
     }
 
 
-async def serve(host: str = "127.0.0.1", port: int = 1883) -> None:
-    """Run the embedded broker until SIGINT/SIGTERM."""
+def _broker_class() -> type:
+    """amqtt's Broker, minus a bug that breaks fleets: amqtt 0.12.1 sends every connecting
+    client the retained messages of *every* subscription in the broker (O(N²) messages when
+    N charge points boot, since the launcher subscribes to all CP statuses) and crashes the
+    connection ("dictionary changed size during iteration") when another client subscribes
+    meanwhile. A client gets the retained messages of its own subscriptions only."""
     from amqtt.broker import Broker
 
+    class FleetBroker(Broker):
+        async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int],
+                                                              session: Any) -> None:
+            subscribers = self._subscriptions.get(subscription[0], ())
+            if any(s.client_id == session.client_id for s, _ in subscribers):
+                await super()._publish_retained_messages_for_subscription(subscription, session)
+
+    return FleetBroker
+
+
+async def serve(host: str = "127.0.0.1", port: int = 1883) -> None:
+    """Run the embedded broker until SIGINT/SIGTERM."""
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    broker = Broker(broker_config(host, port))
+    broker = _broker_class()(broker_config(host, port))
     await broker.start()
     log.info("embedded MQTT broker listening on mqtt://%s:%d", host, port)
     print(f"MQTT broker ready on mqtt://{host}:{port}", flush=True)

@@ -1,0 +1,43 @@
+"""`ocpp-simu up`: a whole demo fleet from nothing, and nothing left after Ctrl+C."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+from pathlib import Path
+
+import psutil
+
+from tests.launcher.conftest import cp_processes, kill_cps
+from tests.procs import free_port, managed, ocpp_simu, wait_until
+
+
+def test_up_boots_three_cps_and_ctrl_c_leaves_nothing(tmp_path: Path):
+    workdir = tmp_path / "up"
+    port = free_port()  # nothing listens there: `up` starts the embedded broker
+    args = ocpp_simu("up", "--cps", "3", "--broker", f"mqtt://127.0.0.1:{port}", "--workdir", str(workdir))
+    started: list[psutil.Process] = []
+    try:
+        with managed(args, log=tmp_path / "up.out") as up:
+            wait_until(lambda: "3/3 Accepted" in up.output() or not up.alive(), 60, what="3/3 Accepted")
+            assert up.alive(), up.output()
+            started = psutil.Process(up.pid).children(recursive=True) + cp_processes(workdir)
+            names = " ".join(" ".join(p.cmdline()) for p in started)
+            assert all(part in names for part in ("broker", "csms", "launcher", "launcher.spawner"))
+            assert len(cp_processes(workdir)) == 3
+            boots = [json.loads(line) for line in (workdir / "csms.jsonl").read_text().splitlines()]
+            assert {b["cp_id"] for b in boots if b.get("action") == "BootNotification"} == \
+                {"CP_0001", "CP_0002", "CP_0003"}
+
+            up.signal(signal.SIGINT)
+            assert up.wait(30) == 0, up.output()
+        wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in started),
+                   10, what="every process `up` started to end")
+        assert not cp_processes(workdir)
+        assert "stopped" in (tmp_path / "up.out").read_text()
+    finally:
+        for proc in started:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        kill_cps(workdir)
