@@ -108,6 +108,10 @@ class MqttBridge(QObject):
         if self._extra_filters[topic_filter] == 1 and self._client is not None:
             self._client.subscribe(topic_filter, self._handler(self._current))
 
+    @property
+    def watched(self) -> frozenset[str]:
+        return frozenset(self._extra_filters)
+
     def unwatch(self, topic_filter: str) -> None:
         users = self._extra_filters.get(topic_filter, 0) - 1
         if users > 0:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from supervisor.connector_card import ConnectorCard
 from supervisor.fleet_model import CpEntry
 from supervisor.palette import badge_css, cp_colours
 
-IDENTITY_FIELDS = ("Vendor", "Model", "Serial", "Type", "Phases", "Voltage", "Max", "Per connector",
-                   "CSMS", "OCPP", "PID")
+IDENTITY_FIELDS = ("Vendor", "Model", "Serial", "PID", "OCPP", "Type", "Phases", "Voltage", "Max",
+                   "Per connector", "CSMS")
 
 
 class CpPanel(QWidget):
@@ -34,14 +34,20 @@ class CpPanel(QWidget):
         self.state_badge.setVisible(False)
 
         self.identity = QGroupBox("Identity")
-        form = QFormLayout(self.identity)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        grid = QGridLayout(self.identity)
         self.fields: dict[str, QLabel] = {}
-        for name in IDENTITY_FIELDS:
+        rows = (len(IDENTITY_FIELDS) + 1) // 2  # two label/value columns keep the cards in view
+        for i, name in enumerate(IDENTITY_FIELDS):
+            row, column = i % rows, 2 * (i // rows)
             label = QLabel()
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.fields[name] = label
-            form.addRow(name, label)
+            caption = QLabel(name)
+            caption.setStyleSheet("color: #555;")
+            grid.addWidget(caption, row, column, Qt.AlignmentFlag.AlignRight)
+            grid.addWidget(label, row, column + 1)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 2)
         self.identity.setVisible(False)
 
         header = QHBoxLayout()

@@ -125,7 +125,7 @@ def _error_report(source: str, payload: bytes) -> Notice:
     try:
         report = decode_object(payload, "error report")
         return Notice(source, f"rejected {report.get('topic', '?')}: {report.get('error', '?')}"
-                              f" — payload {str(report.get('payload', ''))[:80]!r}")
+                              f" — payload {str(report.get('payload', ''))[:60]!r}")
     except PayloadError:
         return Notice(source, f"error: {excerpt(payload)}")
 

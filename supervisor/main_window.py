@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
         bar.setMovable(False)
         self.url_edit = QLineEdit(broker_url)
         self.url_edit.setMinimumWidth(260)
+        self.url_edit.setMaximumWidth(480)
         self.url_edit.setToolTip("mqtt://host:port, mqtts:// for TLS, tcp:// accepted")
         self.url_edit.returnPressed.connect(self.connect_broker)
         self.connect_button = QPushButton("Connect")
@@ -196,7 +197,7 @@ class MainWindow(QMainWindow):
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(ID_COLUMN, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((STATE_COLUMN, 100), (TYPE_COLUMN, 58), (CONNECTORS_COLUMN, 150),
+        for column, width in ((STATE_COLUMN, 100), (TYPE_COLUMN, 58), (CONNECTORS_COLUMN, 170),
                               (POWER_COLUMN, 72)):
             table.setColumnWidth(column, width)
         header.setHighlightSections(False)

@@ -31,10 +31,10 @@ def type_text(entry: CpEntry) -> str:
 
 
 def connectors_text(entry: CpEntry) -> str:
-    """`Charging` for one connector, `2 Charging · 1 Available` for several."""
+    """Each status in connector order (`Charging · Preparing`), counted beyond three (`4 Charging · …`)."""
     statuses = [c.status for _, c in sorted(entry.connectors.items())]
-    if len(statuses) <= 1:
-        return statuses[0] if statuses else ""
+    if len(statuses) <= 3:
+        return " · ".join(statuses)
     return " · ".join(f"{n} {s}" for s, n in Counter(statuses).most_common())
 
 

@@ -231,3 +231,30 @@ def test_connects_in_the_background_and_reconnects(qtbot, tmp_path: Path, make_w
     assert "reconnecting" in window.broker_indicator.text()
     window.connect_button.click()
     assert window.bridge.state == ConnectionState.DISCONNECTED and window.connect_button.text() == "Connect"
+
+
+def test_ocpp_message_view_and_keyboard_shortcuts(qtbot, broker, recorder_factory, make_window) -> None:
+    rec = recorder_factory(broker.url)
+    publish_cp(rec, "chatty")
+    window = make_window(broker.url)
+    qtbot.waitUntil(lambda: window.select("chatty"))
+
+    window.messages_action.trigger()
+    dialog = window.log_dialogs["chatty"]
+    qtbot.waitUntil(lambda: T.cp_ocpp_log("chatty") in window.bridge.watched)
+    qtbot.wait(200)  # the subscription reaches the broker
+    rec.publish(T.cp_ocpp_log("chatty"), json.dumps(
+        {"time": "2026-01-01T10:00:00.000Z", "direction": "in", "message": [2, "7", "Reset", {"type": "Soft"}]}))
+    qtbot.waitUntil(lambda: '◀ [2,"7","Reset",{"type":"Soft"}]' in dialog.view.toPlainText())
+    dialog.close()
+    qtbot.waitUntil(lambda: "chatty" not in window.log_dialogs)
+    assert T.cp_ocpp_log("chatty") not in window.bridge.watched
+
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    window.table.setFocus()
+    qtbot.keyClick(window.table, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    assert wait_json(qtbot, rec, T.launcher_cmd) == {"type": "kill", "charge_points": [{"id": "chatty"}]}
+    qtbot.keyClick(window.table, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    assert wait_json(qtbot, rec, T.cp_cmd("chatty")) == {"type": "ocpp_config"}
+    assert "chatty" in window.config_dialogs
