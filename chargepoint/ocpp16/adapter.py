@@ -160,12 +160,12 @@ class Ocpp16Adapter:
                 log.warning("BootNotification failed (%s); retrying", exc)
                 await asyncio.sleep(BOOT_RETRY_ON_ERROR)
                 continue
-            self.station.set_registration(answer.status)
             if answer.status == "Accepted":
                 if answer.interval > 0:
                     self.station.config.change("HeartbeatInterval", str(answer.interval))
                 self._registered = True
                 return
+            self.station.set_registration(answer.status)
             await asyncio.sleep(max(BOOT_RETRY_MIN, answer.interval))
 
     async def _heartbeat(self, cp: ChargePoint16) -> None:

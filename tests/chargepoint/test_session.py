@@ -9,62 +9,8 @@ from datetime import datetime
 import pytest
 
 from cp_simu.process import read_marker
-from cp_simu.topics import Topics
-from tests.chargepoint.conftest import call, messages
+from tests.chargepoint.conftest import ANY, Driver, T, call, messages, wait_message
 from tests.procs import wait_until
-
-T = Topics()
-CAR = {"cable": 32.0, "ready": True, "consumption_l1": 16.0, "consumption_l2": 16.0, "consumption_l3": 16.0}
-
-
-class Driver:
-    """Drives one CP over MQTT; waits only see messages published after the last input."""
-
-    def __init__(self, rec, cp: str = "CP1") -> None:
-        self.rec = rec
-        self.cp = cp
-        self.mark = 0
-
-    def publish(self, topic: str, payload: object) -> None:
-        self.mark = len(self.rec.messages)
-        self.rec.publish(topic, payload if isinstance(payload, str) else json.dumps(payload))
-
-    def car(self, n: int = 1, **car: object) -> None:
-        self.publish(T.connector_car(self.cp, n), car or CAR)
-
-    def tag(self, tag: str, n: int = 1) -> None:
-        self.publish(T.connector_id_tag(self.cp, n), {"id": tag})
-
-    def fault(self, faulted: bool, n: int = 1) -> None:
-        self.publish(T.connector_faulted(self.cp, n), {"faulted": faulted})
-
-    def wait(self, topic: str, predicate, timeout: float = 10.0) -> dict:
-        def check() -> dict | None:
-            for m in self.rec.messages[self.mark:]:
-                if m.topic == topic and m.payload and predicate(data := json.loads(m.payload)):
-                    return data
-            return None
-        return wait_until(check, timeout, what=f"a matching message on {topic}")  # type: ignore[return-value]
-
-    def connector(self, status: str, n: int = 1, timeout: float = 10.0, **fields: object) -> dict:
-        return self.wait(T.connector_status(self.cp, n), lambda d: d["status"] == status and all(
-            d[k] == v if v is not ANY else d[k] is not None for k, v in fields.items()), timeout)
-
-    def status(self, status: str, timeout: float = 10.0) -> dict:
-        return self.wait(T.cp_status(self.cp), lambda d: d["status"] == status, timeout)
-
-    def start_session(self, n: int = 1, tag: str = "TAG1") -> dict:
-        self.car(n)
-        self.tag(tag, n)
-        return self.connector("Charging", n, transaction_id=ANY)
-
-
-ANY = object()
-
-
-def wait_message(csms, action: str, predicate=lambda p: True, cp: str = "CP1", timeout: float = 10.0) -> dict:
-    return wait_until(lambda: next((p for p in reversed(messages(csms, action, cp)) if predicate(p)), None),
-                      timeout, what=f"{action} at the CSMS")  # type: ignore[return-value]
 
 
 def test_boot_and_statuses(broker, csms, recorder_factory, cp_factory) -> None:
