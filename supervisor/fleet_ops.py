@@ -138,6 +138,12 @@ class FleetOps:
                 self._notify(Notice("supervisor", f"{step.what} abandoned: {_names(alive)} still alive "
                                                   f"after the kill (is the launcher running?)"))
 
+    def cancel(self) -> None:
+        """Drop the pending steps (the connection they relied on is gone)."""
+        for step in self._pending:
+            self._notify(Notice("supervisor", f"{step.what} abandoned: disconnected", "warning"))
+        self._pending.clear()
+
     def _after_death(self, what: str, ids: list[str], then: Callable[[], None]) -> None:
         timeout = KILL_TIMEOUT_S + KILL_TIMEOUT_PER_CP_S * len(ids)
         self._pending.append(_AfterDeath(what, frozenset(ids), self._clock() + timeout, then))

@@ -258,6 +258,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"ocpp-simu supervisor — {url}")
 
     def _reset_fleet(self) -> None:
+        self.ops.cancel()
         self.fleet.clear()
         self.model.reset()
         self.panel.show_cp(None)

@@ -20,8 +20,8 @@ def make_window(qtbot) -> Iterator[Callable[[str], MainWindow]]:
     """Open a connected window; confirmations are answered Yes (tests can override)."""
     windows: list[MainWindow] = []
 
-    def make(url: str, connect: bool = True) -> MainWindow:
-        window = MainWindow(url)
+    def make(url: str, connect: bool = True, root: str = T.root) -> MainWindow:
+        window = MainWindow(url, root)
         window.confirm = lambda _question: True  # type: ignore[method-assign]
         qtbot.addWidget(window)
         window.show()

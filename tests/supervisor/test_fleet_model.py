@@ -222,3 +222,10 @@ def test_parse_events_are_what_the_fleet_expects() -> None:
     event = parse_message(T, T.connector_status("cp", 3), ConnectorStatus(status="Faulted").to_json().encode())
     assert isinstance(event, ConnectorEvent) and event.number == 3 and event.status.status == "Faulted"
     assert parse_message(T, T.cp_status("cp"), b"") == CpStatusEvent("cp", None)
+
+
+def test_cancel_drops_pending_steps(ops) -> None:
+    fleet_ops, _, fake = ops
+    fleet_ops.remove(["a"])
+    fleet_ops.cancel()
+    assert not fleet_ops.pending and "abandoned: disconnected" in fake.notices[-1].text

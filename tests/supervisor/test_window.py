@@ -9,7 +9,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
-from cp_simu.models import ConnectorStatus
+from cp_simu.models import ChargePointDefinition, ConnectorStatus, CpStatus
+from cp_simu.topics import Topics
 from supervisor.bridge import ConnectionState
 from supervisor.dialogs import PRESETS
 from supervisor.palette import cp_colours
@@ -258,3 +259,21 @@ def test_ocpp_message_view_and_keyboard_shortcuts(qtbot, broker, recorder_factor
     qtbot.keyClick(window.table, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
     assert wait_json(qtbot, rec, T.cp_cmd("chatty")) == {"type": "ocpp_config"}
     assert "chatty" in window.config_dialogs
+
+
+def test_root_prefix_is_configurable(qtbot, broker, recorder_factory, make_window) -> None:
+    rec = recorder_factory(broker.url, "#")
+    other = Topics("lab/sim")
+    publish_cp(rec, "default_root_cp")
+    rec.publish(other.cp_status("lab_cp"), CpStatus.for_definition(
+        ChargePointDefinition(id="lab_cp"), 1, "Accepted").to_json(), retain=True)
+    rec.publish(other.connector_status("lab_cp", 1), ConnectorStatus().to_json(), retain=True)
+    window = make_window(broker.url, root="lab/sim")
+    qtbot.waitUntil(lambda: window.proxy.rowCount() == 1)
+    qtbot.wait(200)
+    assert row_ids(window) == ["lab_cp"]
+    assert window.select("lab_cp")
+    window.kill_action.trigger()
+    assert wait_json(qtbot, rec, other.launcher_cmd) == {"type": "kill", "charge_points": [{"id": "lab_cp"}]}
+    window.panel.cards[1].cable.setValue(16)
+    assert wait_json(qtbot, rec, other.connector_car("lab_cp", 1)) == {"cable": 16.0}
