@@ -183,20 +183,28 @@ class Ocpp16Adapter:
             self._heartbeat_changed.set()
 
     # -- messages the station sends -------------------------------------------------------
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """A task that ends with the connection (a call in flight is then abandoned)."""
         task = asyncio.get_running_loop().create_task(coro)
         self._session_tasks.add(task)
         task.add_done_callback(self._session_tasks.discard)
+        return task
 
     async def authorize(self, id_tag: str) -> IdTagInfo | None:
         cp = self._cp
         if cp is None or not self.online:
             return None
+        request = self._spawn(cp.call(call.Authorize(id_tag=id_tag), suppress=False))
         try:
-            answer = await cp.call(call.Authorize(id_tag=id_tag), suppress=False)
+            answer = await request
         except (OCPPError, TimeoutError, ConnectionClosed) as exc:
             log.warning("Authorize %s failed: %s", id_tag, exc)
             return None
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if request.cancelled() and not (current and current.cancelling()):
+                return None  # the connection dropped: decide offline, at once
+            raise
         return id_tag_info(answer.id_tag_info)
 
     def send_status(self, connector_id: int, status: str, error_code: str) -> None:

@@ -77,10 +77,16 @@ def test_configuration_persists_across_restart(broker, csms, recorder_factory, c
                                ("WebSocketPingInterval", "12", "RebootRequired")):
         assert call(csms.api, "CP1", "ChangeConfiguration", {"key": key, "value": value}) == {"status": status}
     assert load_config(cp.directory / "config.ini").ocpp["MeterValueSampleInterval"] == "17"
+    ui.start_session()
+    ui.wait(T.connector_status("CP1", 1), lambda d: d["energy_wh"] > 2)
+    ui.tag("TAG1")
+    meter_stop = wait_message(csms, "StopTransaction")["meterStop"]
     cp.kill()
     ui.mark = len(ui.rec.messages)
     cp.start()
     ui.wait(T.cp_status("CP1"), lambda d: d["status"] == "Accepted" and d["pid"] == cp.process.pid)
+    # the energy register survived too
+    assert ui.connector("Preparing")["energy_wh"] >= meter_stop >= 2
     answer = call(csms.api, "CP1", "GetConfiguration", {"key": ["MeterValueSampleInterval", "Nope",
                                                                 "NumberOfConnectors"]})
     assert answer["configurationKey"] == [
