@@ -48,7 +48,8 @@ class ProtocolAdapter(Protocol):
 
     def send_status(self, connector_id: int, status: str, error_code: str) -> None: ...
 
-    def transaction_started(self, tx: Transaction, begin: Sample | None) -> None: ...
+    def transaction_started(self, tx: Transaction) -> None:
+        """A session began; `tx.data[0]` holds its Transaction.Begin reading, if any."""
 
     def transaction_stopped(self, event: TransactionStopped) -> None: ...
 

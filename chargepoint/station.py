@@ -31,6 +31,7 @@ from chargepoint.model.connector import (
     StatusChanged,
     StopReason,
     TagOutcome,
+    Transaction,
     TransactionStarted,
     TransactionStopped,
 )
@@ -57,6 +58,7 @@ STATE_FILE = "state.json"
 QUEUE_FILE = "queue.jsonl"
 OCPP_LOG_FILE = "ocpp.log"
 SAVE_WHILE_CHARGING = 10.0  # s between state.json writes while energy flows (meter register)
+TX_DATA_MAX = 50  # readings a transaction keeps for its StopTransaction
 RESET_DRAIN_TIMEOUT = 5.0  # s a reset waits for its StopTransactions to reach the CSMS
 
 
@@ -141,6 +143,7 @@ class Station:
         self._touch(*self.connectors, save=True)
         self._arm_aligned()
         adapter = loop.create_task(self.adapter.run())
+        adapter.add_done_callback(_log_failure)
         await self._closed.wait()
         log.info("closing")
         for handle in self._timers.values():
@@ -333,8 +336,8 @@ class Station:
         tx = event.transaction
         connector = self.connectors[tx.connector_id]
         if isinstance(event, TransactionStarted):
-            begin = self._record(connector, "Transaction.Begin")
-            self.adapter.transaction_started(tx, begin)
+            self._record(connector, "Transaction.Begin")
+            self.adapter.transaction_started(tx)
         elif isinstance(event, TransactionStopped):
             self._record(connector, "Transaction.End", tx)
             self.adapter.transaction_stopped(event)
@@ -353,12 +356,13 @@ class Station:
                 self.adapter.send_status(connector_id, status, error_code)
         self._set_timer(f"status{connector_id}", hold, report_if_stable)
 
-    def _record(self, connector: ConnectorStateMachine, context: str, tx: Any = None) -> Sample | None:
+    def _record(self, connector: ConnectorStateMachine, context: str,
+                tx: Transaction | None = None) -> Sample | None:
         """A StopTxnSampledData sample kept in the transaction for its StopTransaction."""
         tx = tx or connector.transaction
         sample = self._sample(connector, context, "StopTxnSampledData")
         if sample is not None and tx is not None:
-            tx.data.append(sample.to_dict())
+            _keep(tx, sample)
         return sample
 
     def _sample(self, connector: ConnectorStateMachine, context: str, key: str) -> Sample | None:
@@ -456,7 +460,7 @@ class Station:
                 self.adapter.meter_values(n, connector.transaction, [sample])
             aligned = self._sample(connector, "Sample.Clock", "StopTxnAlignedData")
             if aligned is not None and connector.transaction is not None:
-                connector.transaction.data.append(aligned.to_dict())
+                _keep(connector.transaction, aligned)
         self._arm_aligned()
 
     # -- timers ---------------------------------------------------------------------------
@@ -552,3 +556,15 @@ class Station:
                 "connectors": {str(n): c.to_dict() for n, c in self.connectors.items()}})
         except OSError as exc:
             log.error("cannot save %s: %s", self.store.path, exc)
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("the OCPP side stopped", exc_info=task.exception())
+
+
+def _keep(tx: Transaction, sample: Sample) -> None:
+    """A reading for the StopTransaction: Transaction.Begin and the most recent ones."""
+    tx.data.append(sample.to_dict())
+    if len(tx.data) > TX_DATA_MAX:
+        del tx.data[1]

@@ -34,7 +34,6 @@ ocpp.messages.ASYNC_VALIDATION = False
 SUBPROTOCOL = "ocpp1.6"
 BOOT_RETRY_MIN = 1.0  # s, shortest wait between two BootNotifications
 BOOT_RETRY_ON_ERROR = 10.0  # s, after a BootNotification got no usable answer
-TX_DATA_MAX = 50  # meter values carried by a StopTransaction
 
 
 def id_tag_info(data: dict[str, Any] | None) -> IdTagInfo | None:
@@ -216,7 +215,7 @@ class Ocpp16Adapter:
             await cp.call(call.StatusNotification(connector_id=connector_id, error_code=error_code,
                                                   status=status, timestamp=utc_iso()), suppress=False)
 
-    def transaction_started(self, tx: Transaction, begin: Sample | None) -> None:
+    def transaction_started(self, tx: Transaction) -> None:
         payload: dict[str, Any] = {"connector_id": tx.connector_id, "id_tag": tx.id_tag,
                                    "meter_start": tx.meter_start, "timestamp": utc_iso(tx.started_at)}
         if tx.reservation_id is not None:
@@ -229,7 +228,7 @@ class Ocpp16Adapter:
                                    "transaction_id": tx.transaction_id, "reason": event.reason.value}
         if event.id_tag:
             payload["id_tag"] = event.id_tag
-        data = [meter_value(Sample.from_dict(s), self._dc) for s in tx.data[-TX_DATA_MAX:]]
+        data = [meter_value(Sample.from_dict(s), self._dc) for s in tx.data]
         data = [mv for mv in data if mv["sampled_value"]]
         if data:
             payload["transaction_data"] = data
