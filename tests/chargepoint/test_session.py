@@ -10,7 +10,8 @@ import pytest
 
 from cp_simu.process import read_marker
 from tests.chargepoint.conftest import ANY, Driver, T, call, messages, wait_message
-from tests.procs import wait_until
+from tests.conftest import MOSQUITTO
+from tests.procs import managed, wait_until
 
 
 def test_boot_and_statuses(broker, csms, recorder_factory, cp_factory) -> None:
@@ -198,3 +199,40 @@ def test_close_command_sigterm_and_sigkill(broker, csms, recorder_factory, cp_fa
         cp.process.signal(how)
         assert cp.process.wait(10) == (0 if how == 15 else -9)
         assert ui.status("Dead", timeout=30)["pid"] == cp.process.pid
+
+
+def test_suspended_ev_and_evse(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url, ocpp={"StopTransactionOnInvalidId": "false"})
+    ui.status("Accepted")
+    ui.start_session()
+    ui.car(ready=False)
+    assert ui.connector("SuspendedEV")["power_w"] == 0
+    ui.car(ready=True)
+    ui.connector("Charging")
+    ui.tag("TAG1")
+    ui.car(cable=0)
+    ui.car()
+    # the CSMS refuses the tag in its StartTransaction answer: no energy, the session stays open
+    assert call(csms.api, "CP1", "RemoteStartTransaction", {"idTag": "BAD1"})["status"] == "Accepted"
+    assert ui.connector("SuspendedEVSE", transaction_id=ANY)["setpoint"] == 0
+    statuses = [p["status"] for p in messages(csms, "StatusNotification") if p["connectorId"] == 1]
+    assert statuses[-2:] == ["Charging", "SuspendedEVSE"] and "SuspendedEV" in statuses
+
+
+def test_statuses_come_back_after_a_broker_restart(broker, csms, recorder_factory, cp_factory) -> None:
+    if broker.kind != "mosquitto":
+        pytest.skip("restarts a Mosquitto broker")
+    ui = Driver(recorder_factory(broker.url))
+    cp = cp_factory(csms.url, broker.url)
+    ui.status("Accepted")
+    ui.car()
+    ui.connector("Preparing")
+    conf = broker.process.log_path.parent / f"mosquitto-{broker.port}.conf"
+    broker.process.stop()
+    with managed([MOSQUITTO, "-c", str(conf)], log=conf.with_suffix(".log2")):  # no persistence: all gone
+        ui.mark = 0
+        ui.rec.messages.clear()
+        ui.wait(T.cp_status("CP1"), lambda d: d["status"] == "Accepted", timeout=30)
+        assert ui.rec.last_json(T.connector_status("CP1", 1))["status"] == "Preparing"
+        assert cp.process.alive()
