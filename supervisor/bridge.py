@@ -68,9 +68,9 @@ class MqttBridge(QObject):
         """Connect in the background (never blocks); raises ValueError for a bad URL."""
         self.close()
         self.topics = Topics(root)
-        client_id = f"supervisor-{socket.gethostname()[:20]}-{os.getpid()}-{next(self._generation)}"
-        client = MqttClient(url, client_id)
-        generation = self._current = next(self._generation)
+        generation = next(self._generation)
+        client = MqttClient(url, f"supervisor-{socket.gethostname()[:20]}-{os.getpid()}-{generation}")
+        self._current = generation
         client.on_connected = lambda: self._on_connection(generation, True)
         client.on_disconnected = lambda: self._on_connection(generation, False)
         t = self.topics
@@ -87,6 +87,7 @@ class MqttBridge(QObject):
         self._current = 0
         with self._lock:
             self._queue.clear()
+            self._woken = False
         if client is not None:
             threading.Thread(target=client.stop, name="mqtt-close", daemon=True).start()
         self._set_state(ConnectionState.DISCONNECTED)

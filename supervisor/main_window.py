@@ -12,6 +12,7 @@ from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
     QDockWidget,
     QFileDialog,
     QHeaderView,
@@ -31,11 +32,11 @@ from PySide6.QtWidgets import (
 
 from cp_simu.models import PayloadError
 from cp_simu.topics import DEFAULT_ROOT, Topics
+from supervisor import setup_files
 from supervisor.bridge import ConnectionState, MqttBridge
 from supervisor.cp_panel import CpPanel
 from supervisor.dialogs import AddCpDialog, OcppConfigDialog, OcppLogDialog
 from supervisor.fleet_model import (
-    DEAD,
     Changes,
     CpEntry,
     Event,
@@ -55,7 +56,6 @@ from supervisor.qt_models import (
     FleetTableModel,
     make_proxy,
 )
-from supervisor.setup_files import read_setup, save_setup
 
 log = logging.getLogger(__name__)
 
@@ -416,9 +416,14 @@ class MainWindow(QMainWindow):
         dialog = AddCpDialog(lambda i: e.state if (e := self.fleet.get(i)) else None,
                              csms, set(self.fleet.cps), self)
         dialog.accepted.connect(lambda: self._start_new(dialog))
-        dialog.finished.connect(lambda _result: dialog.deleteLater())
+        dialog.finished.connect(lambda _result: self._forget_add_dialog(dialog))
         self.add_dialog = dialog
         dialog.open()
+
+    def _forget_add_dialog(self, dialog: AddCpDialog) -> None:
+        if self.add_dialog is dialog:
+            self.add_dialog = None
+        dialog.deleteLater()
 
     def _start_new(self, dialog: AddCpDialog) -> None:
         try:
@@ -480,7 +485,7 @@ class MainWindow(QMainWindow):
         dialog.show()
         dialog.raise_()
 
-    def _close_view(self, dialogs: dict, cp_id: str, topic: str) -> None:
+    def _close_view(self, dialogs: dict[str, QDialog], cp_id: str, topic: str) -> None:
         dialog = dialogs.pop(cp_id, None)
         if dialog is not None:
             self.bridge.unwatch(topic)
@@ -491,7 +496,7 @@ class MainWindow(QMainWindow):
         if path is None:
             return False
         try:
-            saved, skipped = save_setup(self.fleet, path)
+            saved, skipped = setup_files.save_setup(self.fleet, path)
         except OSError as exc:
             self.notice(Notice("supervisor", f"cannot save {path}: {exc.strerror or exc}"))
             return False
@@ -505,12 +510,12 @@ class MainWindow(QMainWindow):
         if path is None:
             return False
         try:
-            definitions = read_setup(path)
+            definitions = setup_files.read_setup(path)
         except (OSError, PayloadError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self.notice(Notice("supervisor", f"cannot load {path}: {reason}"))
             return False
-        alive = [i for i, e in self.fleet.cps.items() if e.status and e.state != DEAD]
+        alive = [i for i, e in self.fleet.cps.items() if e.alive]
         if self.fleet.cps and not self.confirm(
                 f"Replace the fleet ({_count(list(self.fleet.cps))}, {len(alive)} running) by the "
                 f"{len(definitions)} of {path.name}?"):

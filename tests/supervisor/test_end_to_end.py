@@ -67,6 +67,18 @@ def state(window: MainWindow, cp_id: str) -> str | None:
     return entry.state if entry else None
 
 
+def wait_states(qtbot, window: MainWindow, expected: dict[str, str], timeout: int = 20_000,
+                not_pids: dict[str, int] | None = None) -> None:
+    """Wait for CP states (and new processes where `not_pids` says so); on timeout, say what was seen."""
+    def check() -> None:
+        seen = {i: (state(window, i), window.fleet.get(i).status.pid if state(window, i) else None)
+                for i in expected}
+        ok = all(seen[i][0] == s and seen[i][1] != (not_pids or {}).get(i) for i, s in expected.items())
+        assert ok, f"(state, pid) {seen}, expected {expected}; events:\n{window.log_view.toPlainText()[-1500:]}"
+
+    qtbot.waitUntil(check, timeout=timeout)
+
+
 def pid(window: MainWindow, cp_id: str) -> int:
     entry = window.fleet.get(cp_id)
     assert entry is not None and entry.status is not None
@@ -80,11 +92,11 @@ def test_add_charge_fault_kill_save_and_load(qtbot, broker, csms, launcher, work
 
     # Add CP through the dialog -> it appears, selected, and turns Accepted
     add_cp(qtbot, window, "e2e_ac", "AC 22 kW", csms.url)
-    qtbot.waitUntil(lambda: state(window, "e2e_ac") == "Accepted", timeout=20_000)
+    wait_states(qtbot, window, {"e2e_ac": "Accepted"})
     qtbot.waitUntil(lambda: window.current_id() == "e2e_ac" and 1 in window.panel.cards)
     assert window.panel.fields["CSMS"].text() == csms.url
     add_cp(qtbot, window, "e2e_dc", "DC 50 kW", csms.url)
-    qtbot.waitUntil(lambda: state(window, "e2e_dc") == "Accepted", timeout=20_000)
+    wait_states(qtbot, window, {"e2e_dc": "Accepted"})
 
     # Car plugged with a demand, tag presented -> Charging with consumption
     assert window.select("e2e_ac")
@@ -107,7 +119,7 @@ def test_add_charge_fault_kill_save_and_load(qtbot, broker, csms, launcher, work
 
     # Kill -> shown Dead
     window.kill_action.trigger()
-    qtbot.waitUntil(lambda: state(window, "e2e_ac") == "Dead", timeout=10_000)
+    wait_states(qtbot, window, {"e2e_ac": "Dead"}, 10_000)
     assert window.panel.state_badge.text() == "Dead" and "1 Dead" in window.count_label.text()
 
     # Save setup -> the reference format
@@ -126,8 +138,7 @@ def test_add_charge_fault_kill_save_and_load(qtbot, broker, csms, launcher, work
     # Load it back -> everything killed and cleared, the same fleet runs again (new processes)
     old_pids = {cp_id: pid(window, cp_id) for cp_id in by_id}
     window.load_action.trigger()
-    qtbot.waitUntil(lambda: all(state(window, i) == "Accepted" and pid(window, i) != old_pids[i]
-                                for i in by_id), timeout=30_000)
+    wait_states(qtbot, window, dict.fromkeys(by_id, "Accepted"), 30_000, not_pids=old_pids)
     assert sorted(row_ids(window)) == ["e2e_ac", "e2e_dc"]
     assert window.select("e2e_ac")
     qtbot.waitUntil(lambda: window.panel.cards.get(1) is not None
@@ -140,7 +151,7 @@ def test_config_restart_kill_all_and_remove(qtbot, broker, csms, launcher, workd
     qtbot.waitUntil(lambda: "alive" in window.launcher_indicator.text(), timeout=20_000)
     add_cp(qtbot, window, "ops_1", "AC 2 × 11 kW", csms.url)
     add_cp(qtbot, window, "ops_2", "AC 7.4 kW", csms.url)
-    qtbot.waitUntil(lambda: state(window, "ops_1") == state(window, "ops_2") == "Accepted", timeout=20_000)
+    wait_states(qtbot, window, {"ops_1": "Accepted", "ops_2": "Accepted"})
 
     # OCPP configuration table from the CP's own keys
     assert window.select("ops_1")
@@ -154,13 +165,12 @@ def test_config_restart_kill_all_and_remove(qtbot, broker, csms, launcher, workd
     # Restart a live CP: killed, then started again with a new process
     first = pid(window, "ops_1")
     window.restart_action.trigger()
-    qtbot.waitUntil(lambda: state(window, "ops_1") == "Accepted" and pid(window, "ops_1") != first,
-                    timeout=20_000)
+    wait_states(qtbot, window, {"ops_1": "Accepted"}, not_pids={"ops_1": first})
 
     window.kill_all_action.trigger()
-    qtbot.waitUntil(lambda: state(window, "ops_1") == state(window, "ops_2") == "Dead", timeout=10_000)
+    wait_states(qtbot, window, {"ops_1": "Dead", "ops_2": "Dead"}, 10_000)
     window.restart_all_action.trigger()
-    qtbot.waitUntil(lambda: state(window, "ops_1") == state(window, "ops_2") == "Accepted", timeout=20_000)
+    wait_states(qtbot, window, {"ops_1": "Accepted", "ops_2": "Accepted"})
 
     # Remove: killed, statuses cleared, instance directory deleted by the launcher
     assert window.select("ops_2")
