@@ -4,6 +4,8 @@ Starts a private broker and the demo CSMS, then one `python -m chargepoint` proc
 measures:
   - time from the process start to the CSMS's BootNotification and to the retained MQTT
     status `Accepted`;
+  - time from an MQTT `id_tag` (car already plugged) to StartTransaction at the CSMS
+    (Authorize round trip included);
   - RSS / USS / PSS of the charge point once registered (idle), and while charging
     (MeterValues every second, status refresh at 1 Hz);
   - CPU time used by the process so far.
@@ -23,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import psutil
@@ -73,6 +76,15 @@ def _boot_seen(log: Path, cp_id: str) -> bool:
                for line in log.read_text().splitlines())
 
 
+def _journal_time(log: Path, cp_id: str, action: str) -> float:
+    """When the CSMS received the charge point's first `action` (wall clock)."""
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        if entry.get("cp_id") == cp_id and entry.get("action") == action and entry.get("direction") == "in":
+            return datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+    raise RuntimeError(f"no {action} from {cp_id} at the CSMS")
+
+
 def measure(broker: str, csms_url: str, csms_log: Path, tmp: Path, run: int) -> dict[str, float]:
     cp_id = f"bench_cp_{run}"
     directory = tmp / cp_id
@@ -112,14 +124,17 @@ def measure(broker: str, csms_url: str, csms_log: Path, tmp: Path, run: int) -> 
             raise RuntimeError("the charge point did not reach Accepted")
         time.sleep(1.0)  # settle: initial statuses, first heartbeat timer armed
         idle = _memory(proc.pid)
-        client.publish(topics.connector_car(cp_id, 1), json.dumps(CAR))
+        client.publish(topics.connector_car(cp_id, 1), json.dumps(CAR)).wait_for_publish(5)
+        time.sleep(0.2)
+        presented = time.time()
         client.publish(topics.connector_id_tag(cp_id, 1), json.dumps({"id": "BENCH"}))
         if not charging.wait(10):
             raise RuntimeError("the charge point did not start charging")
+        start_s = _journal_time(csms_log, cp_id, "StartTransaction") - presented
         time.sleep(5.0)
         busy = _memory(proc.pid)
         cpu = psutil.Process(proc.pid).cpu_times()
-        return {"boot_s": boot_s or accepted_s, "accepted_s": accepted_s,
+        return {"boot_s": boot_s or accepted_s, "accepted_s": accepted_s, "start_ms": start_s * 1000,
                 "idle_rss": idle[0], "idle_uss": idle[1], "idle_pss": idle[2],
                 "busy_rss": busy[0], "busy_uss": busy[1], "busy_pss": busy[2],
                 "cpu_s": cpu.user + cpu.system}
@@ -146,6 +161,7 @@ def main() -> None:
     print(f"one charge point (OCPP 1.6, AC, 1 connector), {args.runs} run(s), median:")
     rows = (("process start -> BootNotification at the CSMS", "boot_s", "s"),
             ("process start -> MQTT status Accepted", "accepted_s", "s"),
+            ("MQTT id_tag (car plugged) -> StartTransaction", "start_ms", "ms"),
             ("RSS idle / charging", ("idle_rss", "busy_rss"), "MB"),
             ("USS idle / charging", ("idle_uss", "busy_uss"), "MB"),
             ("PSS idle / charging", ("idle_pss", "busy_pss"), "MB"),

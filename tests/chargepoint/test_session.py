@@ -45,7 +45,7 @@ def test_plug_and_tag_start_then_unplug_stops(broker, csms, recorder_factory, cp
     assert start["idTag"] == "TAG1" and start["connectorId"] == 1 and start["meterStart"] == 0
     journal = next(m for m in csms.messages(action="StartTransaction") if m["direction"] == "in")
     latency = datetime.fromisoformat(journal["time"].replace("Z", "+00:00")).timestamp() - sent
-    assert latency < 0.5, f"tag -> StartTransaction took {latency:.3f}s"
+    assert latency < 0.3, f"tag -> StartTransaction took {latency:.3f}s"  # typically < 10 ms
     assert [p["idTag"] for p in messages(csms, "Authorize")] == ["TAG1"]
     charging = ui.connector("Charging", transaction_id=ANY)
     assert charging["id_tag"] == "TAG1" and charging["setpoint"] == 32.0
