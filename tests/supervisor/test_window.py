@@ -212,26 +212,39 @@ def test_save_then_load_replaces_the_fleet_the_reference_way(qtbot, broker, reco
     qtbot.waitUntil(lambda: "nb_phases: must be <= 3" in window.log_view.toPlainText())
 
 
-def test_connects_in_the_background_and_reconnects(qtbot, tmp_path: Path, make_window) -> None:
+def test_connects_in_the_background_and_resyncs_after_a_broker_restart(qtbot, tmp_path: Path, make_window,
+                                                                       recorder_factory) -> None:
     if MOSQUITTO is None:
         pytest.skip("mosquitto is not installed")
     port = free_port()
     url = f"mqtt://127.0.0.1:{port}"
+    conf = tmp_path / "m.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+
+    def mosquitto(n: int):
+        return managed([MOSQUITTO, "-c", str(conf)], log=tmp_path / f"m{n}.log")
+
     window = make_window(url, connect=False)
     window.connect_broker()  # nothing listens yet: must return at once and keep the GUI alive
     assert window.bridge.state == ConnectionState.CONNECTING
     assert window.connect_button.text() == "Disconnect"
     qtbot.wait(300)
-    conf = tmp_path / "m.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    with managed([MOSQUITTO, "-c", str(conf)], log=tmp_path / "m.log") as proc:
+    with mosquitto(1):
         wait_until(lambda: port_open(port), 10, what="mosquitto")
-        qtbot.waitUntil(lambda: window.bridge.connected, timeout=15_000)
-        proc.stop()
+        publish_cp(recorder_factory(url, client_id="before"), "before_restart")
+        qtbot.waitUntil(lambda: row_ids(window) == ["before_restart"], timeout=15_000)
     qtbot.waitUntil(lambda: window.bridge.state == ConnectionState.RECONNECTING, timeout=10_000)
     assert "reconnecting" in window.broker_indicator.text()
-    window.connect_button.click()
-    assert window.bridge.state == ConnectionState.DISCONNECTED and window.connect_button.text() == "Connect"
+    assert row_ids(window) == ["before_restart"]  # kept while offline
+
+    with mosquitto(2):  # a fresh broker: the old retained status is gone, a new CP is there
+        wait_until(lambda: port_open(port), 10, what="mosquitto")
+        publish_cp(recorder_factory(url, client_id="after"), "after_restart")
+        qtbot.waitUntil(lambda: window.bridge.connected, timeout=15_000)
+        qtbot.waitUntil(lambda: row_ids(window) == ["after_restart"], timeout=10_000)
+        window.connect_button.click()
+        assert window.bridge.state == ConnectionState.DISCONNECTED and window.connect_button.text() == "Connect"
+        assert row_ids(window) == []
 
 
 def test_ocpp_message_view_and_keyboard_shortcuts(qtbot, broker, recorder_factory, make_window) -> None:
