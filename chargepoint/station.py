@@ -541,7 +541,7 @@ class Station:
     def _load_state(self) -> None:
         state = self.store.load()
         self._state_saved_at: float | None = state.get("saved_at")
-        self._tx_ref = int(state.get("tx_ref", 0))
+        self._tx_ref = max(int(state.get("tx_ref", 0)), self.queue.last_ref)
         self.cache.load(state.get("authorization_cache", {}))
         for n, connector in self.connectors.items():
             connector.load(state.get("connectors", {}).get(str(n), {}))

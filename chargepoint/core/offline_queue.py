@@ -79,6 +79,12 @@ class OfflineQueue:
     def transaction_id(self, ref: int) -> int | str | None:
         return self._ids.get(ref)
 
+    @property
+    def last_ref(self) -> int:
+        """The highest transaction ref the queue knows: new refs must stay above it even if
+        state.json was not written before a kill."""
+        return max([0, *self._ids, *(e.ref for e in self._entries if e.ref is not None)])
+
     def close(self) -> None:
         self._file.close()
 

@@ -24,7 +24,7 @@ def test_offline_queue_survives_a_restart_in_order(tmp_path: Path) -> None:
     # killed here: nothing but the file remains
     again = OfflineQueue(path)
     assert [e.action for e in again] == ["MeterValues", "StopTransaction"]
-    assert again.transaction_id(7) == 42
+    assert again.transaction_id(7) == 42 and again.last_ref == 7
     again.append("StartTransaction", {"connector_id": 2}, ref=8)
     assert [e.seq for e in again] == [2, 3, 4]
 
