@@ -81,6 +81,7 @@ class MqttClient:
         self._client.on_message = self._on_stray_message
         self._subscriptions: dict[str, int] = {}
         self._state: dict[str, bytes] = {}  # retained topics re-published on every connect
+        self._online = False  # under _lock: whether publish_state sends now or on connection
         self._lock = threading.Lock()
         self.connected = threading.Event()
         self.on_connected: Callable[[], None] | None = None
@@ -125,12 +126,18 @@ class MqttClient:
                 ) -> paho.MQTTMessageInfo:
         return self._client.publish(topic, _encode(payload), qos=qos, retain=retain)
 
-    def publish_state(self, topic: str, payload: Payload) -> paho.MQTTMessageInfo:
-        """Retained publish that is remembered and re-sent after every reconnection."""
+    def publish_state(self, topic: str, payload: Payload) -> paho.MQTTMessageInfo | None:
+        """Retained publish that is remembered and re-sent after every reconnection.
+
+        While offline only the latest value is kept (None is returned): queued in paho, stale
+        values would be sent after the fresh ones re-published on connection, and a broker
+        may then keep a stale one (amqtt did, for a few percent of a booting fleet).
+        """
         data = _encode(payload)
         with self._lock:
             self._state[topic] = data
-        return self._client.publish(topic, data, qos=1, retain=True)
+            online = self._online
+        return self._client.publish(topic, data, qos=1, retain=True) if online else None
 
     def forget_state(self, topic: str) -> None:
         with self._lock:
@@ -176,17 +183,19 @@ class MqttClient:
         log.info("connected to MQTT broker %s", self.url)
         with self._lock:
             subscriptions = list(self._subscriptions.items())
-            state = list(self._state.items())
-        if subscriptions:
-            client.subscribe(subscriptions)
-        for topic, data in state:
-            client.publish(topic, data, qos=1, retain=True)
+            if subscriptions:
+                client.subscribe(subscriptions)
+            for topic, data in self._state.items():
+                client.publish(topic, data, qos=1, retain=True)
+            self._online = True
         self.connected.set()
         if self.on_connected:
             self._dispatch(self.on_connected)
 
     def _on_disconnect(self, _c: paho.Client, _u: object, _f: Any, reason: Any, _p: Any) -> None:
         was_connected = self.connected.is_set()
+        with self._lock:
+            self._online = False
         self.connected.clear()
         if was_connected:
             log.warning("MQTT connection to %s lost (%s); reconnecting", self.url, reason)
