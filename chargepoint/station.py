@@ -23,7 +23,7 @@ from chargepoint.core.message_log import MessageLog
 from chargepoint.core.ocpp_config import OcppConfiguration
 from chargepoint.core.offline_queue import OfflineQueue
 from chargepoint.core.state_store import StateStore
-from chargepoint.model.authorization import ACCEPTED, AuthorizationCache, IdTagInfo, LocalAuthorization
+from chargepoint.model.authorization import ACCEPTED, AuthorizationCache, IdTagInfo
 from chargepoint.model.connector import (
     ConnectorPolicy,
     ConnectorStateMachine,
@@ -35,6 +35,7 @@ from chargepoint.model.connector import (
     TransactionStarted,
     TransactionStopped,
 )
+from chargepoint.model.local_auth_list import AuthAction, AuthorizationPolicy
 from chargepoint.model.meter import Clock, MeterModel, Sample
 from chargepoint.model.setpoint import LimitProvider, NoLimits, share_limit
 from chargepoint.mqtt_api import MqttApi
@@ -102,7 +103,6 @@ class Station:
         self.store = StateStore(instance.directory / STATE_FILE)
         self.policy = ConnectorPolicy()
         self.cache = AuthorizationCache()
-        self.local_authorizations: list[LocalAuthorization] = [self.cache]
         self.limits: LimitProvider = NoLimits()
         self.registration = "Disconnected"
         self._tx_ref = 0
@@ -211,21 +211,30 @@ class Station:
         self._touch(connector_id)
 
     async def _authorize(self, id_tag: str) -> IdTagInfo | None:
-        """Local sources first (cache, later the local list), the CSMS when it can answer,
-        then the offline rules (LocalAuthorizeOffline, AllowOfflineTxForUnknownId)."""
-        now = self._clock()
-        local = next((info for source in self.local_authorizations
-                      if (info := source.lookup(id_tag, now)) is not None), None)
-        if self.adapter.online:
-            if local is not None and local.accepted(now) and self.config.boolean("LocalPreAuthorize"):
-                return local
+        """OCPP 1.6 §3.5: local knowledge (the authorization cache) decides when the rules
+        allow it, otherwise the CSMS; None when the tag is refused without an answer."""
+        cached = self.cache.lookup(id_tag, self._clock())
+        known = cached.status if cached is not None else None
+        policy = self._authorization_policy()
+        decision = policy.decide(self.adapter.online, None, known)
+        if decision.action is AuthAction.ASK_CSMS:
             answer = await self.adapter.authorize(id_tag)
             if answer is not None:
                 self.remember_tag(id_tag, answer)
                 return answer
-        if local is not None:
-            return local if self.config.boolean("LocalAuthorizeOffline") else None
-        return IdTagInfo(ACCEPTED) if self.config.boolean("AllowOfflineTxForUnknownId") else None
+            decision = policy.decide(False, None, known)  # no answer: the offline rules
+        if decision.source == "cache":
+            return cached
+        return IdTagInfo(ACCEPTED) if decision.action is AuthAction.ACCEPT else None
+
+    def _authorization_policy(self) -> AuthorizationPolicy:
+        c = self.config
+        return AuthorizationPolicy(
+            local_auth_list_enabled=False,  # the local list is not wired into the station yet
+            local_authorize_offline=c.boolean("LocalAuthorizeOffline"),
+            local_pre_authorize=c.boolean("LocalPreAuthorize"),
+            allow_offline_tx_for_unknown_id=c.boolean("AllowOfflineTxForUnknownId"),
+            authorization_cache_enabled=self.cache.enabled)
 
     # -- Controller (called by the protocol adapter) --------------------------------------
     def set_registration(self, status: str) -> None:

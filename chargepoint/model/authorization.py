@@ -1,11 +1,11 @@
-"""Id tag decisions that do not need the CSMS: the authorization cache, and the protocol
-every local source (cache now; local authorization list, reservations later) follows."""
+"""What the charge point knows about id tags: `IdTagInfo` and the authorization cache.
+The rules that use them are `local_auth_list.AuthorizationPolicy`."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 ACCEPTED = "Accepted"
 
@@ -27,12 +27,6 @@ class IdTagInfo:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IdTagInfo:
         return cls(str(data["status"]), data.get("parent_id"), data.get("expiry"))
-
-
-class LocalAuthorization(Protocol):
-    """A source that may know an id tag without asking the CSMS."""
-
-    def lookup(self, id_tag: str, now: float) -> IdTagInfo | None: ...
 
 
 class AuthorizationCache:

@@ -236,3 +236,16 @@ def test_statuses_come_back_after_a_broker_restart(broker, csms, recorder_factor
         ui.wait(T.cp_status("CP1"), lambda d: d["status"] == "Accepted", timeout=30)
         assert ui.rec.last_json(T.connector_status("CP1", 1))["status"] == "Preparing"
         assert cp.process.alive()
+
+
+def test_local_pre_authorize_uses_the_cache(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url, ocpp={"LocalPreAuthorize": "true"})
+    ui.status("Accepted")
+    ui.start_session()
+    ui.tag("TAG1")
+    ui.car(cable=0)
+    ui.connector("Available")
+    ui.start_session()  # TAG1 is cached as Accepted: no second Authorize
+    assert len(messages(csms, "StartTransaction")) == 2
+    assert [p["idTag"] for p in messages(csms, "Authorize")] == ["TAG1"]
