@@ -1,0 +1,212 @@
+"""What every benchmark needs: an embedded broker, the demo CSMS and a launcher on free
+ports in a temporary directory, a fleet started through the launcher's MQTT API, and a
+teardown that leaves no process behind (charge points included, by verified PID)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from cp_simu.broker import spawn_embedded
+from cp_simu.models import LauncherCommand, LauncherCommandType, LauncherStatus
+from cp_simu.mqtt import Message, MqttClient
+from cp_simu.topics import Topics
+from cp_simu.urls import BrokerUrl
+from launcher.instances import Instances
+
+TOPICS = Topics()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02) -> float:
+    """Poll until `predicate` is truthy; the monotonic time it became so."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+    return time.monotonic()
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+class StatusWatch:
+    """Every CP and connector status on the broker, as last seen, with arrival times."""
+
+    def __init__(self, url: str) -> None:
+        self.cp: dict[str, dict] = {}
+        self.connectors: dict[tuple[str, int], dict] = {}
+        self.arrivals: list[tuple[float, str, dict]] = []  # (monotonic time, topic, payload)
+        self.count = 0
+        self._lock = threading.Lock()
+        self.client = MqttClient(url, f"bench-watch-{os.getpid()}")
+        self.client.subscribe(TOPICS.all_cp_statuses, self._on)
+        self.client.subscribe(TOPICS.all_connector_statuses, self._on)
+        self.client.connect()
+
+    def _on(self, msg: Message) -> None:
+        now = time.monotonic()
+        parsed = TOPICS.parse(msg.topic)
+        if parsed is None or not msg.payload:
+            return
+        data = json.loads(msg.payload)
+        with self._lock:
+            self.count += 1
+            self.arrivals.append((now, msg.topic, data))
+            if parsed.connector is None:
+                self.cp[str(parsed.cp_id)] = data
+            else:
+                self.connectors[(str(parsed.cp_id), int(parsed.connector))] = data
+
+    def registered(self, ids: list[str], status: str = "Accepted") -> int:
+        with self._lock:
+            return sum(1 for i in ids if self.cp.get(i, {}).get("status") == status)
+
+    def first_time(self, topic: str, predicate: Callable[[dict], bool], after: float) -> float | None:
+        with self._lock:
+            return next((t for t, top, d in self.arrivals if t >= after and top == topic and predicate(d)), None)
+
+    def close(self) -> None:
+        self.client.stop()
+
+
+@dataclass
+class Stack:
+    """Broker + demo CSMS + launcher, all started here and all stopped by `close()`."""
+
+    workdir: Path
+    broker_url: str = ""
+    csms_url: str = ""
+    csms_log: Path = Path()
+    csms_api: str = ""
+    procs: list[subprocess.Popen] = field(default_factory=list)
+    launcher: subprocess.Popen | None = None
+    mqtt: MqttClient | None = None
+
+    def start(self, launcher_args: tuple[str, ...] = (), broker: str = "embedded") -> Stack:
+        """`broker`: "embedded" (amqtt) or "mosquitto" (for comparison)."""
+        url = BrokerUrl.parse(f"mqtt://127.0.0.1:{free_port()}")
+        if broker == "mosquitto":
+            conf = self.workdir / "mosquitto.conf"
+            conf.write_text(f"listener {url.port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n")
+            mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+            self.procs.append(subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL, start_new_session=True))
+            wait_for(lambda: port_open(url.port), 10, "mosquitto")
+        else:
+            self.procs.append(spawn_embedded(url, log_file=self.workdir / "broker.log"))
+        self.broker_url = str(url)
+        port, api = free_port(), free_port()
+        self.csms_log = self.workdir / "csms.jsonl"
+        self._spawn("csms", "csms", "--port", str(port), "--api-port", str(api), "--log", str(self.csms_log))
+        self.csms_url, self.csms_api = f"ws://127.0.0.1:{port}/", f"http://127.0.0.1:{api}"
+        status: list[str] = []
+        self.mqtt = MqttClient(self.broker_url, f"bench-{os.getpid()}")
+        self.mqtt.subscribe(TOPICS.launcher_status, lambda m: status.append(m.text))
+        self.mqtt.connect()
+        self.launcher = self._spawn("launcher", "launcher", "--broker", self.broker_url,
+                                    "--workdir", str(self.workdir), *launcher_args)
+        wait_for(lambda: status and status[-1] == LauncherStatus.ALIVE.value, 30, "the launcher")
+        wait_for(lambda: port_open(port), 30, "the demo CSMS")
+        time.sleep(1.0)  # the fork server finishes preloading
+        return self
+
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen([sys.executable, "-m", "cp_simu", *args], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def command(self, kind: LauncherCommandType, definitions: list[dict]) -> None:
+        assert self.mqtt is not None
+        if kind is LauncherCommandType.KILL:
+            payload = LauncherCommand(kind, ids=[d["id"] for d in definitions]).to_json()
+        else:
+            payload = json.dumps({"type": kind.value, "charge_points": definitions})
+        self.mqtt.publish(TOPICS.launcher_cmd, payload).wait_for_publish(5)
+
+    def fleet(self, count: int, prefix: str = "B", **extra: object) -> list[dict]:
+        return [{"id": f"{prefix}{i:04d}", "central_system": self.csms_url, **extra} for i in range(count)]
+
+    def cp_pids(self) -> list[int]:
+        instances = Instances(self.workdir)
+        return [ident[0] for cp_id in instances.ids() if (ident := instances.identity(cp_id))]
+
+    def csms_boots(self) -> list[tuple[float, str]]:
+        """(wall-clock time, cp id) of every BootNotification request the CSMS journalled."""
+        out = []
+        with contextlib.suppress(OSError):
+            for line in self.csms_log.read_text().splitlines():
+                with contextlib.suppress(ValueError):
+                    rec = json.loads(line)
+                    if rec.get("action") == "BootNotification" and rec.get("direction") == "in":
+                        stamp = datetime.fromisoformat(rec["time"].replace("Z", "+00:00")).timestamp()
+                        out.append((stamp, rec["cp_id"]))
+        return out
+
+    def close(self) -> None:
+        """Charge points first (verified PIDs), then launcher, CSMS, broker."""
+        for pid in self.cp_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.mqtt:
+            self.mqtt.stop()
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+
+@contextlib.contextmanager
+def stack(launcher_args: tuple[str, ...] = (), broker: str = "embedded") -> Iterator[Stack]:
+    with tempfile.TemporaryDirectory(prefix="ocpp-simu-bench-") as tmp:
+        s = Stack(Path(tmp))
+        try:
+            yield s.start(launcher_args, broker)
+        finally:
+            s.close()
+
+
+def boot(s: Stack, watch: StatusWatch, count: int, timeout: float = 120.0, **extra: object) -> list[str]:
+    """Start `count` CPs and wait until all are Accepted; their ids."""
+    fleet = s.fleet(count, **extra)
+    ids = [d["id"] for d in fleet]
+    s.command(LauncherCommandType.START, fleet)
+    wait_for(lambda: watch.registered(ids) == count, timeout, f"{count} charge points Accepted")
+    return ids
