@@ -101,6 +101,29 @@ class StatusWatch:
         self.client.stop()
 
 
+class Journal:
+    """The demo CSMS's JSON-lines journal, read incrementally: OCPP calls received."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._partial = b""
+        self.calls: list[tuple[float, str, str]] = []  # (wall-clock time, cp id, action)
+
+    def read(self) -> list[tuple[float, str, str]]:
+        with contextlib.suppress(OSError), open(self.path, "rb") as f:
+            f.seek(self._offset)
+            data = self._partial + f.read()
+            self._offset = f.tell()
+            *lines, self._partial = data.split(b"\n")
+            for line in lines:
+                rec = json.loads(line)
+                if rec.get("direction") == "in" and rec.get("message_type") == "call":
+                    stamp = datetime.fromisoformat(rec["time"].replace("Z", "+00:00")).timestamp()
+                    self.calls.append((stamp, rec["cp_id"], rec["action"]))
+        return self.calls
+
+
 @dataclass
 class Stack:
     """Broker + demo CSMS + launcher, all started here and all stopped by `close()`."""
@@ -110,6 +133,7 @@ class Stack:
     csms_url: str = ""
     csms_log: Path = Path()
     csms_api: str = ""
+    journal: Journal = field(init=False)
     procs: list[subprocess.Popen] = field(default_factory=list)
     launcher: subprocess.Popen | None = None
     mqtt: MqttClient | None = None
@@ -129,6 +153,7 @@ class Stack:
         self.broker_url = str(url)
         port, api = free_port(), free_port()
         self.csms_log = self.workdir / "csms.jsonl"
+        self.journal = Journal(self.csms_log)
         self._spawn("csms", "csms", "--port", str(port), "--api-port", str(api), "--log", str(self.csms_log))
         self.csms_url, self.csms_api = f"ws://127.0.0.1:{port}/", f"http://127.0.0.1:{api}"
         status: list[str] = []
@@ -166,15 +191,7 @@ class Stack:
 
     def csms_boots(self) -> list[tuple[float, str]]:
         """(wall-clock time, cp id) of every BootNotification request the CSMS journalled."""
-        out = []
-        with contextlib.suppress(OSError):
-            for line in self.csms_log.read_text().splitlines():
-                with contextlib.suppress(ValueError):
-                    rec = json.loads(line)
-                    if rec.get("action") == "BootNotification" and rec.get("direction") == "in":
-                        stamp = datetime.fromisoformat(rec["time"].replace("Z", "+00:00")).timestamp()
-                        out.append((stamp, rec["cp_id"]))
-        return out
+        return [(t, cp) for t, cp, action in self.journal.read() if action == "BootNotification"]
 
     def close(self) -> None:
         """Charge points first (verified PIDs), then launcher, CSMS, broker."""

@@ -241,8 +241,6 @@ def _preload() -> list[str]:
             print(f"spawner: not preloading {name}: {exc!r}", file=sys.stderr)
     if threading.active_count() != 1:
         print("spawner: warning: preloading started threads; forking is unsafe", file=sys.stderr)
-    gc.collect()
-    gc.freeze()  # keep the collector from writing to shared pages in every child
     return loaded
 
 
@@ -254,6 +252,7 @@ def _run_child(request: dict[str, Any], helper_fds: tuple[int, ...], gate: int) 
     """
     code = 1
     try:
+        gc.enable()
         os.setsid()
         signal.set_wakeup_fd(-1)
         for fd in helper_fds:
@@ -346,6 +345,7 @@ def _fork_batch(line: bytes, wakeup_fds: tuple[int, int]) -> list[dict[str, Any]
         stream.flush()
     gate_r, gate_w = os.pipe()
     replies = []
+    gc.freeze()  # the children's collections then never write to the pages they share
     try:
         for req, request in zip(reqs, requests, strict=True):
             try:
@@ -363,6 +363,9 @@ def _fork_batch(line: bytes, wakeup_fds: tuple[int, int]) -> list[dict[str, Any]
 
 
 def main() -> None:
+    # No collection in the helper: it would leave freed holes in shared pages that the
+    # children's allocations then fill, copying those pages (see gc.freeze's documentation).
+    gc.disable()
     # The protocol runs on private copies of stdin/stdout; stray prints go to stderr.
     infd, outfd = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDONLY)

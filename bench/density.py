@@ -1,0 +1,55 @@
+"""Density: memory of each idle charge point process (RSS / USS / PSS) in a fleet of N.
+
+PSS (proportional set size) counts each shared page as 1/sharers: with the fork server,
+the imported libraries are shared by every CP and the helper, so PSS is what one more CP
+really costs. USS is what killing it would free; RSS counts the shared pages in full.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import psutil
+
+from .common import StatusWatch, boot, stack
+
+MB = 1024 * 1024
+
+
+def measure(count: int = 200, spawn_mode: str = "fork", settle: float = 5.0) -> dict[str, float]:
+    with stack(("--spawn-mode", spawn_mode)) as s:
+        watch = StatusWatch(s.broker_url)
+        try:
+            boot(s, watch, count, timeout=300)
+            time.sleep(settle)
+            mems = [psutil.Process(pid).memory_full_info() for pid in s.cp_pids()]
+            helper = psutil.Process(s.launcher.pid).children() if s.launcher else []
+            helper_pss = sum(p.memory_full_info().pss for p in helper) / MB
+        finally:
+            watch.close()
+    return {"count": len(mems), "spawn_mode": spawn_mode,
+            "rss_mb": statistics.mean(m.rss for m in mems) / MB,
+            "uss_mb": statistics.mean(m.uss for m in mems) / MB,
+            "pss_mb": statistics.mean(m.pss for m in mems) / MB,
+            "total_pss_mb": sum(m.pss for m in mems) / MB,
+            "helper_pss_mb": helper_pss}
+
+
+def describe(r: dict[str, float]) -> str:
+    return (f"density N={r['count']} ({r['spawn_mode']}): per CP RSS {r['rss_mb']:.1f} MB, "
+            f"USS {r['uss_mb']:.1f} MB, PSS {r['pss_mb']:.1f} MB; total PSS {r['total_pss_mb']:.0f} MB "
+            f"(+ fork server {r['helper_pss_mb']:.1f} MB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("count", nargs="?", type=int, default=200)
+    parser.add_argument("--spawn-mode", default="fork", choices=("fork", "subprocess"))
+    args = parser.parse_args()
+    print(describe(measure(args.count, args.spawn_mode)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
