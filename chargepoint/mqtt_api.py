@@ -82,6 +82,19 @@ class MqttApi:
     def publish_ocpp_config(self, values: dict[str, str]) -> None:
         self._publish_state(self.topics.cp_ocpp_config(self.cp_id), values)
 
+    def publish_ocpp_log(self, record: str) -> None:
+        """One OCPP frame as its ocpp.log line: QoS 0, not retained, nothing while offline, so
+        it costs next to nothing when no one listens."""
+        if self._client is not None and self._client.connected.is_set():
+            self._client.publish(self.topics.cp_ocpp_log(self.cp_id), record, qos=0)
+
+    def set_dead_status(self, status: CpStatus) -> None:
+        """The `Dead` status to leave behind (e.g. after a firmware update changed the version);
+        the will follows at the next connection."""
+        self._dead = status
+        if self._client is not None:
+            self._client.set_will(self.topics.cp_status(self.cp_id), status.to_json())
+
     def _publish_state(self, topic: str, payload: str | dict[str, str]) -> None:
         if self._client is None:
             return

@@ -7,8 +7,9 @@ asks. Neither side knows the other's internals, so OCPP 2.0.1 is a second adapte
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from chargepoint.core.message_log import MessageLog
@@ -55,6 +56,12 @@ class ProtocolAdapter(Protocol):
 
     def meter_values(self, connector_id: int, tx: Transaction | None, samples: list[Sample]) -> None: ...
 
+    async def report_firmware(self, status: str) -> None:
+        """A firmware update's progress; returns once delivered (dropped while offline)."""
+
+    async def report_diagnostics(self, status: str) -> None:
+        """A diagnostics upload's progress; returns once delivered (dropped while offline)."""
+
 
 class Controller(Protocol):
     """What the charge point offers its protocol adapter (implemented by `Station`)."""
@@ -74,8 +81,18 @@ class Controller(Protocol):
 
     def remember_tag(self, id_tag: str, info: IdTagInfo) -> None: ...
 
-    def remote_start(self, connector_id: int | None, id_tag: str, *, dry_run: bool = False) -> int | None:
-        """The connector a remote start uses (None: rejected); starts it unless dry_run."""
+    @property
+    def firmware_status(self) -> str:
+        """Of the firmware update in progress, Idle when none is."""
+
+    @property
+    def diagnostics_status(self) -> str:
+        """Of the diagnostics upload in progress, Idle when none is."""
+
+    def remote_start(self, connector_id: int | None, id_tag: str, profile: Mapping[str, Any] | None = None, *,
+                     dry_run: bool = False) -> int | None:
+        """The connector a remote start uses (None: rejected); starts it unless dry_run. A
+        charging `profile` (wire shape) becomes the transaction's TxProfile."""
 
     def remote_stop(self, transaction_id: int | str, *, dry_run: bool = False) -> bool: ...
 
@@ -89,6 +106,36 @@ class Controller(Protocol):
 
     def data_transfer(self, vendor_id: str, message_id: str | None, data: str | None
                       ) -> tuple[str, str | None]: ...
+
+    def supports(self, feature_profile: str) -> bool:
+        """Whether a feature profile (SupportedFeatureProfiles) is offered."""
+
+    # Smart charging: profiles and answers in OCPP wire shape (camelCase), as the model keeps them.
+    def set_charging_profile(self, connector_id: int, profile: Mapping[str, Any], *, dry_run: bool = False
+                             ) -> str: ...
+
+    def clear_charging_profile(self, profile_id: int | None, connector_id: int | None, purpose: str | None,
+                               stack_level: int | None, *, dry_run: bool = False) -> str: ...
+
+    def composite_schedule(self, connector_id: int, duration: int, unit: str | None) -> dict[str, Any]: ...
+
+    def reserve_now(self, request: Mapping[str, Any], *, dry_run: bool = False) -> str: ...
+
+    def cancel_reservation(self, reservation_id: int, *, dry_run: bool = False) -> str: ...
+
+    def send_local_list(self, request: Mapping[str, Any]) -> str: ...
+
+    def local_list_version(self) -> int: ...
+
+    def trigger_meter_values(self, connector_id: int | None) -> None: ...
+
+    def update_firmware(self, location: str, retrieve_at: float, retries: int | None,
+                        retry_interval: int | None) -> None: ...
+
+    def diagnostics_file_name(self) -> str: ...
+
+    def upload_diagnostics(self, file_name: str, location: str, start: float | None, stop: float | None,
+                           retries: int | None, retry_interval: int | None) -> None: ...
 
 
 def registry_for(version: str) -> tuple[KeyDef, ...]:

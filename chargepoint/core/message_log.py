@@ -2,12 +2,14 @@
 
 Written at the frame level so what is logged is exactly what crossed the wire. The file
 rotates by size (`ocpp.log.1` … `ocpp.log.N`) so a long-running CP never fills the disk.
+Listeners get each line as written (the MQTT `ocpp_log` topic).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -28,6 +30,7 @@ class MessageLog:
         self.backups = backups
         self._file: TextIO | None = None
         self._size = 0
+        self.listeners: list[Callable[[str], None]] = []
 
     def record(self, direction: str, frame: str) -> None:
         """direction: "out" (sent by the CP) or "in" (received)."""
@@ -35,8 +38,11 @@ class MessageLog:
             message: object = json.loads(frame)
         except ValueError:
             message = frame  # a malformed frame is logged verbatim
-        line = json.dumps({"time": utc_iso(), "direction": direction, "message": message},
-                          separators=(",", ":")) + "\n"
+        record = json.dumps({"time": utc_iso(), "direction": direction, "message": message},
+                            separators=(",", ":"))
+        for listener in self.listeners:
+            listener(record)
+        line = record + "\n"
         try:
             if self._file is None:
                 self._open()

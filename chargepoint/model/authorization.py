@@ -3,9 +3,13 @@ The rules that use them are `local_auth_list.AuthorizationPolicy`."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from chargepoint.model.smart_charging import parse_datetime
 
 ACCEPTED = "Accepted"
 
@@ -27,6 +31,16 @@ class IdTagInfo:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IdTagInfo:
         return cls(str(data["status"]), data.get("parent_id"), data.get("expiry"))
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> IdTagInfo:
+        """An `idTagInfo` as the CSMS writes it (OCPP 1.6 camelCase); an unreadable expiryDate
+        is ignored rather than trusted."""
+        expiry = None
+        if data.get("expiryDate"):
+            with contextlib.suppress(ValueError):
+                expiry = parse_datetime(str(data["expiryDate"])).timestamp()
+        return cls(str(data["status"]), data.get("parentIdTag"), expiry)
 
 
 class AuthorizationCache:

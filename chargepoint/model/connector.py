@@ -145,12 +145,13 @@ class ConnectorStateMachine:
         self.error_code = NO_ERROR
         self.operative = True
         self.pending_operative: bool | None = None  # ChangeAvailability scheduled after the session
-        self.reserved = False  # set by a reservation service
+        self.reserved = False  # held by a reservation: set_reserved()
         self.transaction: Transaction | None = None
         self.finishing = False
         self.authorized: tuple[str, str | None] | None = None  # (id tag, parent id) waiting for the car
         self._authorized_at = 0.0
         self.ocpp_limit = max_setpoint  # set by the owner from its LimitProvider, then apply_share()
+        self.ocpp_phases: int | None = None  # phases smart charging lets the car use (None: all)
         self.share = math.inf  # this connector's part of the CP-wide limit, set by the owner
         self._reported: tuple[ConnectorState, str] | None = None
 
@@ -297,6 +298,11 @@ class ConnectorStateMachine:
             tx.deauthorized = True
         self._refresh()
 
+    def set_reserved(self, reserved: bool) -> None:
+        """A reservation holds (or no longer holds) this connector: it shows Reserved when idle."""
+        self.reserved = reserved
+        self._refresh()
+
     def apply_share(self, share: float) -> None:
         """This connector's part of the CP-wide limit (after `ocpp_limit` was updated)."""
         self.share = share
@@ -366,7 +372,7 @@ class ConnectorStateMachine:
     def _refresh(self) -> None:
         """Apply the current operating point to the meter and announce a status change."""
         drawing = self.car.plugged and self.car.ready and self.cap is not None
-        self.meter.set_flow(self.setpoint, self.car.consumption if drawing else ())
+        self.meter.set_flow(self.setpoint, self.car.consumption if drawing else (), self.ocpp_phases)
         now = (self.status, self.error_code)
         if now != self._reported:
             self._reported = now

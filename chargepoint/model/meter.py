@@ -42,9 +42,11 @@ class MeterModel:
         self._currents: tuple[float, ...] = (0.0,) * self.phases
         self._power_w = 0.0
         self._offered = 0.0
+        self._phases_in_use = self.phases
 
-    def set_flow(self, setpoint: float, demand: Sequence[float]) -> None:
-        """New operating point; the energy at the old power is booked up to now first."""
+    def set_flow(self, setpoint: float, demand: Sequence[float], phases: int | None = None) -> None:
+        """New operating point; the energy at the old power is booked up to now first.
+        `phases` (AC): the first phases the car may draw on (smart charging's numberPhases)."""
         self._advance()
         setpoint = max(0.0, setpoint)
         self._offered = setpoint
@@ -52,8 +54,9 @@ class MeterModel:
             self._power_w = min(demand[0] if demand else 0.0, setpoint)
             self._currents = (self._power_w / self.voltage,)
         else:
-            wanted = list(demand[: self.phases]) + [0.0] * (self.phases - len(demand))
-            self._currents = tuple(min(max(0.0, d), setpoint) for d in wanted)
+            self._phases_in_use = min(self.phases, phases or self.phases)
+            wanted = list(demand[: self._phases_in_use]) + [0.0] * self.phases
+            self._currents = tuple(min(max(0.0, d), setpoint) for d in wanted[: self.phases])
             self._power_w = sum(self.voltage * i for i in self._currents) * self.power_factor
 
     def _advance(self) -> None:
@@ -78,7 +81,7 @@ class MeterModel:
 
     def read(self) -> Readings:
         energy = self.energy_wh
-        offered_power = self._offered if self.dc else self._offered * self.voltage * self.phases
+        offered_power = self._offered if self.dc else self._offered * self.voltage * self._phases_in_use
         return Readings(energy, self._power_w, self._currents, self.voltage, self._offered, offered_power)
 
 

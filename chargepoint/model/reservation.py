@@ -74,9 +74,10 @@ class Reservations:
         self.connector_zero_supported = connector_zero_supported  # ReserveConnectorZeroSupported
         self._by_id: dict[int, Reservation] = {}
 
-    def reserve(self, request: Mapping[str, Any], connector_states: Mapping[int, str], now: datetime) -> Answer:
+    def reserve(self, request: Mapping[str, Any], connector_states: Mapping[int, str], now: datetime, *,
+                dry_run: bool = False) -> Answer:
         """ReserveNow. `connector_states`: OCPP status of each connector 1..N. A reservation with
-        the same reservationId is replaced."""
+        the same reservationId is replaced. `dry_run` only decides."""
         try:
             new = Reservation.from_wire(request)
         except ValueError as exc:
@@ -94,7 +95,7 @@ class Reservations:
         pool_holders = sum(1 for r in others if r.connector_id == 0)
         if new.connector_id == 0:
             if len(free) > pool_holders:
-                return self._accept(new)
+                return self._accept(new, dry_run)
             return self._refusal([connector_states.get(c, "Unavailable") for c in range(1, self.nb_connectors + 1)])
         state = connector_states.get(new.connector_id, "Unavailable")
         if any(r.connector_id == new.connector_id for r in others):
@@ -103,11 +104,15 @@ class Reservations:
             return self._refusal([state])
         if len(free) - 1 < pool_holders:
             return Answer(ReservationStatus.OCCUPIED, "the free connectors are held by connector-0 reservations")
-        return self._accept(new)
+        return self._accept(new, dry_run)
 
-    def cancel(self, reservation_id: int) -> CancelStatus:
+    def cancel(self, reservation_id: int, *, dry_run: bool = False) -> CancelStatus:
         """CancelReservation."""
-        return CancelStatus.REJECTED if self._by_id.pop(reservation_id, None) is None else CancelStatus.ACCEPTED
+        if reservation_id not in self._by_id:
+            return CancelStatus.REJECTED
+        if not dry_run:
+            del self._by_id[reservation_id]
+        return CancelStatus.ACCEPTED
 
     def expired(self, now: datetime) -> list[Reservation]:
         """Remove and return the reservations whose expiryDate has passed."""
@@ -165,8 +170,9 @@ class Reservations:
             store._accept(Reservation.from_wire(item))
         return store
 
-    def _accept(self, reservation: Reservation) -> Answer:
-        self._by_id[reservation.reservation_id] = reservation
+    def _accept(self, reservation: Reservation, dry_run: bool = False) -> Answer:
+        if not dry_run:
+            self._by_id[reservation.reservation_id] = reservation
         return Answer(ReservationStatus.ACCEPTED)
 
     def _free(self, connector_states: Mapping[int, str], reservations: Collection[Reservation]) -> set[int]:

@@ -40,6 +40,11 @@ def format_datetime(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def utc_from_timestamp(seconds: float) -> datetime:
+    """Wall-clock seconds (the charge point's clock) as the aware datetime these models take."""
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 @dataclass(frozen=True)
 class Answer:
     """A status for the protocol adapter to send back, and why, for the log."""
@@ -257,8 +262,10 @@ class SmartCharging:
 
     # --- SetChargingProfile / ClearChargingProfile / RemoteStartTransaction ------------------
 
-    def install(self, connector_id: int, profile: Mapping[str, Any], transaction_id: int | None = None) -> Answer:
-        """SetChargingProfile. `transaction_id`: the transaction running on that connector, if any."""
+    def install(self, connector_id: int, profile: Mapping[str, Any], transaction_id: int | None = None, *,
+                dry_run: bool = False) -> Answer:
+        """SetChargingProfile. `transaction_id`: the transaction running on that connector, if any.
+        `dry_run` only decides (so the answer can go out before the limits change)."""
         parsed, answer = self._admit(connector_id, profile)
         if parsed is None:
             return answer
@@ -274,21 +281,25 @@ class SmartCharging:
         replaced = self._replaced_by(connector_id, parsed)
         if len(self._profiles) - len(replaced) >= self.limits.max_profiles:
             return _rejected(f"MaxChargingProfilesInstalled ({self.limits.max_profiles}) reached")
-        self._store(connector_id, parsed)
+        if not dry_run:
+            self._store(connector_id, parsed)
         return Answer(ProfileStatus.ACCEPTED)
 
-    def accept_remote_start_profile(self, connector_id: int, profile: Mapping[str, Any]) -> Answer:
+    def accept_remote_start_profile(self, connector_id: int, profile: Mapping[str, Any], *,
+                                    dry_run: bool = False) -> Answer:
         """The chargingProfile of a RemoteStartTransaction: kept until `transaction_started`."""
         parsed, answer = self._admit(connector_id, profile)
         if parsed is None:
             return answer
         if connector_id == 0 or parsed.purpose is not Purpose.TX:
             return _rejected("a RemoteStartTransaction profile must be a TxProfile for one connector")
-        self._pending[connector_id] = parsed
+        if not dry_run:
+            self._pending[connector_id] = parsed
         return Answer(ProfileStatus.ACCEPTED)
 
-    def transaction_started(self, connector_id: int, transaction_id: int) -> None:
-        """Bind the connector's pending RemoteStartTransaction profile to its new transaction."""
+    def transaction_started(self, connector_id: int, transaction_id: int | None) -> None:
+        """Bind the connector's pending RemoteStartTransaction profile to its new transaction
+        (None: the CSMS has not numbered it yet, e.g. offline; the profile applies all the same)."""
         pending = self._pending.pop(connector_id, None)
         if pending is not None:
             self._store(connector_id, replace(pending, transaction_id=transaction_id))
@@ -300,14 +311,14 @@ class SmartCharging:
         return self._remove(lambda i: i.connector_id == connector_id and i.profile.purpose is Purpose.TX)
 
     def clear(self, profile_id: int | None = None, connector_id: int | None = None,
-              purpose: str | None = None, stack_level: int | None = None) -> Answer:
+              purpose: str | None = None, stack_level: int | None = None, *, dry_run: bool = False) -> Answer:
         """ClearChargingProfile: by id, else by every criterion given (none given: all)."""
         if profile_id is not None:
-            removed = self._remove(lambda i: i.profile.id == profile_id)
+            removed = self._remove(lambda i: i.profile.id == profile_id, dry_run)
         else:
             removed = self._remove(lambda i: (connector_id in (None, i.connector_id)
                                               and purpose in (None, i.profile.purpose)
-                                              and stack_level in (None, i.profile.stack_level)))
+                                              and stack_level in (None, i.profile.stack_level)), dry_run)
         if removed:
             return Answer(ClearStatus.ACCEPTED, f"removed profile(s) {removed}")
         return Answer(ClearStatus.UNKNOWN, "no matching profile")
@@ -411,10 +422,11 @@ class SmartCharging:
             del self._profiles[pid]
         self._profiles[profile.id] = _Installed(connector_id, profile)
 
-    def _remove(self, matches: Callable[[_Installed], bool]) -> list[int]:
+    def _remove(self, matches: Callable[[_Installed], bool], dry_run: bool = False) -> list[int]:
         removed = [pid for pid, i in self._profiles.items() if matches(i)]
-        for pid in removed:
-            del self._profiles[pid]
+        if not dry_run:
+            for pid in removed:
+                del self._profiles[pid]
         return removed
 
     def _chain(self, purpose: Purpose, connector_ids: Iterable[int]) -> list[ChargingProfile]:

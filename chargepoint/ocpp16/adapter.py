@@ -9,12 +9,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
-from datetime import datetime
 from typing import Any
 
 import ocpp.messages
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
+from ocpp.v16.enums import MessageTrigger, TriggerMessageStatus
 from websockets.exceptions import ConnectionClosed
 
 from chargepoint.core.connection import Backoff, OcppConnection, endpoint, open_connection
@@ -34,18 +35,15 @@ ocpp.messages.ASYNC_VALIDATION = False
 SUBPROTOCOL = "ocpp1.6"
 BOOT_RETRY_MIN = 1.0  # s, shortest wait between two BootNotifications
 BOOT_RETRY_ON_ERROR = 10.0  # s, after a BootNotification got no usable answer
+TRIGGERS = frozenset({  # TriggerMessage of OCPP 1.6 (the security extension's are not implemented)
+    MessageTrigger.boot_notification, MessageTrigger.diagnostics_status_notification,
+    MessageTrigger.firmware_status_notification, MessageTrigger.heartbeat, MessageTrigger.meter_values,
+    MessageTrigger.status_notification})
 
 
 def id_tag_info(data: dict[str, Any] | None) -> IdTagInfo | None:
     """An idTagInfo (snake_case, as the library returns it) as the model's IdTagInfo."""
-    if not data:
-        return None
-    expiry = data.get("expiry_date")
-    when = None
-    if expiry:
-        with contextlib.suppress(ValueError):
-            when = datetime.fromisoformat(expiry.replace("Z", "+00:00")).timestamp()
-    return IdTagInfo(data["status"], data.get("parent_id_tag"), when)
+    return IdTagInfo.from_wire(snake_to_camel_case(data)) if data else None
 
 
 class Ocpp16Adapter:
@@ -112,7 +110,7 @@ class Ocpp16Adapter:
 
     async def _session(self, conn: OcppConnection) -> None:
         settings = self.station.connection
-        cp = ChargePoint16(self.station.definition.id, conn, self.station, settings.call_timeout)
+        cp = ChargePoint16(self.station.definition.id, conn, self.station, settings.call_timeout, self.trigger)
         self._cp, self._conn = cp, conn
         receiver = asyncio.create_task(cp.start())
         flow = asyncio.create_task(self._registered_flow(cp))
@@ -141,17 +139,20 @@ class Ocpp16Adapter:
         self._wake.set()
         await asyncio.gather(self._heartbeat(cp), self._deliver(cp))
 
-    async def _boot(self, cp: ChargePoint16) -> None:
-        """BootNotification until Accepted, waiting the interval the CSMS asks for."""
+    def _boot_request(self) -> call.BootNotification:
         d = self.station.definition
         extra = d.extra
-        request = call.BootNotification(
+        return call.BootNotification(
             charge_point_model=d.model, charge_point_vendor=d.vendor,
             charge_point_serial_number=d.serial or None,
             firmware_version=str(extra.get("firmware_version") or "") or None,
             iccid=str(extra.get("iccid") or "") or None, imsi=str(extra.get("imsi") or "") or None,
             meter_type=str(extra.get("meter_type") or "") or None,
             meter_serial_number=str(extra.get("meter_serial") or "") or None)
+
+    async def _boot(self, cp: ChargePoint16) -> None:
+        """BootNotification until Accepted, waiting the interval the CSMS asks for."""
+        request = self._boot_request()
         while True:
             try:
                 answer = await cp.call(request, suppress=False)
@@ -160,12 +161,16 @@ class Ocpp16Adapter:
                 await asyncio.sleep(BOOT_RETRY_ON_ERROR)
                 continue
             if answer.status == "Accepted":
-                if answer.interval > 0:
-                    self.station.config.change("HeartbeatInterval", str(answer.interval))
+                self._accepted_boot(answer.interval)
                 self._registered = True
                 return
             self.station.set_registration(answer.status)
             await asyncio.sleep(max(BOOT_RETRY_MIN, answer.interval))
+
+    def _accepted_boot(self, interval: int) -> None:
+        """The interval of an accepted BootNotification becomes the HeartbeatInterval."""
+        if interval > 0:
+            self.station.config.change("HeartbeatInterval", str(interval))
 
     async def _heartbeat(self, cp: ChargePoint16) -> None:
         while True:
@@ -174,8 +179,7 @@ class Ocpp16Adapter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._heartbeat_changed.wait(), interval if interval > 0 else None)
                 continue  # a new interval: start counting again
-            with contextlib.suppress(OCPPError, TimeoutError):
-                await cp.call(call.Heartbeat(), suppress=False)
+            await self._send(cp, call.Heartbeat())
 
     def _config_changed(self, key: str, _value: str) -> None:
         if key == "HeartbeatInterval":
@@ -211,9 +215,59 @@ class Ocpp16Adapter:
             self._spawn(self._status(self._cp, connector_id, status, error_code))
 
     async def _status(self, cp: ChargePoint16, connector_id: int, status: str, error_code: str) -> None:
-        with contextlib.suppress(OCPPError, TimeoutError):
-            await cp.call(call.StatusNotification(connector_id=connector_id, error_code=error_code,
-                                                  status=status, timestamp=utc_iso()), suppress=False)
+        await self._send(cp, call.StatusNotification(connector_id=connector_id, error_code=error_code,
+                                                     status=status, timestamp=utc_iso()))
+
+    @staticmethod
+    async def _send(cp: ChargePoint16, request: Any) -> Any | None:
+        """A call whose failure only matters to the log: its answer, or None."""
+        try:
+            return await cp.call(request, suppress=False)
+        except (OCPPError, TimeoutError, ConnectionClosed) as exc:
+            log.info("%s failed: %s", type(request).__name__, exc)
+            return None
+
+    async def report_firmware(self, status: str) -> None:
+        await self._report(call.FirmwareStatusNotification(status=status))
+
+    async def report_diagnostics(self, status: str) -> None:
+        await self._report(call.DiagnosticsStatusNotification(status=status))
+
+    async def _report(self, request: Any) -> None:
+        if self.online and self._cp is not None:
+            await self._send(self._cp, request)
+        else:
+            log.info("offline: %s not sent", request)
+
+    def trigger(self, message: str, connector_id: int | None, *, dry_run: bool = False) -> str:
+        """TriggerMessage: Rejected for a connector that does not exist (or 0 for MeterValues:
+        there is no main meter); the message follows the answer, when not a dry run."""
+        if message not in TRIGGERS:
+            return TriggerMessageStatus.not_implemented
+        lowest = 1 if message == MessageTrigger.meter_values else 0
+        if connector_id is not None and not lowest <= connector_id <= self.station.definition.nb_connectors:
+            return TriggerMessageStatus.rejected
+        if not dry_run and self._cp is not None:
+            self._spawn(self._triggered(self._cp, MessageTrigger(message), connector_id))
+        return TriggerMessageStatus.accepted
+
+    async def _triggered(self, cp: ChargePoint16, message: MessageTrigger, connector_id: int | None) -> None:
+        if message is MessageTrigger.boot_notification:
+            answer = await self._send(cp, self._boot_request())
+            if answer is not None and answer.status == "Accepted":
+                self._accepted_boot(answer.interval)
+        elif message is MessageTrigger.heartbeat:
+            await self._send(cp, call.Heartbeat())
+        elif message is MessageTrigger.status_notification:
+            for n, status, error_code in self.station.connector_statuses():
+                if connector_id in (None, n):
+                    await self._status(cp, n, status, error_code)
+        elif message is MessageTrigger.meter_values:
+            self.station.trigger_meter_values(connector_id)
+        elif message is MessageTrigger.firmware_status_notification:
+            await self._send(cp, call.FirmwareStatusNotification(status=self.station.firmware_status))
+        elif message is MessageTrigger.diagnostics_status_notification:
+            await self._send(cp, call.DiagnosticsStatusNotification(status=self.station.diagnostics_status))
 
     def transaction_started(self, tx: Transaction) -> None:
         payload: dict[str, Any] = {"connector_id": tx.connector_id, "id_tag": tx.id_tag,
@@ -243,12 +297,7 @@ class Ocpp16Adapter:
             payload["transaction_id"] = tx.transaction_id
             self._enqueue("MeterValues", payload, tx.ref)
         elif self.online and self._cp is not None:  # not transaction-related: dropped while offline
-            cp = self._cp
-
-            async def send() -> None:
-                with contextlib.suppress(OCPPError, TimeoutError):
-                    await cp.call(call.MeterValues(**payload), suppress=False)
-            self._spawn(send())
+            self._spawn(self._send(self._cp, call.MeterValues(**payload)))
 
     @property
     def _dc(self) -> bool:

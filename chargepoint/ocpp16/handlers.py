@@ -3,12 +3,17 @@
 A call with side effects is decided in its `@on` handler (a dry run on the station) and
 carried out in its `@after` handler, so the CSMS always gets the answer before the
 messages the action causes (StatusNotification, StopTransaction, BootNotification…).
+Payloads the domain keeps in wire shape (charging profiles, reservations, the local list)
+go back to camelCase: the library hands them over in snake_case.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
+from ocpp.exceptions import NotSupportedError
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import (
@@ -21,30 +26,49 @@ from ocpp.v16.enums import (
     ResetType,
 )
 
+from chargepoint.model.smart_charging import parse_datetime
 from chargepoint.protocol import Controller
+
+Trigger = Callable[..., str]  # (requested message, connector id, dry_run=) -> TriggerMessage status
 
 
 def _accepted(ok: bool) -> RemoteStartStopStatus:
     return RemoteStartStopStatus.accepted if ok else RemoteStartStopStatus.rejected
 
 
+def _wire(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if data is None else snake_to_camel_case(data)
+
+
+def _timestamp(text: str | None) -> float | None:
+    return None if text is None else parse_datetime(text).timestamp()
+
+
 class ChargePoint16(ChargePoint):
     """One WebSocket session with the CSMS, seen from the charge point."""
 
-    def __init__(self, cp_id: str, connection: Any, station: Controller, response_timeout: float) -> None:
+    def __init__(self, cp_id: str, connection: Any, station: Controller, response_timeout: float,
+                 trigger: Trigger) -> None:
         super().__init__(cp_id, connection, response_timeout=response_timeout)
         self.station = station
+        self._trigger = trigger
+        self._diagnostics_file = ""  # named in @on, uploaded in @after (calls are handled one at a time)
+
+    def _require(self, feature_profile: str) -> None:
+        if not self.station.supports(feature_profile):
+            raise NotSupportedError(description=f"the {feature_profile} feature profile is not supported")
 
     # -- transactions ---------------------------------------------------------------------
     @on(Action.remote_start_transaction)
     def on_remote_start(self, id_tag: str, connector_id: int | None = None,
-                        **_: Any) -> call_result.RemoteStartTransaction:
-        chosen = self.station.remote_start(connector_id, id_tag, dry_run=True)
+                        charging_profile: dict[str, Any] | None = None) -> call_result.RemoteStartTransaction:
+        chosen = self.station.remote_start(connector_id, id_tag, _wire(charging_profile), dry_run=True)
         return call_result.RemoteStartTransaction(status=_accepted(chosen is not None))
 
     @after(Action.remote_start_transaction)
-    def after_remote_start(self, id_tag: str, connector_id: int | None = None, **_: Any) -> None:
-        self.station.remote_start(connector_id, id_tag)
+    def after_remote_start(self, id_tag: str, connector_id: int | None = None,
+                           charging_profile: dict[str, Any] | None = None) -> None:
+        self.station.remote_start(connector_id, id_tag, _wire(charging_profile))
 
     @on(Action.remote_stop_transaction)
     def on_remote_stop(self, transaction_id: int) -> call_result.RemoteStopTransaction:
@@ -104,3 +128,94 @@ class ChargePoint16(ChargePoint):
                          data: str | None = None) -> call_result.DataTransfer:
         status, answer = self.station.data_transfer(vendor_id, message_id, data)
         return call_result.DataTransfer(status=status, data=answer)
+
+    # -- smart charging -------------------------------------------------------------------
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict[str, Any]
+                                ) -> call_result.SetChargingProfile:
+        return call_result.SetChargingProfile(status=self.station.set_charging_profile(
+            connector_id, snake_to_camel_case(cs_charging_profiles), dry_run=True))
+
+    @after(Action.set_charging_profile)
+    def after_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict[str, Any]) -> None:
+        self.station.set_charging_profile(connector_id, snake_to_camel_case(cs_charging_profiles))
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(self, id: int | None = None, connector_id: int | None = None,
+                                  charging_profile_purpose: str | None = None, stack_level: int | None = None
+                                  ) -> call_result.ClearChargingProfile:
+        return call_result.ClearChargingProfile(status=self.station.clear_charging_profile(
+            id, connector_id, charging_profile_purpose, stack_level, dry_run=True))
+
+    @after(Action.clear_charging_profile)
+    def after_clear_charging_profile(self, id: int | None = None, connector_id: int | None = None,
+                                     charging_profile_purpose: str | None = None,
+                                     stack_level: int | None = None) -> None:
+        self.station.clear_charging_profile(id, connector_id, charging_profile_purpose, stack_level)
+
+    @on(Action.get_composite_schedule)
+    def on_get_composite_schedule(self, connector_id: int, duration: int, charging_rate_unit: str | None = None
+                                  ) -> call_result.GetCompositeSchedule:
+        schedule = self.station.composite_schedule(connector_id, duration, charging_rate_unit)
+        return call_result.GetCompositeSchedule(**camel_to_snake_case(schedule))
+
+    # -- reservations ---------------------------------------------------------------------
+    @on(Action.reserve_now)
+    def on_reserve_now(self, **request: Any) -> call_result.ReserveNow:
+        return call_result.ReserveNow(status=self.station.reserve_now(snake_to_camel_case(request), dry_run=True))
+
+    @after(Action.reserve_now)
+    def after_reserve_now(self, **request: Any) -> None:
+        self.station.reserve_now(snake_to_camel_case(request))
+
+    @on(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int) -> call_result.CancelReservation:
+        return call_result.CancelReservation(status=self.station.cancel_reservation(reservation_id, dry_run=True))
+
+    @after(Action.cancel_reservation)
+    def after_cancel_reservation(self, reservation_id: int) -> None:
+        self.station.cancel_reservation(reservation_id)
+
+    # -- local authorization list ---------------------------------------------------------
+    @on(Action.send_local_list)
+    def on_send_local_list(self, **request: Any) -> call_result.SendLocalList:
+        return call_result.SendLocalList(status=self.station.send_local_list(snake_to_camel_case(request)))
+
+    @on(Action.get_local_list_version)
+    def on_get_local_list_version(self) -> call_result.GetLocalListVersion:
+        return call_result.GetLocalListVersion(list_version=self.station.local_list_version())
+
+    # -- remote trigger -------------------------------------------------------------------
+    @on(Action.trigger_message)
+    def on_trigger_message(self, requested_message: str, connector_id: int | None = None
+                           ) -> call_result.TriggerMessage:
+        self._require("RemoteTrigger")
+        return call_result.TriggerMessage(status=self._trigger(requested_message, connector_id, dry_run=True))
+
+    @after(Action.trigger_message)
+    def after_trigger_message(self, requested_message: str, connector_id: int | None = None) -> None:
+        self._trigger(requested_message, connector_id)
+
+    # -- firmware management --------------------------------------------------------------
+    @on(Action.update_firmware)
+    def on_update_firmware(self, location: str, retrieve_date: str, retries: int | None = None,
+                           retry_interval: int | None = None) -> call_result.UpdateFirmware:
+        self._require("FirmwareManagement")
+        return call_result.UpdateFirmware()
+
+    @after(Action.update_firmware)
+    def after_update_firmware(self, location: str, retrieve_date: str, retries: int | None = None,
+                              retry_interval: int | None = None) -> None:
+        self.station.update_firmware(location, parse_datetime(retrieve_date).timestamp(), retries, retry_interval)
+
+    @on(Action.get_diagnostics)
+    def on_get_diagnostics(self, location: str, **_: Any) -> call_result.GetDiagnostics:
+        self._require("FirmwareManagement")
+        self._diagnostics_file = self.station.diagnostics_file_name()
+        return call_result.GetDiagnostics(file_name=self._diagnostics_file)
+
+    @after(Action.get_diagnostics)
+    def after_get_diagnostics(self, location: str, retries: int | None = None, retry_interval: int | None = None,
+                              start_time: str | None = None, stop_time: str | None = None) -> None:
+        self.station.upload_diagnostics(self._diagnostics_file, location, _timestamp(start_time),
+                                        _timestamp(stop_time), retries, retry_interval)
