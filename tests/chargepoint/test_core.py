@@ -104,3 +104,13 @@ def test_state_store_sets_a_corrupt_file_aside(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text("{broken")
     assert store.load() == {}
     assert (tmp_path / "state.corrupt").exists()
+
+
+def test_message_log_listeners_get_each_line_as_written(tmp_path: Path) -> None:
+    log = MessageLog(tmp_path / "ocpp.log")
+    seen: list[str] = []
+    log.listeners.append(seen.append)
+    log.record("out", json.dumps([2, "1", "Heartbeat", {}]))
+    log.close()
+    assert seen == (tmp_path / "ocpp.log").read_text().splitlines()
+    assert json.loads(seen[0])["message"] == [2, "1", "Heartbeat", {}]

@@ -2,105 +2,15 @@
 
 from __future__ import annotations
 
-import email.parser
 import os
-import threading
-import warnings
 import zipfile
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from chargepoint.core.file_transfer import TransferError, build_diagnostics_archive, download, upload
-
-PAYLOAD = bytes(range(256)) * 1000  # 256 kB, every byte value
-
-
-class Store(BaseHTTPRequestHandler):
-    """GET serves `files`; PUT and multipart POST store into `received` (POST refused when
-    `post_allowed` is False, like an object store's signed URL)."""
-
-    files: dict[str, bytes]
-    received: dict[str, tuple[str, bytes]]
-    post_allowed: bool
-
-    def do_GET(self) -> None:
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_PUT(self) -> None:
-        self.received[self.path] = ("PUT", self.rfile.read(int(self.headers["Content-Length"])))
-        self.send_response(201)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def do_POST(self) -> None:
-        if not self.post_allowed:
-            self.send_error(405)
-            return
-        raw = self.rfile.read(int(self.headers["Content-Length"]))
-        message = email.parser.BytesParser().parsebytes(
-            f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode() + raw)
-        part = message.get_payload()[0]
-        self.received[self.path] = (f"POST {part.get_filename()}", part.get_payload(decode=True))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def http_server() -> Iterator[tuple[str, type[Store]]]:
-    handler = type("Handler", (Store,), {"files": {"/fw.bin": PAYLOAD}, "received": {}, "post_allowed": True})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
-@pytest.fixture
-def ftp_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    with warnings.catch_warnings():  # pyftpdlib still imports asyncore/asynchat on Python 3.11
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pytest.importorskip("pyftpdlib")
-        from pyftpdlib.authorizers import DummyAuthorizer
-        from pyftpdlib.handlers import FTPHandler
-        from pyftpdlib.servers import FTPServer
-
-    root = tmp_path / "ftproot"
-    (root / "firmware").mkdir(parents=True)
-    (root / "firmware" / "fw v2.bin").write_bytes(PAYLOAD)
-    authorizer = DummyAuthorizer()
-    authorizer.add_user("simu", "p@ss:word", str(root), perm="elradfmw")
-    handler = type("Handler", (FTPHandler,), {"authorizer": authorizer, "auth_failed_timeout": 0.01})
-    server = FTPServer(("127.0.0.1", 0), handler)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            server.serve_forever(timeout=0.02, blocking=False, handle_exit=False)
-        server.close_all()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"ftp://simu:p%40ss%3Aword@127.0.0.1:{server.address[1]}", root
-    stop.set()
-    thread.join(5)
-
+from tests.ocpp16_ext.servers import PAYLOAD, Store
 
 # --- HTTP -------------------------------------------------------------------------------------
 

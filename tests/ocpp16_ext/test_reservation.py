@@ -102,3 +102,11 @@ def test_round_trip_through_json(res: Reservations) -> None:
     restored = Reservations.from_dict(json.loads(json.dumps(res.to_dict())), 2, connector_zero_supported=True)
     assert restored.all() == res.all()
     assert restored.to_dict()["reservations"][0] == request(rid=1, parentIdTag="G")
+
+
+def test_dry_runs_decide_without_changing_anything(res: Reservations) -> None:
+    assert res.reserve(request(), ALL_FREE, NOW, dry_run=True).status == "Accepted"
+    assert res.all() == []
+    res.reserve(request(), ALL_FREE, NOW)
+    assert res.cancel(1, dry_run=True) == "Accepted" and res.for_connector(1) is not None
+    assert res.cancel(1) == "Accepted" and res.cancel(1, dry_run=True) == "Rejected"

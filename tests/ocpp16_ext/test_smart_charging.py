@@ -15,6 +15,7 @@ from chargepoint.model.smart_charging import (
     SmartChargingLimits,
     format_datetime,
 )
+from tests.ocpp16_ext.profiles import charging_profile
 
 T0 = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)  # a Monday
 
@@ -23,18 +24,8 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def profile(pid: int = 1, purpose: str = "TxDefaultProfile", kind: str = "Absolute", stack: int = 0,
-            periods: list[tuple[int, float]] | None = None, unit: str = "A", start: datetime | None = T0,
-            **extra: Any) -> dict[str, Any]:
-    schedule: dict[str, Any] = {"chargingRateUnit": unit, "chargingSchedulePeriod": [
-        {"startPeriod": s, "limit": lim} for s, lim in (periods or [(0, 10.0)])]}
-    if start is not None:
-        schedule["startSchedule"] = format_datetime(start)
-    for key in ("duration", "minChargingRate"):
-        if key in extra:
-            schedule[key] = extra.pop(key)
-    return {"chargingProfileId": pid, "stackLevel": stack, "chargingProfilePurpose": purpose,
-            "chargingProfileKind": kind, "chargingSchedule": schedule, **extra}
+def profile(*args: Any, start: datetime | None = T0, **kwargs: Any) -> dict[str, Any]:
+    return charging_profile(*args, start=start, **kwargs)
 
 
 @pytest.fixture
@@ -275,3 +266,21 @@ def test_wire_round_trip_keeps_every_field() -> None:
                    validFrom="2025-01-01T00:00:00Z", validTo="2026-01-01T00:00:00Z", duration=60,
                    minChargingRate=1.5)
     assert ChargingProfile.from_wire(wire).to_wire() == wire
+
+
+def test_dry_runs_decide_without_changing_anything(sc: SmartCharging) -> None:
+    assert sc.install(1, profile(), dry_run=True).status == "Accepted"
+    assert sc.installed() == []
+    sc.install(1, profile())
+    assert sc.clear(dry_run=True).status == "Accepted" and len(sc.installed()) == 1
+    assert sc.accept_remote_start_profile(1, profile(pid=9, purpose="TxProfile"), dry_run=True).status == "Accepted"
+    sc.transaction_started(1, None)  # nothing was pending
+    assert [p["csChargingProfiles"]["chargingProfileId"] for p in sc.installed()] == [1]
+
+
+def test_remote_start_profile_applies_before_the_csms_numbered_the_transaction(sc: SmartCharging) -> None:
+    sc.accept_remote_start_profile(1, profile(pid=9, purpose="TxProfile", kind="Relative", start=None,
+                                              periods=[(0, 8.0)]))
+    sc.transaction_started(1, None)
+    assert amps(sc, 1, at(5), transaction_start=at(0)) == 8.0
+    assert sc.transaction_ended(1) == [9]
