@@ -24,10 +24,12 @@ def measure(count: int, spawn_mode: str = "fork") -> dict[str, float]:
             ids = [d["id"] for d in fleet]
             t0_wall, t0 = time.time(), time.monotonic()
             s.command(LauncherCommandType.START, fleet)
-            accepted_at = wait_for(lambda: watch.registered(ids) == count, 300, f"{count} Accepted")
+            accepted_at = wait_for(lambda: watch.all_registered_at(ids, t0), 300, f"{count} Accepted")
             wait_for(lambda: len({cp for _, cp in s.csms_boots()}) >= count, 30, f"{count} boots")
-            boots = sorted(t for t, _ in s.csms_boots())
-            return {"count": count, "boots_s": boots[count - 1] - t0_wall, "accepted_s": accepted_at - t0}
+            first_boot: dict[str, float] = {}
+            for t, cp in s.csms_boots():
+                first_boot.setdefault(cp, t)
+            return {"count": count, "boots_s": max(first_boot.values()) - t0_wall, "accepted_s": accepted_at - t0}
         finally:
             watch.close()
 

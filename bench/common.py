@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from cp_simu.broker import spawn_embedded
 from cp_simu.models import LauncherCommand, LauncherCommandType, LauncherStatus
@@ -29,6 +29,7 @@ from cp_simu.urls import BrokerUrl
 from launcher.instances import Instances
 
 TOPICS = Topics()
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -42,23 +43,19 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02) -> float:
-    """Poll until `predicate` is truthy; the monotonic time it became so."""
+def wait_for(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.02) -> T:
+    """Poll until `predicate` returns something truthy, and return that."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while not (value := predicate()):
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
-    return time.monotonic()
+    return value
 
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 class StatusWatch:
@@ -94,8 +91,14 @@ class StatusWatch:
             return sum(1 for i in ids if self.cp.get(i, {}).get("status") == status)
 
     def first_time(self, topic: str, predicate: Callable[[dict], bool], after: float) -> float | None:
+        """Arrival time of the first message on `topic` since `after` that satisfies `predicate`."""
         with self._lock:
             return next((t for t, top, d in self.arrivals if t >= after and top == topic and predicate(d)), None)
+
+    def all_registered_at(self, ids: list[str], after: float, status: str = "Accepted") -> float | None:
+        """When the last of `ids` first said `status` (None while one has not)."""
+        times = [self.first_time(TOPICS.cp_status(i), lambda d: d.get("status") == status, after) for i in ids]
+        return None if None in times else max(times)  # type: ignore[type-var]
 
     def close(self) -> None:
         self.client.stop()
@@ -138,7 +141,8 @@ class Stack:
     launcher: subprocess.Popen | None = None
     mqtt: MqttClient | None = None
 
-    def start(self, launcher_args: tuple[str, ...] = (), broker: str = "embedded") -> Stack:
+    def start(self, launcher_args: tuple[str, ...] = (), broker: str = "embedded",
+              csms_args: tuple[str, ...] = ()) -> Stack:
         """`broker`: "embedded" (amqtt) or "mosquitto" (for comparison)."""
         url = BrokerUrl.parse(f"mqtt://127.0.0.1:{free_port()}")
         if broker == "mosquitto":
@@ -154,7 +158,8 @@ class Stack:
         port, api = free_port(), free_port()
         self.csms_log = self.workdir / "csms.jsonl"
         self.journal = Journal(self.csms_log)
-        self._spawn("csms", "csms", "--port", str(port), "--api-port", str(api), "--log", str(self.csms_log))
+        self._spawn("csms", "csms", "--port", str(port), "--api-port", str(api), "--log", str(self.csms_log),
+                    *csms_args)
         self.csms_url, self.csms_api = f"ws://127.0.0.1:{port}/", f"http://127.0.0.1:{api}"
         status: list[str] = []
         self.mqtt = MqttClient(self.broker_url, f"bench-{os.getpid()}")
@@ -211,11 +216,12 @@ class Stack:
 
 
 @contextlib.contextmanager
-def stack(launcher_args: tuple[str, ...] = (), broker: str = "embedded") -> Iterator[Stack]:
+def stack(launcher_args: tuple[str, ...] = (), broker: str = "embedded",
+          csms_args: tuple[str, ...] = ()) -> Iterator[Stack]:
     with tempfile.TemporaryDirectory(prefix="ocpp-simu-bench-") as tmp:
         s = Stack(Path(tmp))
         try:
-            yield s.start(launcher_args, broker)
+            yield s.start(launcher_args, broker, csms_args)
         finally:
             s.close()
 
@@ -225,5 +231,9 @@ def boot(s: Stack, watch: StatusWatch, count: int, timeout: float = 120.0, **ext
     fleet = s.fleet(count, **extra)
     ids = [d["id"] for d in fleet]
     s.command(LauncherCommandType.START, fleet)
-    wait_for(lambda: watch.registered(ids) == count, timeout, f"{count} charge points Accepted")
+    try:
+        wait_for(lambda: watch.registered(ids) == count, timeout, f"{count} charge points Accepted")
+    except TimeoutError as exc:
+        late = {i: watch.cp.get(i, {}).get("status") for i in ids if watch.registered([i]) == 0}
+        raise TimeoutError(f"{exc}; not Accepted: {dict(list(late.items())[:10])} (logs in {s.workdir})") from None
     return ids
