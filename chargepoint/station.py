@@ -417,7 +417,8 @@ class Station:
         return self.limits.composite_schedule(connector_id, duration, unit, self._clock(), hardware)
 
     def _transaction_start(self, connector_id: int) -> float | None:
-        tx = self.connectors[connector_id].transaction
+        connector = self.connectors.get(connector_id)
+        tx = connector.transaction if connector is not None else None
         return None if tx is None else tx.started_at
 
     # reservations

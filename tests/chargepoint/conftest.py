@@ -7,6 +7,7 @@ import json
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,11 @@ class Driver:
 
 
 ANY = object()
+
+
+def utc(ts: float) -> datetime:
+    """A wall-clock time as the aware datetime OCPP payloads are built from."""
+    return datetime.fromtimestamp(ts, UTC)
 
 
 def wait_message(csms, action: str, predicate=lambda p: True, cp: str = "CP1", timeout: float = 10.0) -> dict:
