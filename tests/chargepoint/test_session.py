@@ -9,6 +9,7 @@ from datetime import datetime
 import pytest
 
 from cp_simu.process import read_marker
+from supervisor.fleet_model import format_ocpp_log
 from tests.chargepoint.conftest import ANY, Driver, T, call, messages, wait_message
 from tests.conftest import MOSQUITTO
 from tests.procs import managed, wait_until
@@ -249,3 +250,23 @@ def test_local_pre_authorize_uses_the_cache(broker, csms, recorder_factory, cp_f
     ui.start_session()  # TAG1 is cached as Accepted: no second Authorize
     assert len(messages(csms, "StartTransaction")) == 2
     assert [p["idTag"] for p in messages(csms, "Authorize")] == ["TAG1"]
+
+
+def test_every_frame_is_published_on_ocpp_log(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp = cp_factory(csms.url, broker.url)
+    ui.status("Accepted")
+    assert call(csms.api, "CP1", "GetLocalListVersion") == {"listVersion": 0}
+    topic = T.cp_ocpp_log("CP1")
+    published = wait_until(lambda: [m for m in ui.rec.on_topic(topic) if b"listVersion" in m.payload] and
+                           ui.rec.on_topic(topic), what="the GetLocalListVersion frames on ocpp_log")
+    lines = (cp.directory / "ocpp.log").read_text().splitlines()
+    # one message per frame since MQTT connected: the ocpp.log lines, in order, not retained
+    assert [m.text for m in published] == lines[len(lines) - len(published):]
+    assert not any(m.retain for m in published)
+    request, answer = (json.loads(m.payload) for m in published[-2:])
+    assert request["direction"] == "in" and request["message"][2:] == ["GetLocalListVersion", {}]
+    assert answer["direction"] == "out" and answer["message"] == [3, request["message"][1], {"listVersion": 0}]
+    # what the supervisor's "OCPP messages" window shows
+    assert format_ocpp_log(published[-1].payload) == f'{answer["time"]} ▶ [3,"{request["message"][1]}",' \
+                                                     '{"listVersion":0}]'
