@@ -25,8 +25,9 @@ def measure(count: int = 200, spawn_mode: str = "fork", settle: float = 5.0) -> 
             boot(s, watch, count, timeout=300)
             time.sleep(settle)
             mems = [psutil.Process(pid).memory_full_info() for pid in s.cp_pids()]
-            helper = psutil.Process(s.launcher.pid).children() if s.launcher else []
-            helper_pss = sum(p.memory_full_info().pss for p in helper) / MB
+            assert s.launcher is not None
+            helpers = [p for p in psutil.Process(s.launcher.pid).children() if "launcher.spawner" in p.cmdline()]
+            helper_pss = sum(p.memory_full_info().pss for p in helpers) / MB
         finally:
             watch.close()
     return {"count": len(mems), "spawn_mode": spawn_mode,
@@ -38,9 +39,9 @@ def measure(count: int = 200, spawn_mode: str = "fork", settle: float = 5.0) -> 
 
 
 def describe(r: dict[str, float]) -> str:
+    helper = f" (+ fork server {r['helper_pss_mb']:.1f} MB)" if r["helper_pss_mb"] else ""
     return (f"density N={r['count']} ({r['spawn_mode']}): per CP RSS {r['rss_mb']:.1f} MB, "
-            f"USS {r['uss_mb']:.1f} MB, PSS {r['pss_mb']:.1f} MB; total PSS {r['total_pss_mb']:.0f} MB "
-            f"(+ fork server {r['helper_pss_mb']:.1f} MB)")
+            f"USS {r['uss_mb']:.1f} MB, PSS {r['pss_mb']:.1f} MB; total PSS {r['total_pss_mb']:.0f} MB{helper}")
 
 
 def main() -> None:

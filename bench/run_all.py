@@ -61,10 +61,12 @@ def render(boots: list[dict], boot_sub: dict | None, dens: dict, dens_sub: dict 
     kinds = ", ".join(f"{v} × `{k}`" for k, v in sorted(idl["mqtt_kinds"].items())) or "none"
     return f"""# Performance
 
-Measured by `make bench` (`python -m bench.run_all`) on {datetime.date.today().isoformat()},
-ocpp-simu {__version__}, on {machine()}. Every figure comes from real processes: the
-embedded MQTT broker (amqtt), the demo CSMS, the launcher and its charge points, all on
-this one machine and competing for its cores. Re-run `make bench` to measure yours.
+Measured by `make bench` (`python -m bench.run_all`) on {datetime.date.today().isoformat()}, ocpp-simu {__version__}.
+Machine: {machine()}.
+
+Every figure comes from real processes: the embedded MQTT broker (amqtt), the demo CSMS,
+the launcher and its charge points, all on this one machine and competing for its cores.
+Re-run `make bench` to measure yours.
 
 ## Compared with the reference
 

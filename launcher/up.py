@@ -10,6 +10,7 @@ by verified PID if one is left), the launcher, the CSMS and the broker.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -23,9 +24,7 @@ from typing import IO
 import click
 
 from cp_simu.broker import reachable, spawn_embedded
-from cp_simu.config import load_config
 from cp_simu.models import (
-    ChargePointDefinition,
     LauncherCommand,
     LauncherCommandType,
     LauncherStatus,
@@ -67,14 +66,12 @@ def _wait(predicate: object, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def definitions(ids: list[str], cp_type: str, connectors: int, csms_url: str) -> list[ChargePointDefinition]:
-    """AC takes the config.ini defaults; DC gets one 400 V phase and limits in W."""
+def definitions(ids: list[str], cp_type: str, connectors: int, csms_url: str) -> list[dict[str, object]]:
+    """Start entries; the launcher's config.ini fills in the rest. DC: one 400 V phase, limits in W."""
     dc = {"nb_phases": 1, "voltage": 400.0, "max_setpoint": 150_000.0 * connectors,
           "max_setpoint_per_connector": 150_000.0} if cp_type == "DC" else {}
-    defaults = load_config().definition_defaults()
-    return [ChargePointDefinition.from_dict(
-        {"id": cp_id, "type": cp_type, "serial": f"S/N{n:08d}", "central_system": csms_url,
-         "nb_connectors": connectors, **dc}, defaults) for n, cp_id in enumerate(ids, 1)]
+    return [{"id": cp_id, "type": cp_type, "serial": f"S/N{n:08d}", "central_system": csms_url,
+             "nb_connectors": connectors, **dc} for n, cp_id in enumerate(ids, 1)]
 
 
 class Up:
@@ -149,15 +146,15 @@ class Up:
             raise click.ClickException(f"the launcher exited; see {self.workdir / 'launcher.log'}")
         return f"pid {proc.pid}"
 
-    def start_cps(self, wanted: list[ChargePointDefinition], view: FleetView) -> None:
+    def start_cps(self, wanted: list[dict[str, object]], view: FleetView) -> None:
         """Start those not already running (their retained status would say so)."""
         assert self.mqtt is not None
         time.sleep(0.3)  # let the retained statuses of an existing fleet arrive
-        missing = [d for d in wanted if view.registrations.get(d.id, "Dead") == "Dead"]
-        self.cp_ids = [d.id for d in missing]
+        missing = [d for d in wanted if view.registrations.get(str(d["id"]), "Dead") == "Dead"]
+        self.cp_ids = [str(d["id"]) for d in missing]
         if missing:
-            command = LauncherCommand(LauncherCommandType.START, missing, self.cp_ids)
-            self.mqtt.publish(self.topics.launcher_cmd, command.to_json()).wait_for_publish(5)
+            command = json.dumps({"type": LauncherCommandType.START.value, "charge_points": missing})
+            self.mqtt.publish(self.topics.launcher_cmd, command).wait_for_publish(5)
 
     # -- running ----------------------------------------------------------
     def show(self, view: FleetView) -> None:
