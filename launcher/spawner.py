@@ -127,6 +127,7 @@ class ForkSpawner:
             else:
                 replies.put(msg)
         replies.put({"eof": True})
+        proc.wait()  # reap the helper (it closes its output only by ending)
 
     def spawn(self, requests: list[SpawnRequest]) -> list[Spawned]:
         if not requests:

@@ -100,3 +100,30 @@ def test_children_are_detached_and_reaped(launcher_factory, csms):
     wait_until(lambda: not [p for p in launcher.children(recursive=True)
                             if p.status() == psutil.STATUS_ZOMBIE], 5, what="no zombie children")
     assert not cp_processes(run.workdir)
+
+
+def test_fork_server_killed_is_restarted_and_charge_points_live_on(launcher_factory, csms):
+    run = launcher_factory()
+    run.start(definition("H1", csms.url))
+    h1 = run.wait_status("H1", "Accepted")
+    helper = next(p for p in psutil.Process(run.proc.pid).children() if "launcher.spawner" in p.cmdline())
+    helper.kill()
+    wait_until(lambda: not psutil.pid_exists(helper.pid), 5, what="the fork server gone and reaped")
+    run.start(definition("H2", csms.url))
+    run.wait_status("H2", "Accepted")
+    assert not gone(h1["pid"])
+    run.wait_running(2)
+
+
+def test_a_charge_point_that_fails_is_reported(launcher_factory, csms):
+    run = launcher_factory()
+    run.start(definition("F1", csms.url))
+    f1 = run.wait_status("F1", "Accepted")
+    run.kill("F1")
+    run.wait_status("F1", "Dead", pid=f1["pid"])
+    (run.instance("F1") / "config.ini").write_text("this is not an INI file\n")
+    run.send({"type": "restart", "charge_points": [definition("F1", csms.url)]})
+    error = run.wait_error("F1 (pid")
+    assert "exited with code 1" in error["error"] and str(run.instance("F1")) in error["error"]
+    assert "config.ini" in (run.instance("F1") / "stdout.log").read_text()
+    run.wait_running(0)
