@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from cp_simu.topics import Topics
-from tests.conftest import Recorder
+from tests.conftest import MOSQUITTO, Broker, Recorder, start_amqtt, start_mosquitto
 from tests.procs import ManagedProcess, managed, ocpp_simu, wait_until
 
 TOPICS = Topics()
@@ -40,6 +40,13 @@ def kill_cps(workdir: Path) -> None:
     for proc in cp_processes(workdir):
         with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGKILL)
+
+
+@pytest.fixture
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Broker]:
+    """Mosquitto when installed; `parametrize("broker", ["amqtt", ...], indirect=True)` picks one."""
+    kind = getattr(request, "param", "mosquitto" if MOSQUITTO else "amqtt")
+    yield from (start_amqtt if kind == "amqtt" else start_mosquitto)(tmp_path)
 
 
 @pytest.fixture

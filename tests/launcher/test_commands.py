@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import psutil
+import pytest
 
 from cp_simu.topics import Topics
 from tests.launcher.conftest import cp_processes, definition
@@ -21,6 +22,7 @@ def gone(pid: int) -> bool:
         return True
 
 
+@pytest.mark.parametrize("broker", ["mosquitto", "amqtt"], indirect=True)
 def test_start_kill_restart_remove(launcher_factory, csms):
     run = launcher_factory()
     run.start(definition("T1", csms.url), definition("T2", csms.url, nb_connectors=2), definition("T2", csms.url))
