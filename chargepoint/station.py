@@ -200,7 +200,7 @@ class Station:
         self._touch(connector_id)
 
     def on_id_tag(self, connector_id: int, tag: IdTagInput) -> None:
-        self._spawn(self._present_tag(connector_id, tag.id))
+        self._present_tag(connector_id, tag.id)
 
     def on_faulted(self, connector_id: int, faulted: FaultedInput) -> None:
         self.connectors[connector_id].set_fault(faulted.faulted)
@@ -212,24 +212,31 @@ class Station:
         elif command.type is CpCommandType.OCPP_CONFIG:
             self.mqtt.publish_ocpp_config(self.config.dump())
 
-    async def _present_tag(self, connector_id: int, id_tag: str, profile: Mapping[str, Any] | None = None) -> None:
+    def _present_tag(self, connector_id: int, id_tag: str, profile: Mapping[str, Any] | None = None) -> None:
+        """What the tag does at once happens now, in input order (a stop must not be overtaken
+        by the next input); only what needs an authorization waits for it."""
         connector = self.connectors[connector_id]
         outcome = connector.present_tag(id_tag)
         if outcome in (TagOutcome.AUTHORIZE, TagOutcome.CHECK_GROUP):
-            info = await self._authorize(id_tag)
-            accepted = info is not None and info.accepted(self._clock())
-            parent_id = info.parent_id if info is not None and accepted else None
-            if outcome is TagOutcome.CHECK_GROUP:
-                if not connector.stop_by_group(id_tag, parent_id):
-                    log.info("connector %d: %s may not stop this session", connector_id, id_tag)
-            elif accepted:
-                self._start_authorized(connector, id_tag, parent_id, profile)
-            else:
-                log.info("connector %d: id tag %s refused (%s)", connector_id, id_tag,
-                         info.status if info else "no answer")
+            self._spawn(self._authorized_tag(connector, id_tag, outcome, profile))
         elif outcome is TagOutcome.REFUSED:
             log.info("connector %d is %s: id tag %s ignored", connector_id, connector.status, id_tag)
         self._touch(connector_id)
+
+    async def _authorized_tag(self, connector: ConnectorStateMachine, id_tag: str, outcome: TagOutcome,
+                              profile: Mapping[str, Any] | None) -> None:
+        n = connector.connector_id
+        info = await self._authorize(id_tag)
+        accepted = info is not None and info.accepted(self._clock())
+        parent_id = info.parent_id if info is not None and accepted else None
+        if outcome is TagOutcome.CHECK_GROUP:
+            if not connector.stop_by_group(id_tag, parent_id):
+                log.info("connector %d: %s may not stop this session", n, id_tag)
+        elif accepted:
+            self._start_authorized(connector, id_tag, parent_id, profile)
+        else:
+            log.info("connector %d: id tag %s refused (%s)", n, id_tag, info.status if info else "no answer")
+        self._touch(n)
 
     def _start_authorized(self, connector: ConnectorStateMachine, id_tag: str, parent_id: str | None,
                           profile: Mapping[str, Any] | None = None) -> None:
@@ -319,7 +326,7 @@ class Station:
         if dry_run:
             return n
         if self.config.boolean("AuthorizeRemoteTxRequests"):
-            self._spawn(self._present_tag(n, id_tag, profile))
+            self._present_tag(n, id_tag, profile)
         else:
             self._start_authorized(chosen, id_tag, None, profile)
             self._touch(n)
@@ -505,11 +512,11 @@ class Station:
     def _on_event(self, event: Event) -> None:
         if isinstance(event, StatusChanged):
             connector = self.connectors[event.connector_id]
-            idle = connector.transaction is None and connector.authorized is None
-            if idle:  # a remote start's charging profile that never found its session goes
-                self.smart_charging.transaction_ended(event.connector_id)
+            # a remote start's charging profile that never found its session goes
+            dropped = connector.transaction is None and connector.authorized is None and bool(
+                self.smart_charging.transaction_ended(event.connector_id))
             self._status_changed(event.connector_id, event.status.value, event.error_code)
-            self._touch(event.connector_id, save=idle)
+            self._touch(event.connector_id, save=dropped)
             return
         tx = event.transaction
         connector = self.connectors[tx.connector_id]

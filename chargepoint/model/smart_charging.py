@@ -306,9 +306,10 @@ class SmartCharging:
 
     def transaction_ended(self, connector_id: int) -> list[int]:
         """Drop the connector's TxProfiles (and a pending one): they live as long as their
-        transaction. Also call it when a remote start never led to a transaction."""
-        self._pending.pop(connector_id, None)
-        return self._remove(lambda i: i.connector_id == connector_id and i.profile.purpose is Purpose.TX)
+        transaction. Also call it when a remote start never led to a transaction. The ids dropped."""
+        pending = self._pending.pop(connector_id, None)
+        removed = self._remove(lambda i: i.connector_id == connector_id and i.profile.purpose is Purpose.TX)
+        return removed if pending is None else [*removed, pending.id]
 
     def clear(self, profile_id: int | None = None, connector_id: int | None = None,
               purpose: str | None = None, stack_level: int | None = None, *, dry_run: bool = False) -> Answer:

@@ -42,11 +42,12 @@ def test_local_list_and_offline_authorization(broker, csms_factory, recorder_fac
     ui.connector("Available")
     # the list survives a restart
     cp.kill()
-    ui.mark = len(ui.rec.messages)
+    ui.from_now()
     cp.start()
     ui.wait(T.cp_status("CP1"), lambda d: d["status"] == "Accepted" and d["pid"] == cp.process.pid)
     assert version(csms) == 2
     # offline: listed and Accepted starts (queued), listed but Blocked or unknown does not
+    ui.from_now()
     csms.stop()
     ui.status("Disconnected")
     ui.car(1)
@@ -66,6 +67,7 @@ def test_local_list_and_offline_authorization(broker, csms_factory, recorder_fac
     for key in ("LocalAuthorizeOffline", "AllowOfflineTxForUnknownId"):
         value = "false" if key == "LocalAuthorizeOffline" else "true"
         assert call(csms.api, "CP1", "ChangeConfiguration", {"key": key, "value": value}) == {"status": "Accepted"}
+    ui.from_now()
     csms.stop()
     ui.status("Disconnected")
     ui.tag("TAGX", 2)

@@ -34,7 +34,7 @@ def test_reservation_refuses_other_tags_and_starts_the_holder(broker, csms, reco
     assert reserve(csms, 2, seconds=-5) == "Rejected"
     # reservations survive a restart
     cp.kill()
-    ui.mark = len(ui.rec.messages)
+    ui.from_now()
     cp.start()
     ui.wait(T.cp_status("CP1"), lambda d: d["status"] == "Accepted" and d["pid"] == cp.process.pid)
     ui.connector("Reserved")
@@ -59,12 +59,16 @@ def test_reservation_refuses_other_tags_and_starts_the_holder(broker, csms, reco
     # cancelled, then expired
     assert reserve(csms, 3) == "Accepted"
     ui.connector("Reserved")
+    ui.from_now()
     assert call(csms.api, "CP1", "CancelReservation", {"reservationId": 3}) == {"status": "Accepted"}
     ui.connector("Available")
+    reported = len(connector_statuses(csms))
+    ui.from_now()
     assert reserve(csms, 4, seconds=1.5) == "Accepted"
     ui.connector("Reserved")
+    ui.from_now()
     ui.connector("Available", timeout=3)
-    wait_until(lambda: connector_statuses(csms)[-2:] == ["Reserved", "Available"], what="the expiry reported")
+    wait_until(lambda: connector_statuses(csms)[reported:] == ["Reserved", "Available"], what="the expiry reported")
     ui.car()
     ui.tag("TAGX")  # free again
     assert "reservationId" not in wait_message(csms, "StartTransaction", lambda p: p["idTag"] == "TAGX")

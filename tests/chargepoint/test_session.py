@@ -214,10 +214,13 @@ def test_suspended_ev_and_evse(broker, csms, recorder_factory, cp_factory) -> No
     ui.tag("TAG1")
     ui.car(cable=0)
     ui.car()
+    ui.connector("Preparing")
     # the CSMS refuses the tag in its StartTransaction answer: no energy, the session stays open
     assert call(csms.api, "CP1", "RemoteStartTransaction", {"idTag": "BAD1"})["status"] == "Accepted"
     assert ui.connector("SuspendedEVSE", transaction_id=ANY)["setpoint"] == 0
-    statuses = [p["status"] for p in messages(csms, "StatusNotification") if p["connectorId"] == 1]
+    statuses = wait_until(lambda: (found := [p["status"] for p in messages(csms, "StatusNotification")
+                                             if p["connectorId"] == 1])[-1] == "SuspendedEVSE" and found,
+                          what="SuspendedEVSE at the CSMS")
     assert statuses[-2:] == ["Charging", "SuspendedEVSE"] and "SuspendedEV" in statuses
 
 

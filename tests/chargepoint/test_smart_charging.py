@@ -53,13 +53,13 @@ def test_tx_default_profile_limits_a_running_session_at_its_period_boundaries(
     assert currents(csms, begin + 2.3, math.inf) == {"6"}
     assert messages(csms, "MeterValues")[-1]["meterValue"][0]["sampledValue"][-1]["value"] == str(3 * 6 * 230)
     # a limit in W with numberPhases: the car may draw on L1 only
-    ui.mark = len(ui.rec.messages)
+    ui.from_now()
     assert set_profile(csms, 1, pid=2, stack=1, unit="W", periods=[(0, 2300.0, 1)], start=utc(time.time())) \
         == "Accepted"
     one_phase = ui.wait(STATUS, lambda d: d["consumption_l2"] == 0.0, timeout=1)
     assert one_phase["consumption_l1"] == 10.0 and one_phase["power_w"] == 2300.0
     # clearing every profile lifts the limit at once
-    ui.mark = len(ui.rec.messages)
+    ui.from_now()
     assert call(csms.api, "CP1", "ClearChargingProfile", {}) == {"status": "Accepted"}
     lifted = ui.wait(STATUS, lambda d: d["consumption_l3"] == 16.0, timeout=1)
     assert lifted["ocpp_setpoint"] == 32.0 and lifted["status"] == "Charging"
@@ -115,7 +115,7 @@ def test_composite_schedule_capabilities_sharing_and_persistence(
     ui.connector("Charging", 2, setpoint=6.0, ocpp_setpoint=10.0)
     # profiles persist across a restart
     cp.kill()
-    ui.mark = len(ui.rec.messages)
+    ui.from_now()
     cp.start()
     ui.wait(T.cp_status("CP1"), lambda d: d["status"] == "Accepted" and d["pid"] == cp.process.pid)
     assert composite(csms, 0)["chargingSchedule"]["chargingSchedulePeriod"] == periods((0, 12))
@@ -146,7 +146,7 @@ def test_remote_start_with_a_charging_profile_and_tx_profiles(broker, csms, reco
     assert 1.7 <= time.time() - started <= 2.6  # its second period, counted from the transaction's start
     tx = charging["transaction_id"]
     assert set_profile(csms, 1, pid=8, purpose="TxProfile", stack=1, transactionId=tx + 100) == "Rejected"
-    ui.mark = len(ui.rec.messages)
+    ui.from_now()
     assert set_profile(csms, 1, pid=8, purpose="TxProfile", stack=1, periods=[(0, 14.0)], transactionId=tx) == \
         "Accepted"
     ui.wait(STATUS, lambda d: d["ocpp_setpoint"] == 14.0, timeout=1)

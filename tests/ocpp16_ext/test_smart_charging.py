@@ -284,3 +284,6 @@ def test_remote_start_profile_applies_before_the_csms_numbered_the_transaction(s
     sc.transaction_started(1, None)
     assert amps(sc, 1, at(5), transaction_start=at(0)) == 8.0
     assert sc.transaction_ended(1) == [9]
+    sc.accept_remote_start_profile(1, profile(pid=10, purpose="TxProfile"))
+    assert sc.transaction_ended(1) == [10]  # the remote start found no session: its profile goes
+    assert sc.transaction_ended(1) == []
