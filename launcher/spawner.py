@@ -34,6 +34,7 @@ import contextlib
 import gc
 import importlib
 import json
+import logging
 import os
 import pkgutil
 import queue
@@ -57,6 +58,8 @@ ENTRY_MODULE = f"{ENTRY_PACKAGE}.cli"  # its main(argv) runs one charge point
 PRELOAD = ("asyncio", "ssl", "json", "logging.handlers", "websockets.asyncio.client", "ocpp.v16",
            "ocpp.v201", "ocpp.routing", "ocpp.charge_point", "paho.mqtt.client")
 SPAWN_TIMEOUT = 30.0
+
+log = logging.getLogger(__name__)
 
 ExitCallback = Callable[[int, int], None]  # (pid, exit code; negative = killed by that signal)
 
@@ -99,13 +102,10 @@ class ForkSpawner:
         self._replies: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._next_req = 0
         self._proc: subprocess.Popen[bytes] | None = None
-        self.ready = threading.Event()
-        self.preloaded: list[str] = []
         self._start()
 
     def _start(self) -> None:
         """(Re)start the helper; its log lines go to the launcher's stderr."""
-        self.ready.clear()
         self._replies = queue.SimpleQueue()  # nothing stale from a previous helper
         self._proc = subprocess.Popen([sys.executable, "-m", "launcher.spawner"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
@@ -122,8 +122,7 @@ class ForkSpawner:
             if "exit" in msg:
                 self._on_exit(int(msg["exit"]), int(msg["code"]))
             elif "ready" in msg:
-                self.preloaded = list(msg.get("preloaded", []))
-                self.ready.set()
+                log.info("fork server (pid %d) ready, %d modules preloaded", proc.pid, len(msg["preloaded"]))
             else:
                 replies.put(msg)
         replies.put({"eof": True})

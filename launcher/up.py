@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -58,14 +59,6 @@ def _free_port(preferred: int) -> int:
         return s.getsockname()[1]
 
 
-def _wait(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise click.ClickException(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
-
-
 def definitions(ids: list[str], cp_type: str, connectors: int, csms_url: str) -> list[dict[str, object]]:
     """Start entries; the launcher's config.ini fills in the rest. DC: one 400 V phase, limits in W."""
     dc = {"nb_phases": 1, "voltage": 400.0, "max_setpoint": 150_000.0 * connectors,
@@ -88,6 +81,16 @@ class Up:
         self._stop = threading.Event()
 
     # -- starting ---------------------------------------------------------
+    def _wait(self, predicate: Callable[[], object], timeout: float, what: str) -> None:
+        """Poll `predicate`; give up after `timeout`, or at once on Ctrl+C (then stop() cleans up)."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if self._stop.is_set():
+                raise click.Abort()
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"timed out after {timeout:g} s waiting for {what}")
+            time.sleep(0.05)
+
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         """A helper process in its own session: Ctrl+C reaches only `up`, which stops it in order."""
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
@@ -113,7 +116,7 @@ class Up:
         proc = self._spawn("csms", ["csms", "--port", str(port), "--api-port", str(api),
                                     "--log", str(self.workdir / "csms.jsonl")])
         self.csms_url = f"ws://127.0.0.1:{port}/"
-        _wait(lambda: not _port_free(port) or proc.poll() is not None, 15, "the demo CSMS")
+        self._wait(lambda: not _port_free(port) or proc.poll() is not None, 15, "the demo CSMS")
         if proc.poll() is not None:
             raise click.ClickException(f"the demo CSMS exited; see {self.workdir / 'csms.log'}")
         return f"demo, control API http://127.0.0.1:{api}/api"
@@ -135,13 +138,13 @@ class Up:
     def start_launcher(self, embedded_broker: bool) -> str:
         if not embedded_broker:  # a launcher may already serve this broker: its status is retained
             with contextlib.suppress(click.ClickException):
-                _wait(lambda: self.launcher_status, 1.0, "")
+                self._wait(lambda: self.launcher_status, 1.0, "")
         if self.launcher_status == LauncherStatus.ALIVE.value:
             return "existing"
         proc = self._spawn("launcher", ["launcher", "--broker", str(self.broker),
                                         "--workdir", str(self.workdir)])
-        _wait(lambda: self.launcher_status == LauncherStatus.ALIVE.value or proc.poll() is not None,
-              20, "the launcher")
+        self._wait(lambda: self.launcher_status == LauncherStatus.ALIVE.value or proc.poll() is not None,
+                   20, "the launcher")
         if proc.poll() is not None:
             raise click.ClickException(f"the launcher exited; see {self.workdir / 'launcher.log'}")
         return f"pid {proc.pid}"
