@@ -534,13 +534,14 @@ class Setup:
     charge_points: list[ChargePointDefinition]
 
     @classmethod
-    def parse(cls, raw: bytes | str) -> Self:
+    def parse(cls, raw: bytes | str, defaults: Mapping[str, Any] | None = None) -> Self:
+        """`defaults` (config.ini) fill the keys an entry omits, as for a start command."""
         r = _Reader(decode_object(raw, "setup"))
         entries = r.array("charge_points")
         problems, definitions = [], []
         for i, entry in enumerate(entries):
             try:
-                definitions.append(ChargePointDefinition.from_dict(entry, path=f"charge_points[{i}]."))
+                definitions.append(ChargePointDefinition.from_dict(entry, defaults, path=f"charge_points[{i}]."))
             except PayloadError as exc:
                 problems.append(str(exc))
         if problems:

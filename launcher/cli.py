@@ -43,7 +43,7 @@ def launcher(broker: str | None, workdir: Path, config_path: Path | None, setup_
         template = load_config(config_path)
         broker_url = str(BrokerUrl.parse(broker or template.mqtt.broker))
         setup_text = setup_path.read_text() if setup_path else ""
-        setup = Setup.parse(setup_text) if setup_path else None
+        setup = Setup.parse(setup_text, template.definition_defaults()) if setup_path else None
     except (ConfigError, ValueError, OSError) as exc:
         prefix = f"{setup_path}: " if isinstance(exc, PayloadError) else ""
         raise click.ClickException(f"{prefix}{exc}") from None
