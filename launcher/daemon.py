@@ -291,18 +291,20 @@ class Launcher:
         """start (`fresh`: new directory) or restart (keep it) — refused for a running id."""
         topic = self.topics.launcher_cmd
         prepared: list[tuple[str, Path]] = []
+        seen: set[str] = set()
+        over_limit: list[str] = []
         for definition in definitions:
             cp_id = definition.id
-            if any(cp_id == i for i, _ in prepared):
+            if cp_id in seen:
                 self._error(topic, f"{cp_id}: repeated in one command, started once", raw)
                 continue
+            seen.add(cp_id)
             proc = self._running(cp_id)
             if proc is not None:
                 self._error(topic, f"{cp_id}: already running (pid {proc.pid})", raw)
                 continue
             if len(self.processes) + len(prepared) >= self.settings.max_cps:
-                self._error(topic, f"{cp_id}: not started, {self.settings.max_cps} charge points "
-                            "already running (--max-cps)", raw)
+                over_limit.append(cp_id)
                 continue
             try:
                 path = self.instances.create(definition, self.settings.template, str(self.mqtt.url),
@@ -311,6 +313,10 @@ class Launcher:
                 self._error(topic, f"{cp_id}: {exc}", raw)
                 continue
             prepared.append((cp_id, path))
+        if over_limit:  # one message, however large the command
+            self._error(topic, f"{len(over_limit)} charge point(s) not started, {self.settings.max_cps} would "
+                        f"be running (--max-cps): {', '.join(over_limit[:10])}"
+                        + (", …" if len(over_limit) > 10 else ""), raw)
         assert self.spawner is not None
         requests = [SpawnRequest(path, self.instances.log_path(cp_id), self._cp_args(path))
                     for cp_id, path in prepared]

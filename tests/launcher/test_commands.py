@@ -180,3 +180,13 @@ def test_subprocess_spawn_mode(launcher_factory, csms):
     run.kill("P1")
     run.wait_status("P1", "Dead")
     assert gone(status["pid"])
+
+
+def test_max_cps_limits_the_fleet(launcher_factory, csms):
+    run = launcher_factory("--max-cps", "1")
+    run.start(*(definition(f"M{i}", csms.url) for i in range(3)))
+    error = run.wait_error("not started")
+    assert error["error"].startswith("2 charge point(s) not started") and "M1, M2" in error["error"]
+    run.wait_status("M0", "Accepted")
+    run.wait_running(1)
+    assert [p.name for p in (run.workdir / "chargepoints").iterdir()] == ["M0"]
