@@ -475,8 +475,8 @@ class Station:
     def trigger_meter_values(self, connector_id: int | None) -> None:
         """MeterValues (MeterValuesSampledData, context Trigger) for one connector or all."""
         for n, connector in self.connectors.items():
-            sample = self._sample(connector, "Trigger", "MeterValuesSampledData") if connector_id in (None, n) else None
-            if sample is not None:
+            sample = self._sample(connector, "Trigger", "MeterValuesSampledData")
+            if sample is not None and connector_id in (None, n):
                 self.adapter.meter_values(n, connector.transaction, [sample])
 
     # firmware and diagnostics

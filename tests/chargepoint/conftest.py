@@ -4,6 +4,7 @@ and a check that every frame a charge point sent validates against the OCPP 1.6 
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -178,13 +179,28 @@ def csms_factory(tmp_path: Path) -> Iterator[Callable[..., RestartableCsms]]:
 def call(api: str, cp_id: str, action: str, payload: dict[str, Any] | None = None,
          timeout: float = 15.0) -> dict[str, Any]:
     """Make the demo CSMS send a call to the charge point; returns the CP's answer payload."""
+    body = _control_api_call(api, cp_id, action, payload, timeout)
+    assert body.get("status") == "ok", body
+    return body["response"]
+
+
+def call_error(api: str, cp_id: str, action: str, payload: dict[str, Any] | None = None) -> str:
+    """The error code of the CallError the charge point answers this call with."""
+    body = _control_api_call(api, cp_id, action, payload, 15.0)
+    assert body.get("error") == "call_error", body
+    return body["error_code"]
+
+
+def _control_api_call(api: str, cp_id: str, action: str, payload: dict[str, Any] | None,
+                      timeout: float) -> dict[str, Any]:
     request = urllib.request.Request(f"{api}/api/cps/{cp_id}/call/{action}", method="POST",
                                      data=json.dumps(payload or {}).encode(),
                                      headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as reply:
-        body = json.loads(reply.read())
-    assert body.get("status") == "ok", body
-    return body["response"]
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return json.loads(reply.read())
+    except urllib.error.HTTPError as exc:  # the control API's errors carry a JSON body too
+        return json.loads(exc.read())
 
 
 def messages(csms: Any, action: str, cp_id: str = "CP1") -> list[dict[str, Any]]:

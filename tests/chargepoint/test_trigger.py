@@ -1,10 +1,12 @@
-"""TriggerMessage end to end: each requested message follows the answer, for one connector or all."""
+"""TriggerMessage end to end: each requested message follows the answer, for one connector or all;
+the feature profiles a charge point offers, and what it answers for those it does not."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.chargepoint.conftest import Driver, call, messages, wait_message
+from tests.chargepoint.conftest import Driver, T, call, call_error, messages, wait_message
+from tests.ocpp16_ext.profiles import charging_profile
 from tests.procs import wait_until
 
 
@@ -50,3 +52,25 @@ def test_trigger_message(broker, csms, recorder_factory, cp_factory) -> None:
     assert "transactionId" not in next(p for p in messages(csms, "MeterValues") if p["connectorId"] == 1)
     assert trigger(csms, "MeterValues", 0) == "Rejected"  # no main meter
     assert trigger(csms, "StatusNotification", 3) == "Rejected"
+
+
+def test_feature_profiles_offered_and_left_out(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url)
+    cp_factory(csms.url, broker.url, "CORE", ocpp={"SupportedFeatureProfiles": "Core"})
+    ui.status("Accepted")
+    key = {"key": ["SupportedFeatureProfiles"]}
+    offered = call(csms.api, "CP1", "GetConfiguration", key)["configurationKey"][0]["value"]
+    assert set(offered.split(",")) == {"Core", "FirmwareManagement", "LocalAuthListManagement", "Reservation",
+                                       "SmartCharging", "RemoteTrigger"}
+    ui.wait(T.cp_status("CORE"), lambda d: d["status"] == "Accepted")
+    assert call(csms.api, "CORE", "GetConfiguration", key)["configurationKey"][0]["value"] == "Core"
+    profile = {"connectorId": 1, "csChargingProfiles": charging_profile()}
+    assert call(csms.api, "CORE", "SetChargingProfile", profile) == {"status": "NotSupported"}
+    reservation = {"connectorId": 1, "expiryDate": "2099-01-01T00:00:00Z", "idTag": "T", "reservationId": 1}
+    assert call(csms.api, "CORE", "ReserveNow", reservation) == {"status": "Rejected"}
+    assert call(csms.api, "CORE", "SendLocalList", {"listVersion": 1, "updateType": "Full"}) == \
+        {"status": "NotSupported"}
+    assert call(csms.api, "CORE", "GetLocalListVersion") == {"listVersion": -1}
+    assert call_error(csms.api, "CORE", "TriggerMessage", {"requestedMessage": "Heartbeat"}) == "NotSupported"
+    assert call_error(csms.api, "CORE", "GetDiagnostics", {"location": "ftp://example.com/"}) == "NotSupported"
