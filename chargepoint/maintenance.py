@@ -95,7 +95,8 @@ class _Job:
         try:
             await job
         finally:
-            self.status = self.idle
+            if self._task is asyncio.current_task():  # not replaced meanwhile
+                self.status = self.idle
 
     async def _set(self, status: str) -> None:
         self.status = status
