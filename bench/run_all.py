@@ -98,13 +98,14 @@ counts a shared page as 1/sharers: what one more CP really costs. Target: ≤ 10
 |---|---|---|---|---|---|
 {dens_rows}
 
-Forked from the preloaded helper, a CP shares the interpreter and every imported library
-with its siblings; what remains private (USS) is mostly pages of that shared heap that
-the CP wrote to. In CPython 3.11 every object a process uses has its reference count
-written, so running the CP's code paths copies the pages they touch (~9–10 MB), even
-with the helper's garbage collector disabled and its objects frozen (`gc.freeze`) before
-forking. A CP started as a fresh `python -m chargepoint` (subprocess mode) pays for all
-of its imports alone.
+Forked from the preloaded helper, a CP shares the interpreter, every imported library and
+the OCPP schema validators with its siblings; what remains private (USS) is almost only
+pages of that shared heap which the CP wrote to: in CPython 3.11 every object a process
+uses has its reference count written and every function it runs has its bytecode
+specialised in place, so running the CP's code paths copies the pages they touch (about
+10 MB), even with the helper's garbage collector disabled and its objects frozen
+(`gc.freeze`) before forking. The CP's own allocations are a few hundred kB. A CP started
+as a fresh `python -m chargepoint` (subprocess mode) pays for all of its imports alone.
 
 ## Command latency
 
