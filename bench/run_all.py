@@ -40,11 +40,11 @@ def machine() -> str:
                    if line.startswith("model name"))
     ram = psutil.virtual_memory().total / 1024**3
     return (f"{os.cpu_count()} cores ({cpu}), {ram:.0f} GB RAM, Linux {platform.release()}, "
-            f"Python {platform.python_version()}")
+            f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.1f} when the run started")
 
 
-def render(boots: list[dict], boot_sub: dict | None, dens: dict, dens_sub: dict | None, lat: dict,
-           idl: dict) -> str:
+def render(host: str, boots: list[dict], boot_sub: dict | None, dens: dict, dens_sub: dict | None,
+           lat: dict, idl: dict) -> str:
     boot_rows = "\n".join(f"| {b['count']} | {b['boots_s']:.2f} s | {b['accepted_s']:.2f} s | fork |"
                           for b in boots)
     if boot_sub:
@@ -62,7 +62,7 @@ def render(boots: list[dict], boot_sub: dict | None, dens: dict, dens_sub: dict 
     return f"""# Performance
 
 Measured by `make bench` (`python -m bench.run_all`) on {datetime.date.today().isoformat()}, ocpp-simu {__version__}.
-Machine: {machine()}.
+Machine: {host}.
 
 Every figure comes from real processes: the embedded MQTT broker (amqtt), the demo CSMS,
 the launcher and its charge points, all on this one machine and competing for its cores.
@@ -144,6 +144,7 @@ def main() -> None:
     parser.add_argument("--no-subprocess", action="store_true", help="skip the subprocess-mode comparisons")
     parser.add_argument("--output", type=Path, default=OUT)
     args = parser.parse_args()
+    host = machine()  # before the benchmarks load the machine
 
     def step(text: str) -> None:
         print(text, flush=True)
@@ -164,7 +165,7 @@ def main() -> None:
     step(latency.describe(lat))
     idl = idle.measure(args.fleet)
     step(idle.describe(idl))
-    args.output.write_text(render(boots, boot_sub, dens, dens_sub, lat, idl))
+    args.output.write_text(render(host, boots, boot_sub, dens, dens_sub, lat, idl))
     step(f"written to {args.output}")
 
 
