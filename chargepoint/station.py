@@ -411,10 +411,8 @@ class Station:
 
     def _profiles_changed(self, action: str, answer: Answer, dry_run: bool) -> str:
         """Applied: every setpoint is re-evaluated and published at once."""
-        if answer.status != ACCEPTED:
-            log.info("%s: %s (%s)", action, answer.status, answer.reason)
-        elif not dry_run:
-            log.info("%s applied%s", action, f": {answer.reason}" if answer.reason else "")
+        _log_outcome(action, answer, dry_run)
+        if answer.status == ACCEPTED and not dry_run:
             self._touch(*self.connectors, save=True)
         return str(answer.status)
 
@@ -432,9 +430,8 @@ class Station:
     def reserve_now(self, request: Mapping[str, Any], *, dry_run: bool = False) -> str:
         states = {n: c.status.value for n, c in self.connectors.items()}
         answer = self.reservations.reserve(request, states, utc_from_timestamp(self._clock()), dry_run=dry_run)
-        if answer.status != ACCEPTED:
-            log.info("ReserveNow: %s (%s)", answer.status, answer.reason)
-        elif not dry_run:
+        _log_outcome("ReserveNow", answer, dry_run)
+        if answer.status == ACCEPTED and not dry_run:
             self._sync_reservations()
         return str(answer.status)
 
@@ -799,6 +796,12 @@ class Station:
 def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.critical("%s failed", task.get_coro().__qualname__, exc_info=task.exception())  # type: ignore[union-attr]
+
+
+def _log_outcome(action: str, answer: Answer, dry_run: bool) -> None:
+    """Once per CSMS request: a refusal when decided (the dry run), an acceptance when applied."""
+    if answer.status != ACCEPTED or not dry_run:
+        log.info("%s: %s%s", action, answer.status, f" ({answer.reason})" if answer.reason else "")
 
 
 def _restore(what: str, data: Any, build: Callable[[Mapping[str, Any]], T]) -> T:

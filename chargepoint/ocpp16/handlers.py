@@ -2,7 +2,9 @@
 
 A call with side effects is decided in its `@on` handler (a dry run on the station) and
 carried out in its `@after` handler, so the CSMS always gets the answer before the
-messages the action causes (StatusNotification, StopTransaction, BootNotification…).
+messages the action causes (StatusNotification, StopTransaction, BootNotification…). The
+`@after` acts only when its `@on` said yes (`_decide`): a refusal never turns into an action
+because something changed in between.
 Payloads the domain keeps in wire shape (charging profiles, reservations, the local list)
 go back to camelCase: the library hands them over in snake_case.
 """
@@ -10,7 +12,7 @@ go back to camelCase: the library hands them over in snake_case.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
 from ocpp.exceptions import NotSupportedError
@@ -30,6 +32,8 @@ from chargepoint.model.smart_charging import parse_datetime
 from chargepoint.protocol import Controller
 
 Trigger = Callable[..., str]  # (requested message, connector id, dry_run=) -> TriggerMessage status
+T = TypeVar("T")
+ACCEPTED = "Accepted"
 
 
 def _accepted(ok: bool) -> RemoteStartStopStatus:
@@ -52,40 +56,55 @@ class ChargePoint16(ChargePoint):
         super().__init__(cp_id, connection, response_timeout=response_timeout)
         self.station = station
         self._trigger = trigger
-        self._diagnostics_file = ""  # named in @on, uploaded in @after (calls are handled one at a time)
+        self._decisions: dict[str, object] = {}  # call id -> what its @after is to carry out
 
     def _require(self, feature_profile: str) -> None:
         if not self.station.supports(feature_profile):
             raise NotSupportedError(description=f"the {feature_profile} feature profile is not supported")
 
+    def _decide(self, call_unique_id: str, answer: T, carry_out: bool = True) -> T:
+        """The `@on` answer; the `@after` of the same call acts only if `carry_out`."""
+        if carry_out:
+            self._decisions[call_unique_id] = answer
+        return answer
+
+    def _decided(self, call_unique_id: str) -> Any | None:
+        """What the `@on` of this call decided to carry out, or None."""
+        return self._decisions.pop(call_unique_id, None)
+
     # -- transactions ---------------------------------------------------------------------
     @on(Action.remote_start_transaction)
-    def on_remote_start(self, id_tag: str, connector_id: int | None = None,
+    def on_remote_start(self, call_unique_id: str, id_tag: str, connector_id: int | None = None,
                         charging_profile: dict[str, Any] | None = None) -> call_result.RemoteStartTransaction:
         chosen = self.station.remote_start(connector_id, id_tag, _wire(charging_profile), dry_run=True)
-        return call_result.RemoteStartTransaction(status=_accepted(chosen is not None))
+        return call_result.RemoteStartTransaction(
+            status=self._decide(call_unique_id, _accepted(chosen is not None), chosen is not None))
 
     @after(Action.remote_start_transaction)
-    def after_remote_start(self, id_tag: str, connector_id: int | None = None,
+    def after_remote_start(self, call_unique_id: str, id_tag: str, connector_id: int | None = None,
                            charging_profile: dict[str, Any] | None = None) -> None:
-        self.station.remote_start(connector_id, id_tag, _wire(charging_profile))
+        if self._decided(call_unique_id):
+            self.station.remote_start(connector_id, id_tag, _wire(charging_profile))
 
     @on(Action.remote_stop_transaction)
-    def on_remote_stop(self, transaction_id: int) -> call_result.RemoteStopTransaction:
-        return call_result.RemoteStopTransaction(
-            status=_accepted(self.station.remote_stop(transaction_id, dry_run=True)))
+    def on_remote_stop(self, call_unique_id: str, transaction_id: int) -> call_result.RemoteStopTransaction:
+        known = self.station.remote_stop(transaction_id, dry_run=True)
+        return call_result.RemoteStopTransaction(status=self._decide(call_unique_id, _accepted(known), known))
 
     @after(Action.remote_stop_transaction)
-    def after_remote_stop(self, transaction_id: int) -> None:
-        self.station.remote_stop(transaction_id)
+    def after_remote_stop(self, call_unique_id: str, transaction_id: int) -> None:
+        if self._decided(call_unique_id):
+            self.station.remote_stop(transaction_id)
 
     @on(Action.unlock_connector)
-    def on_unlock_connector(self, connector_id: int) -> call_result.UnlockConnector:
-        return call_result.UnlockConnector(status=self.station.unlock(connector_id, dry_run=True))
+    def on_unlock_connector(self, call_unique_id: str, connector_id: int) -> call_result.UnlockConnector:
+        status = self.station.unlock(connector_id, dry_run=True)
+        return call_result.UnlockConnector(status=self._decide(call_unique_id, status, status == "Unlocked"))
 
     @after(Action.unlock_connector)
-    def after_unlock_connector(self, connector_id: int) -> None:
-        self.station.unlock(connector_id)
+    def after_unlock_connector(self, call_unique_id: str, connector_id: int) -> None:
+        if self._decided(call_unique_id):
+            self.station.unlock(connector_id)
 
     # -- charge point ---------------------------------------------------------------------
     @on(Action.reset)
@@ -97,14 +116,17 @@ class ChargePoint16(ChargePoint):
         await self.station.reset(hard=type == ResetType.hard)
 
     @on(Action.change_availability)
-    def on_change_availability(self, connector_id: int, type: str) -> call_result.ChangeAvailability:
-        status = self.station.change_availability(connector_id, type == AvailabilityType.operative,
-                                                  dry_run=True)
-        return call_result.ChangeAvailability(status=AvailabilityStatus(status))
+    def on_change_availability(self, call_unique_id: str, connector_id: int, type: str
+                               ) -> call_result.ChangeAvailability:
+        status = AvailabilityStatus(self.station.change_availability(
+            connector_id, type == AvailabilityType.operative, dry_run=True))
+        return call_result.ChangeAvailability(
+            status=self._decide(call_unique_id, status, status is not AvailabilityStatus.rejected))
 
     @after(Action.change_availability)
-    def after_change_availability(self, connector_id: int, type: str) -> None:
-        self.station.change_availability(connector_id, type == AvailabilityType.operative)
+    def after_change_availability(self, call_unique_id: str, connector_id: int, type: str) -> None:
+        if self._decided(call_unique_id):
+            self.station.change_availability(connector_id, type == AvailabilityType.operative)
 
     @on(Action.get_configuration)
     def on_get_configuration(self, key: list[str] | None = None) -> call_result.GetConfiguration:
@@ -131,27 +153,32 @@ class ChargePoint16(ChargePoint):
 
     # -- smart charging -------------------------------------------------------------------
     @on(Action.set_charging_profile)
-    def on_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict[str, Any]
+    def on_set_charging_profile(self, call_unique_id: str, connector_id: int, cs_charging_profiles: dict[str, Any]
                                 ) -> call_result.SetChargingProfile:
-        return call_result.SetChargingProfile(status=self.station.set_charging_profile(
-            connector_id, snake_to_camel_case(cs_charging_profiles), dry_run=True))
+        status = self.station.set_charging_profile(connector_id, snake_to_camel_case(cs_charging_profiles),
+                                                   dry_run=True)
+        return call_result.SetChargingProfile(status=self._decide(call_unique_id, status, status == ACCEPTED))
 
     @after(Action.set_charging_profile)
-    def after_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict[str, Any]) -> None:
-        self.station.set_charging_profile(connector_id, snake_to_camel_case(cs_charging_profiles))
+    def after_set_charging_profile(self, call_unique_id: str, connector_id: int,
+                                   cs_charging_profiles: dict[str, Any]) -> None:
+        if self._decided(call_unique_id):
+            self.station.set_charging_profile(connector_id, snake_to_camel_case(cs_charging_profiles))
 
     @on(Action.clear_charging_profile)
-    def on_clear_charging_profile(self, id: int | None = None, connector_id: int | None = None,
+    def on_clear_charging_profile(self, call_unique_id: str, id: int | None = None, connector_id: int | None = None,
                                   charging_profile_purpose: str | None = None, stack_level: int | None = None
                                   ) -> call_result.ClearChargingProfile:
-        return call_result.ClearChargingProfile(status=self.station.clear_charging_profile(
-            id, connector_id, charging_profile_purpose, stack_level, dry_run=True))
+        status = self.station.clear_charging_profile(id, connector_id, charging_profile_purpose, stack_level,
+                                                     dry_run=True)
+        return call_result.ClearChargingProfile(status=self._decide(call_unique_id, status, status == ACCEPTED))
 
     @after(Action.clear_charging_profile)
-    def after_clear_charging_profile(self, id: int | None = None, connector_id: int | None = None,
-                                     charging_profile_purpose: str | None = None,
+    def after_clear_charging_profile(self, call_unique_id: str, id: int | None = None,
+                                     connector_id: int | None = None, charging_profile_purpose: str | None = None,
                                      stack_level: int | None = None) -> None:
-        self.station.clear_charging_profile(id, connector_id, charging_profile_purpose, stack_level)
+        if self._decided(call_unique_id):
+            self.station.clear_charging_profile(id, connector_id, charging_profile_purpose, stack_level)
 
     @on(Action.get_composite_schedule)
     def on_get_composite_schedule(self, connector_id: int, duration: int, charging_rate_unit: str | None = None
@@ -161,20 +188,24 @@ class ChargePoint16(ChargePoint):
 
     # -- reservations ---------------------------------------------------------------------
     @on(Action.reserve_now)
-    def on_reserve_now(self, **request: Any) -> call_result.ReserveNow:
-        return call_result.ReserveNow(status=self.station.reserve_now(snake_to_camel_case(request), dry_run=True))
+    def on_reserve_now(self, call_unique_id: str, **request: Any) -> call_result.ReserveNow:
+        status = self.station.reserve_now(snake_to_camel_case(request), dry_run=True)
+        return call_result.ReserveNow(status=self._decide(call_unique_id, status, status == ACCEPTED))
 
     @after(Action.reserve_now)
-    def after_reserve_now(self, **request: Any) -> None:
-        self.station.reserve_now(snake_to_camel_case(request))
+    def after_reserve_now(self, call_unique_id: str, **request: Any) -> None:
+        if self._decided(call_unique_id):
+            self.station.reserve_now(snake_to_camel_case(request))
 
     @on(Action.cancel_reservation)
-    def on_cancel_reservation(self, reservation_id: int) -> call_result.CancelReservation:
-        return call_result.CancelReservation(status=self.station.cancel_reservation(reservation_id, dry_run=True))
+    def on_cancel_reservation(self, call_unique_id: str, reservation_id: int) -> call_result.CancelReservation:
+        status = self.station.cancel_reservation(reservation_id, dry_run=True)
+        return call_result.CancelReservation(status=self._decide(call_unique_id, status, status == ACCEPTED))
 
     @after(Action.cancel_reservation)
-    def after_cancel_reservation(self, reservation_id: int) -> None:
-        self.station.cancel_reservation(reservation_id)
+    def after_cancel_reservation(self, call_unique_id: str, reservation_id: int) -> None:
+        if self._decided(call_unique_id):
+            self.station.cancel_reservation(reservation_id)
 
     # -- local authorization list ---------------------------------------------------------
     @on(Action.send_local_list)
@@ -187,14 +218,17 @@ class ChargePoint16(ChargePoint):
 
     # -- remote trigger -------------------------------------------------------------------
     @on(Action.trigger_message)
-    def on_trigger_message(self, requested_message: str, connector_id: int | None = None
+    def on_trigger_message(self, call_unique_id: str, requested_message: str, connector_id: int | None = None
                            ) -> call_result.TriggerMessage:
         self._require("RemoteTrigger")
-        return call_result.TriggerMessage(status=self._trigger(requested_message, connector_id, dry_run=True))
+        status = self._trigger(requested_message, connector_id, dry_run=True)
+        return call_result.TriggerMessage(status=self._decide(call_unique_id, status, status == ACCEPTED))
 
     @after(Action.trigger_message)
-    def after_trigger_message(self, requested_message: str, connector_id: int | None = None) -> None:
-        self._trigger(requested_message, connector_id)
+    def after_trigger_message(self, call_unique_id: str, requested_message: str,
+                              connector_id: int | None = None) -> None:
+        if self._decided(call_unique_id):
+            self._trigger(requested_message, connector_id)
 
     # -- firmware management --------------------------------------------------------------
     @on(Action.update_firmware)
@@ -209,13 +243,15 @@ class ChargePoint16(ChargePoint):
         self.station.update_firmware(location, parse_datetime(retrieve_date).timestamp(), retries, retry_interval)
 
     @on(Action.get_diagnostics)
-    def on_get_diagnostics(self, location: str, **_: Any) -> call_result.GetDiagnostics:
+    def on_get_diagnostics(self, call_unique_id: str, location: str, **_: Any) -> call_result.GetDiagnostics:
         self._require("FirmwareManagement")
-        self._diagnostics_file = self.station.diagnostics_file_name()
-        return call_result.GetDiagnostics(file_name=self._diagnostics_file)
+        return call_result.GetDiagnostics(file_name=self._decide(call_unique_id, self.station.diagnostics_file_name()))
 
     @after(Action.get_diagnostics)
-    def after_get_diagnostics(self, location: str, retries: int | None = None, retry_interval: int | None = None,
-                              start_time: str | None = None, stop_time: str | None = None) -> None:
-        self.station.upload_diagnostics(self._diagnostics_file, location, _timestamp(start_time),
-                                        _timestamp(stop_time), retries, retry_interval)
+    def after_get_diagnostics(self, call_unique_id: str, location: str, retries: int | None = None,
+                              retry_interval: int | None = None, start_time: str | None = None,
+                              stop_time: str | None = None) -> None:
+        file_name = self._decided(call_unique_id)
+        if file_name:
+            self.station.upload_diagnostics(file_name, location, _timestamp(start_time), _timestamp(stop_time),
+                                            retries, retry_interval)

@@ -84,7 +84,8 @@ def periods(*points: tuple[float, float], cap: float = math.inf) -> list[dict[st
 def test_composite_schedule_capabilities_sharing_and_persistence(
         broker, csms, recorder_factory, cp_factory) -> None:
     ui = Driver(recorder_factory(broker.url))
-    cp = cp_factory(csms.url, broker.url, nb_connectors=2, ocpp={"MaxChargingProfilesInstalled": "3"})
+    cp = cp_factory(csms.url, broker.url, nb_connectors=2, ocpp={
+        "MaxChargingProfilesInstalled": "3", "ChargingScheduleAllowedChargingRateUnit": "Current"})
     ui.status("Accepted")
     assert set_profile(csms, 1, purpose="ChargePointMaxProfile", periods=[(0, 12.0)]) == "Rejected"
     assert set_profile(csms, 0, purpose="ChargePointMaxProfile", periods=[(0, 12.0)]) == "Accepted"
@@ -105,8 +106,9 @@ def test_composite_schedule_capabilities_sharing_and_persistence(
     # what the capability keys allow
     rejected = [{"pid": 4, "stack": 11}, {"pid": 4, "periods": [(n, 8.0) for n in range(49)]},
                 {"pid": 4, "purpose": "TxProfile"}, {"pid": 4, "kind": "Recurring"},
+                {"pid": 4, "unit": "W", "periods": [(0, 2300.0)]},  # only Current is allowed
                 {"pid": 4, "stack": 2}]  # a fourth profile: MaxChargingProfilesInstalled is 3
-    assert [set_profile(csms, 2, **p) for p in rejected] == ["Rejected"] * 5
+    assert [set_profile(csms, 2, **p) for p in rejected] == ["Rejected"] * 6
     assert set_profile(csms, 1, pid=3, stack=1, **{**daily, "periods": [(0, 7.0)]}) == "Accepted"  # replaced
     # the ChargePointMaxProfile is shared by the charging connectors
     ui.start_session(1)
