@@ -35,6 +35,7 @@ from cp_simu.mqtt import Message, MqttClient
 from cp_simu.topics import Topics
 from cp_simu.urls import DEFAULT_BROKER_URL, BrokerUrl
 
+from .daemon import KILL_WAIT
 from .fleetview import FleetView
 from .instances import Instances
 
@@ -153,6 +154,8 @@ class Up:
         """Start those not already running (their retained status would say so)."""
         assert self.mqtt is not None
         time.sleep(0.3)  # let the retained statuses of an existing fleet arrive
+        if self._stop.is_set():
+            return
         missing = [d for d in wanted if view.registrations.get(str(d["id"]), "Dead") == "Dead"]
         self.cp_ids = [str(d["id"]) for d in missing]
         if missing:
@@ -176,11 +179,11 @@ class Up:
         self._stop.set()
 
     # -- stopping ---------------------------------------------------------
-    def stop(self) -> None:
+    def stop(self, view: FleetView) -> None:
         """Stop what we started, newest first; never leave a process behind."""
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl+C must not interrupt the cleanup
-        self._stop_cps()
+        self._stop_cps(view)
         if self.mqtt:
             self.mqtt.stop()
         for name, proc in reversed(self.started):
@@ -195,25 +198,35 @@ class Up:
         for log in self._logs:
             log.close()
 
-    def _stop_cps(self) -> None:
+    def _command(self, payload: str) -> bool:
+        """Publish a launcher command if a launcher can hear it."""
+        if not (self.mqtt and self.mqtt.connected.is_set() and self.launcher_status == LauncherStatus.ALIVE.value):
+            return False
+        self.mqtt.publish(self.topics.launcher_cmd, payload).wait_for_publish(STOP_WAIT)
+        return True
+
+    def _stop_cps(self, view: FleetView) -> None:
+        """kill through the launcher, then by verified PID whatever is left in our workdir."""
         if not self.cp_ids:
             return
-        if self.mqtt and self.mqtt.connected.is_set() and self.launcher_status == LauncherStatus.ALIVE.value:
-            command = LauncherCommand(LauncherCommandType.KILL, ids=self.cp_ids)
-            self.mqtt.publish(self.topics.launcher_cmd, command.to_json()).wait_for_publish(5)
-        # Whatever the launcher did not kill (or could not: it is gone), kill by verified PID.
+        killed = self._command(LauncherCommand(LauncherCommandType.KILL, ids=self.cp_ids).to_json())
+        ours = dict(self.started).get("launcher")
+        if killed and ours is not None and self._command(LauncherCommand(LauncherCommandType.CLOSE).to_json()):
+            # Handled in order: once our launcher has closed, its kill is done.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                ours.wait(STOP_WAIT + KILL_WAIT)
+        elif killed:  # someone else's launcher: its CPs' wills say when they are gone
+            deadline = time.monotonic() + STOP_WAIT
+            while time.monotonic() < deadline and any(
+                    view.registrations.get(i, "Dead") != "Dead" for i in self.cp_ids):
+                time.sleep(0.1)
         instances = Instances(self.workdir)
-        deadline = time.monotonic() + STOP_WAIT
-        while True:
-            left = [(cp_id, ident) for cp_id in self.cp_ids
-                    if instances.exists(cp_id) and (ident := instances.identity(cp_id))]
-            if not left or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        for cp_id, (pid, _) in left:
-            click.echo(f"killing {cp_id} (pid {pid}) directly", err=True)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        for cp_id in self.cp_ids:
+            identity = instances.identity(cp_id) if instances.exists(cp_id) else None
+            if identity:
+                click.echo(f"killing {cp_id} (pid {identity[0]}) directly", err=True)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(identity[0], signal.SIGKILL)
 
 
 @click.command(name="up", context_settings={"help_option_names": ["-h", "--help"]})
@@ -260,5 +273,5 @@ def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, w
         run.show(view)
     finally:
         click.echo("stopping…")
-        run.stop()
+        run.stop(view)
         click.echo(f"stopped; logs in {run.workdir}")

@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.launcher.conftest import cp_processes, kill_cps
 from tests.procs import free_port, managed, ocpp_simu, wait_until
@@ -36,6 +37,31 @@ def test_up_boots_three_cps_and_ctrl_c_leaves_nothing(tmp_path: Path):
                    10, what="every process `up` started to end")
         assert not cp_processes(workdir)
         assert "stopped" in (tmp_path / "up.out").read_text()
+    finally:
+        for proc in started:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        kill_cps(workdir)
+
+
+@pytest.mark.parametrize("moment", ["header", "processes"])
+def test_ctrl_c_while_the_fleet_boots_leaves_nothing(tmp_path: Path, moment: str):
+    """Interrupted around the start command, before the CPs' first status."""
+    workdir = tmp_path / "up"
+    port = free_port()
+    args = ocpp_simu("up", "--cps", "5", "--broker", f"mqtt://127.0.0.1:{port}", "--workdir", str(workdir))
+    started: list[psutil.Process] = []
+    try:
+        with managed(args, log=tmp_path / "up.out") as up:
+            wait_until(lambda: "ocpp-simu up ·" in up.output() or not up.alive(), 30, what="up's header")
+            if moment == "processes":
+                wait_until(lambda: len(cp_processes(workdir)) == 5 or not up.alive(), 10, what="5 CP processes")
+            started = psutil.Process(up.pid).children(recursive=True) + cp_processes(workdir)
+            up.signal(signal.SIGINT)
+            assert up.wait(30) == 0, up.output()
+        wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in started),
+                   10, what="every process `up` started to end")
+        assert not cp_processes(workdir)
     finally:
         for proc in started:
             with contextlib.suppress(psutil.Error):
