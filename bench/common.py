@@ -199,7 +199,13 @@ class Stack:
         return [(t, cp) for t, cp, action in self.journal.read() if action == "BootNotification"]
 
     def close(self) -> None:
-        """Charge points first (verified PIDs), then launcher, CSMS, broker."""
+        """Charge points first (through the launcher, which knows them even before they wrote
+        their marker, then by verified PID), then launcher, CSMS, broker."""
+        if self.mqtt and self.launcher and self.launcher.poll() is None:
+            self.command(LauncherCommandType.KILL, [{"id": i} for i in Instances(self.workdir).ids()])
+            self.mqtt.publish(TOPICS.launcher_cmd, LauncherCommand(LauncherCommandType.CLOSE).to_json())
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.launcher.wait(30)
         for pid in self.cp_pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
