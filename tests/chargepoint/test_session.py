@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 
 import pytest
 
@@ -40,13 +39,9 @@ def test_plug_and_tag_start_then_unplug_stops(broker, csms, recorder_factory, cp
     ui.status("Accepted")
     ui.car()
     ui.connector("Preparing")
-    sent = time.time()
-    ui.tag("TAG1")
+    ui.tag("TAG1")  # how fast it reacts is measured by bench/latency.py, not asserted here
     start = wait_message(csms, "StartTransaction")
     assert start["idTag"] == "TAG1" and start["connectorId"] == 1 and start["meterStart"] == 0
-    journal = next(m for m in csms.messages(action="StartTransaction") if m["direction"] == "in")
-    latency = datetime.fromisoformat(journal["time"].replace("Z", "+00:00")).timestamp() - sent
-    assert latency < 0.3, f"tag -> StartTransaction took {latency:.3f}s"  # typically < 10 ms
     assert [p["idTag"] for p in messages(csms, "Authorize")] == ["TAG1"]
     charging = ui.connector("Charging", transaction_id=ANY)
     assert charging["id_tag"] == "TAG1" and charging["setpoint"] == 32.0

@@ -44,7 +44,7 @@ def test_tx_default_profile_limits_a_running_session_at_its_period_boundaries(
     for edge, amps in ((begin, 10.0), (begin + 2, 6.0)):
         wait_until(lambda e=edge: time.time() >= e - 0.15, 5, what="just before the period")
         assert ui.rec.last_json(STATUS)["consumption_l1"] > amps  # not before its period
-        limited = ui.wait(STATUS, lambda d, a=amps: d["consumption_l1"] == a, timeout=0.6)  # at its period
+        limited = ui.wait(STATUS, lambda d, a=amps: d["consumption_l1"] == a, timeout=1.0)  # at its period
         assert limited["ocpp_setpoint"] == limited["setpoint"] == amps
         assert limited["consumption_l3"] == amps and limited["power_w"] == 3 * amps * 230
     wait_until(lambda: currents(csms, begin + 2.3, math.inf), 4, what="MeterValues after the second period")
