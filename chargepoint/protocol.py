@@ -64,7 +64,7 @@ class ProtocolAdapter(Protocol):
 
 
 class Controller(Protocol):
-    """What the charge point offers its protocol adapter (implemented by `Station`)."""
+    """What the charge point offers its protocol adapter (implemented by `CsmsRequests`)."""
 
     definition: ChargePointDefinition
     config: OcppConfiguration

@@ -1,0 +1,33 @@
+"""The MQTT inputs (validated by `MqttApi`) acting on the station: the `InputHandler`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cp_simu.models import CarInput, CpCommand, CpCommandType, FaultedInput, IdTagInput
+
+if TYPE_CHECKING:
+    from chargepoint.station import Station
+
+
+class MqttInputs:
+    def __init__(self, station: Station) -> None:
+        self.station = station
+
+    def on_car(self, connector_id: int, car: CarInput) -> None:
+        self.station.connectors[connector_id].car_input(
+            car.cable, car.ready, (car.consumption_l1, car.consumption_l2, car.consumption_l3))
+        self.station.touch(connector_id)
+
+    def on_id_tag(self, connector_id: int, tag: IdTagInput) -> None:
+        self.station.authorizer.present(connector_id, tag.id)
+
+    def on_faulted(self, connector_id: int, faulted: FaultedInput) -> None:
+        self.station.connectors[connector_id].set_fault(faulted.faulted)
+        self.station.touch(connector_id)
+
+    def on_command(self, command: CpCommand) -> None:
+        if command.type is CpCommandType.CLOSE:
+            self.station.close()
+        elif command.type is CpCommandType.OCPP_CONFIG:
+            self.station.mqtt.publish_ocpp_config(self.station.config.dump())

@@ -1,0 +1,30 @@
+"""The retained MQTT statuses (SPEC §4) of a charge point and its connectors, built from the model."""
+
+from __future__ import annotations
+
+import os
+
+from chargepoint.model.connector import ConnectorStateMachine
+from cp_simu.models import ChargePointDefinition, ConnectorStatus, CpStatus
+
+
+def cp_status(definition: ChargePointDefinition, status: str) -> CpStatus:
+    return CpStatus.for_definition(definition, os.getpid(), status,
+                                   firmware_version=str(definition.extra.get("firmware_version", "")))
+
+
+def connector_status(c: ConnectorStateMachine, *, dc: bool) -> ConnectorStatus:
+    r = c.meter.read()
+    measured = [r.power_w, 0.0, 0.0] if dc else [*r.currents, 0.0, 0.0, 0.0][:3]
+    tx = c.transaction
+    id_tag = tx.id_tag if tx else (c.authorized[0] if c.authorized else "")
+    return ConnectorStatus(
+        status=c.status.value, id_tag=id_tag, max_setpoint=float(c.max_setpoint),
+        ocpp_setpoint=float(c.ocpp_limit), setpoint=round(c.setpoint, 3),
+        consumption_l1=round(measured[0], 3), consumption_l2=round(measured[1], 3),
+        consumption_l3=round(measured[2], 3), car_consumption_l1=c.car.consumption[0],
+        car_consumption_l2=c.car.consumption[1], car_consumption_l3=c.car.consumption[2],
+        car_cable_capacity=c.car.cable, car_ready=c.car.ready, energy_wh=round(r.energy_wh, 1),
+        power_w=round(r.power_w, 1),
+        transaction_id=tx.transaction_id if tx and isinstance(tx.transaction_id, int) else None,
+        error_code=c.error_code)
