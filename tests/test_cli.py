@@ -33,6 +33,7 @@ def test_every_subcommand_has_help(name):
     result = CliRunner().invoke(main, [name, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage:" in result.output and "--help" in result.output
+    assert "Not available" not in result.output
 
 
 def test_unknown_subcommand_fails_with_usage_error():
