@@ -167,7 +167,8 @@ class CsmsRequests:
     def composite_schedule(self, connector_id: int, duration: int, unit: str | None) -> dict[str, Any]:
         d = self.definition
         hardware = d.max_setpoint if connector_id == 0 else d.max_setpoint_per_connector
-        return self.station.limits.composite_schedule(connector_id, duration, unit, self.station.clock(), hardware)
+        return self.station.setpoints.limits.composite_schedule(
+            connector_id, duration, unit, self.station.clock(), hardware)
 
     # -- reservations ---------------------------------------------------------------------
     def reserve_now(self, request: Mapping[str, Any], *, dry_run: bool = False) -> str:

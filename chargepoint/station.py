@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +38,12 @@ from chargepoint.model.connector import (
     TransactionStopped,
 )
 from chargepoint.model.meter import Clock, MeterModel
-from chargepoint.model.setpoint import OcppLimit, ProfileLimits, share_limit
 from chargepoint.model.smart_charging import utc_from_timestamp
 from chargepoint.mqtt_api import MqttApi
 from chargepoint.mqtt_inputs import MqttInputs
 from chargepoint.protocol import ConnectionSettings, Controller, ProtocolAdapter, registry_for
 from chargepoint.saved_state import SavedState
+from chargepoint.setpoints import Setpoints
 from chargepoint.status_payloads import connector_status, cp_status
 from chargepoint.tag_authorizer import TagAuthorizer
 from cp_simu.config import INSTANCE_FILE, SECTION_CP, SECTION_SIMULATION, SimuConfig, update_section
@@ -103,6 +102,7 @@ class Station:
         self.policy = ConnectorPolicy()
         self.cache = AuthorizationCache()
         self.registration = "Disconnected"
+        self.timers = Timers()  # on the loop run() starts in
         self.connectors: dict[int, ConnectorStateMachine] = {}
         for n in range(1, d.nb_connectors + 1):
             meter = MeterModel(dc=d.is_dc, phases=d.nb_phases, voltage=d.voltage,
@@ -112,13 +112,11 @@ class Station:
             connector.listeners.append(self._on_event)
             self.connectors[n] = connector
         self._load_state()
-        self.limits = ProfileLimits(self.smart_charging, dc=d.is_dc, voltage=d.voltage, phases=d.nb_phases,
-                                    transaction_start=self._transaction_start)
         self._apply_config()
         self.config.listeners.append(self._config_changed)
-        self.timers = Timers()
         self.authorizer = TagAuthorizer(self)
         self.meter_reports = MeterReports(self)
+        self.setpoints = Setpoints(self)
         self.adapter = make_adapter(CsmsRequests(self))
         self.mqtt = MqttApi(instance.broker, Topics(cfg.mqtt.root), d.id, d.nb_connectors, MqttInputs(self),
                             dead_status=cp_status(self.definition, "Dead"), keepalive=cfg.mqtt.keepalive)
@@ -223,11 +221,6 @@ class Station:
             log.info("reservation %d (connector %d) expired", reservation.reservation_id, reservation.connector_id)
         self.sync_reservations()
 
-    def _transaction_start(self, connector_id: int) -> float | None:
-        connector = self.connectors.get(connector_id)
-        tx = connector.transaction if connector is not None else None
-        return None if tx is None else tx.started_at
-
     # -- connector events -----------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
         if isinstance(event, StatusChanged):
@@ -271,13 +264,13 @@ class Station:
         """Something changed (on these connectors): bring everything derived up to date soon."""
         self._dirty.update(connector_ids)
         self._save_requested |= save
-        self._schedule_update()
+        self.schedule_update()
 
     def save_later(self) -> None:
         """state.json is written with the next update."""
         self._save_requested = True
 
-    def _schedule_update(self) -> None:
+    def schedule_update(self) -> None:
         loop = self.timers.loop
         if loop is not None and not self._update_scheduled:
             self._update_scheduled = True
@@ -286,7 +279,7 @@ class Station:
     def _update(self) -> None:
         """Setpoints, timers, connector 0, MQTT statuses and state.json, once per burst."""
         self._update_scheduled = False
-        self._rebalance()
+        self._dirty |= self.setpoints.rebalance()
         connector_zero = self._cp_connector_status()
         if connector_zero != self._reported_cp_status:
             self._reported_cp_status = connector_zero
@@ -312,36 +305,6 @@ class Station:
         self._dirty.clear()
         if self._save_requested:
             self._save()
-
-    def _rebalance(self) -> None:
-        """OCPP limits (smart charging), then the CP-wide limit (the hardware's, capped by a
-        ChargePointMaxProfile) shared among the connectors that draw energy. A connector whose
-        limit or setpoint changed is published."""
-        now = self.clock()
-        before = {n: (c.ocpp_limit, c.ocpp_phases, c.setpoint) for n, c in self.connectors.items()}
-        for n, connector in self.connectors.items():
-            limit = self._ocpp_limit(n, now)
-            connector.ocpp_limit = connector.max_setpoint if limit.value is None else min(
-                limit.value, connector.max_setpoint)
-            connector.ocpp_phases = limit.phases
-        whole = self._ocpp_limit(0, now).value
-        total = self.definition.max_setpoint if whole is None else min(whole, self.definition.max_setpoint)
-        caps = {n: cap for n, c in self.connectors.items() if (cap := c.cap) is not None}
-        shares = share_limit(total, caps)
-        for n, connector in self.connectors.items():
-            connector.apply_share(shares.get(n, math.inf))
-            if (connector.ocpp_limit, connector.ocpp_phases, connector.setpoint) != before[n]:
-                self._dirty.add(n)
-
-    def _ocpp_limit(self, connector_id: int, now: float) -> OcppLimit:
-        """The connector's OCPP limit now, with one timer armed at its next change."""
-        limit = self.limits.limit(connector_id, now)
-        if limit.until is None:
-            self.timers.cancel(f"limit{connector_id}")
-        else:
-            self.timers.set(f"limit{connector_id}", max(0.0, limit.until - now), self._schedule_update,
-                            key=limit.until)
-        return limit
 
     def _arm_deadline(self, n: int, connector: ConnectorStateMachine) -> None:
         deadline = connector.deadline
@@ -371,7 +334,7 @@ class Station:
         if key == "AuthorizationCacheEnabled" and not self.cache.enabled:
             self.cache.clear()
             self._save_requested = True
-        self._schedule_update()
+        self.schedule_update()
 
     # -- statuses -------------------------------------------------------------------------
     def connector_statuses(self) -> list[tuple[int, str, str]]:
