@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 
@@ -40,7 +40,16 @@ from .fleetview import FleetView
 from .instances import Instances
 
 DEMO_CSMS_PORT = 9000
+# Closing the terminal (SIGHUP) stops `up` like Ctrl+C does.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STOP_WAIT = 5.0
+
+
+def _say(text: str, **kwargs: Any) -> None:
+    """Print, unless the terminal or pipe is gone (closed window, `| tee` killed by the same
+    Ctrl+C): the clean-up that follows must happen all the same."""
+    with contextlib.suppress(OSError):
+        click.echo(text, **kwargs)
 
 
 def _port_free(port: int) -> bool:
@@ -173,7 +182,7 @@ class Up:
                 view.draw(tty)
         finally:
             if tty:
-                click.echo("\x1b[?25h", nl=False)
+                _say("\x1b[?25h", nl=False)
 
     def request_stop(self, *_: object) -> None:
         self._stop.set()
@@ -181,7 +190,7 @@ class Up:
     # -- stopping ---------------------------------------------------------
     def stop(self, view: FleetView) -> None:
         """Stop what we started, newest first; never leave a process behind."""
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl+C must not interrupt the cleanup
         self._stop_cps(view)
         if self.mqtt:
@@ -192,7 +201,7 @@ class Up:
                 try:
                     proc.wait(STOP_WAIT)
                 except subprocess.TimeoutExpired:
-                    click.echo(f"{name} did not stop in {STOP_WAIT:g} s: killing it", err=True)
+                    _say(f"{name} did not stop in {STOP_WAIT:g} s: killing it", err=True)
                     proc.kill()
                     proc.wait(STOP_WAIT)
         for log in self._logs:
@@ -224,7 +233,7 @@ class Up:
         for cp_id in self.cp_ids:
             identity = instances.identity(cp_id) if instances.exists(cp_id) else None
             if identity:
-                click.echo(f"killing {cp_id} (pid {identity[0]}) directly", err=True)
+                _say(f"killing {cp_id} (pid {identity[0]}) directly", err=True)
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(identity[0], signal.SIGKILL)
 
@@ -255,7 +264,7 @@ def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, w
         raise click.ClickException(str(exc)) from None
     workdir.mkdir(parents=True, exist_ok=True)
     run = Up(broker_url, csms, workdir)
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, run.request_stop)
     parts: dict[str, str] = {}
     ids = [f"CP_{i:04d}" for i in range(1, cps + 1)]
@@ -272,6 +281,6 @@ def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, w
         view.started_at = time.monotonic()
         run.show(view)
     finally:
-        click.echo("stopping…")
+        _say("stopping…")
         run.stop(view)
-        click.echo(f"stopped; logs in {run.workdir}")
+        _say(f"stopped; logs in {run.workdir}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -66,4 +68,33 @@ def test_ctrl_c_while_the_fleet_boots_leaves_nothing(tmp_path: Path, moment: str
         for proc in started:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
+        kill_cps(workdir)
+
+
+def test_closed_terminal_stops_up_and_leaves_nothing(tmp_path: Path):
+    """SIGHUP with a dead stdout (closed window, `| tee` killed): the clean-up still happens."""
+    workdir = tmp_path / "up"
+    port = free_port()
+    args = ocpp_simu("up", "--cps", "2", "--broker", f"mqtt://127.0.0.1:{port}", "--workdir", str(workdir))
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    started: list[psutil.Process] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if b"2/2 Accepted" in line:
+                break
+        started = psutil.Process(proc.pid).children(recursive=True) + cp_processes(workdir)
+        assert len(cp_processes(workdir)) == 2
+        proc.stdout.close()  # the reader is gone: every later write by `up` fails
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(30) == 0
+        wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in started),
+                   10, what="every process `up` started to end")
+        assert not cp_processes(workdir)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        for p in started:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
         kill_cps(workdir)
