@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from cp_simu.broker import reachable, spawn_embedded
 from cp_simu.config import ConfigError, load_config
 from cp_simu.models import PayloadError, Setup
 from cp_simu.urls import BrokerUrl
@@ -29,8 +30,10 @@ from .daemon import SPAWN_MODES, Launcher, LauncherError, LauncherSettings
                    "`python -m chargepoint` each (for debugging).")
 @click.option("--max-cps", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Refuse to run more charge points than this.")
+@click.option("--embedded-broker/--no-embedded-broker", default=True, show_default=True,
+              help="Start the embedded broker when nothing answers at a loopback broker URL.")
 def launcher(broker: str | None, workdir: Path, config_path: Path | None, setup_path: Path | None,
-             reset: bool, spawn_mode: str, max_cps: int) -> None:
+             reset: bool, spawn_mode: str, max_cps: int, embedded_broker: bool) -> None:
     """Run the launcher daemon: start / restart / kill charge point processes on MQTT command.
 
     It listens on cp_simu/launcher/cmd, publishes Alive/Dead on cp_simu/launcher/status
@@ -47,6 +50,8 @@ def launcher(broker: str | None, workdir: Path, config_path: Path | None, setup_
     except (ConfigError, ValueError, OSError) as exc:
         prefix = f"{setup_path}: " if isinstance(exc, PayloadError) else ""
         raise click.ClickException(f"{prefix}{exc}") from None
+    if embedded_broker:
+        ensure_broker(BrokerUrl.parse(broker_url), workdir)
     settings = LauncherSettings(broker=broker_url, workdir=workdir, template=template,
                                 root=template.mqtt.root, spawn_mode=spawn_mode, max_cps=max_cps,
                                 setup=setup, setup_text=setup_text, reset=reset)
@@ -54,3 +59,17 @@ def launcher(broker: str | None, workdir: Path, config_path: Path | None, setup_
         Launcher(settings).run()
     except LauncherError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def ensure_broker(url: BrokerUrl, workdir: Path) -> None:
+    """No broker at a loopback URL: start the embedded one, detached, so that it outlives the
+    launcher like the charge points that use it do."""
+    if not url.is_loopback or reachable(url):
+        return
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        proc = spawn_embedded(url, workdir / "broker.log")
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        raise click.ClickException(f"no MQTT broker at {url} and the embedded one did not start: {exc}") from None
+    click.echo(f"no MQTT broker answered at {url}: started the embedded one (pid {proc.pid}, log "
+               f"{workdir / 'broker.log'}); it keeps running after the launcher exits", err=True)
