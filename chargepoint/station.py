@@ -136,11 +136,15 @@ class Station:
         self._reported_cp_status: str | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
-    async def run(self) -> int:
-        """Until a close command or signal: then Dead on MQTT, OCPP closed, exit code 0."""
+    async def run(self, *, connect_mqtt: bool = True) -> int:
+        """Until a close command or signal: then Dead on MQTT, OCPP closed, exit code 0.
+
+        `connect_mqtt=False` leaves the MQTT client unstarted (no thread, no socket): the
+        fork server's warm-up (`chargepoint.preload`) runs a station that way."""
         loop = asyncio.get_running_loop()
         self.timers.start(loop)
-        self.mqtt.start(loop.call_soon_threadsafe)
+        if connect_mqtt:
+            self.mqtt.start(loop.call_soon_threadsafe)
         self.mqtt.publish_status(cp_status(self.definition, self.registration))
         self._resume_interrupted()
         self._reported_cp_status = self._cp_connector_status()

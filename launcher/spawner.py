@@ -61,6 +61,10 @@ PRELOAD = ("asyncio", "ssl", "json", "logging.handlers", "encodings.idna", "enco
 # The ocpp library builds one JSON-schema validator per message type on first use and caches
 # it: built here once, they are shared instead of rebuilt in every child.
 VALIDATED_VERSIONS = {"1.6": "ocpp.v16.enums", "2.0.1": "ocpp.v201.enums"}
+# The entry package's warm-up, called once after the imports: it runs a charge point's code
+# paths in memory (no socket, thread or file left), so the bytecode specialisation and lazy
+# caches they cause are shared by every child instead of copied into each (docs/performance.md).
+WARM_UP = (f"{ENTRY_PACKAGE}.preload", "preload")
 SPAWN_TIMEOUT = 30.0
 
 log = logging.getLogger(__name__)
@@ -244,6 +248,7 @@ def _preload() -> list[str]:
         except Exception as exc:  # a missing optional library only costs memory
             print(f"spawner: not preloading {name}: {exc!r}", file=sys.stderr)
     _warm_validators()
+    _warm_up()
     if threading.active_count() != 1:
         print("spawner: warning: preloading started threads; forking is unsafe", file=sys.stderr)
     return loaded
@@ -260,6 +265,15 @@ def _warm_validators() -> None:
                         get_validator(kind, action.value, version)
     except Exception as exc:  # another ocpp version: the children build their own
         print(f"spawner: OCPP validators not preloaded: {exc!r}", file=sys.stderr)
+
+
+def _warm_up() -> None:
+    """Optional: a missing or failing warm-up only costs the children memory."""
+    module, function = WARM_UP
+    try:
+        getattr(importlib.import_module(module), function)()
+    except Exception as exc:
+        print(f"spawner: charge point warm-up failed, skipped: {exc!r}", file=sys.stderr)
 
 
 def _run_child(request: dict[str, Any], helper_fds: tuple[int, ...], gate: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import socket
 import ssl
 from urllib.parse import quote
 
@@ -57,12 +58,14 @@ class OcppConnection:
 
 
 async def open_connection(url: str, subprotocol: str, log: MessageLog, *, ca_file: str = "",
-                          ping_interval: float = 30.0, open_timeout: float = 10.0) -> OcppConnection:
-    """Open the WebSocket; wss:// verifies the server against `ca_file` or the system's CAs."""
+                          ping_interval: float = 30.0, open_timeout: float = 10.0,
+                          sock: socket.socket | None = None) -> OcppConnection:
+    """Open the WebSocket; wss:// verifies the server against `ca_file` or the system's CAs.
+    `sock`: an already connected socket to speak over (the fork server's warm-up)."""
     context = ssl.create_default_context(cafile=ca_file or None) if url.startswith("wss:") else None
     ws = await connect(url, subprotocols=[Subprotocol(subprotocol)], ssl=context,
                        ping_interval=ping_interval or None, open_timeout=open_timeout,
-                       compression=None, proxy=None, max_queue=4)
+                       compression=None, proxy=None, max_queue=4, sock=sock)
     if ws.subprotocol != subprotocol:
         await ws.close()
         raise ConnectionError(f"the CSMS did not accept the {subprotocol} subprotocol")

@@ -60,6 +60,7 @@ class Ocpp16Adapter:
         self._closing = False
         self._rebooting = False
         self._session_tasks: set[asyncio.Task[Any]] = set()
+        self.connect = open_connection  # opens the WebSocket (the fork server's warm-up: in memory)
         station.config.listeners.append(self._config_changed)
 
     @property
@@ -73,7 +74,7 @@ class Ocpp16Adapter:
         url = endpoint(self.station.definition.central_system, self.station.definition.id)
         while not self._closing:
             try:
-                conn = await open_connection(
+                conn = await self.connect(
                     url, SUBPROTOCOL, self.station.message_log, ca_file=settings.ca_file,
                     ping_interval=self.station.config.integer("WebSocketPingInterval", 30))
             except Exception as exc:  # refused, DNS, TLS, handshake, timeout: all mean "retry later"

@@ -1,0 +1,289 @@
+"""Warm-up of a fork server: run a charge point's code paths once, before forking it.
+
+The launcher's fork server (`launcher.spawner`) imports the charge point and its libraries
+once and forks every charge point from it, so they share those pages. What a child still
+copies is every shared page it writes to. In CPython 3.11 that includes the bytecode of
+every function it runs for the first few times (adaptive specialisation rewrites it in
+place after ~8 calls) and every cache a library fills lazily on first use (ocpp's schema
+validators and dataclass lookups, enum and `re` caches, type attribute caches…). Calling
+`preload()` in the fork server does that work once, in pages the children then share.
+
+`preload()` runs a complete, realistic session of an OCPP 1.6 charge point, a few times:
+the command line parsed, a new instance directory created, a `Station` built on it, booted
+against an in-process CSMS (BootNotification, StatusNotification, Heartbeat, GetConfiguration
+and TriggerMessage from the CSMS), a charging session driven by MQTT inputs (id tag, car,
+Authorize, StartTransaction, MeterValues, StopTransaction), a rejected input, the
+coalesced status updates, state.json, ocpp.log and the log lines written, the station closed.
+
+It talks to nothing outside the process: the CSMS is served in the same event loop over a
+socket pair (so websockets' and asyncio's transport code runs too), the MQTT client is
+never started (no paho thread, no network socket); no thread, no signal handler; the event
+loop and the socket pair are closed and the temporary directory removed before it returns,
+and the logging configuration is restored. Safe to call more than once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import logging.handlers
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cp_simu.logs import FORMAT
+from cp_simu.mqtt import Message, MqttClient
+
+ITERATIONS = 12  # CPython 3.11 specialises a code object after ~8 executions
+CP_ID = "WARMUP"
+BROKER = "mqtt://127.0.0.1:1883"  # never connected to
+CSMS = "ws://127.0.0.1:9/"  # never connected to: the session runs over InMemoryCsms
+TAG = "WARMTAG1"
+CAR = {"cable": 32.0, "ready": True, "consumption_l1": 16.0, "consumption_l2": 16.0, "consumption_l3": 16.0}
+
+# What the in-memory CSMS answers (n: how many calls it received); {} for any other call.
+ANSWERS: dict[str, Callable[[int], dict[str, Any]]] = {
+    "BootNotification": lambda _n: {"status": "Accepted", "currentTime": _now(), "interval": 60},
+    "Heartbeat": lambda _n: {"currentTime": _now()},
+    "Authorize": lambda _n: {"idTagInfo": {"status": "Accepted"}},
+    "StartTransaction": lambda n: {"transactionId": n, "idTagInfo": {"status": "Accepted"}},
+    "StopTransaction": lambda _n: {"idTagInfo": {"status": "Accepted"}},
+}
+
+log = logging.getLogger(__name__)
+
+
+def preload(iterations: int = ITERATIONS) -> None:
+    """Import what a charge point uses and run its code paths `iterations` times, without
+    any I/O outside a temporary directory (removed afterwards)."""
+    import chargepoint.cli  # the entry module and, through it, the libraries
+    import chargepoint.ocpp16.adapter  # noqa: F401
+
+    with tempfile.TemporaryDirectory(prefix="ocpp-simu-preload-") as tmp, _quiet_logging(Path(tmp)):
+        for i in range(iterations):
+            _one_session(Path(tmp) / str(i))
+
+
+@contextlib.contextmanager
+def _quiet_logging(directory: Path) -> Any:
+    """Log records are built and formatted as in a charge point (chargepoint.log, INFO), but
+    into the temporary directory only; the caller's configuration comes back afterwards."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    libraries = {name: logging.getLogger(name).level for name in ("websockets", "ocpp", "paho")}
+    handler = logging.handlers.RotatingFileHandler(directory / "chargepoint.log", maxBytes=1_000_000,
+                                                   backupCount=1)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    for name in libraries:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        for name, level in libraries.items():
+            logging.getLogger(name).setLevel(level)
+        handler.close()
+
+
+def _one_session(directory: Path) -> None:
+    from chargepoint.cli import chargepoint as command
+    from chargepoint.cli import prepare_instance
+    from cp_simu.process import write_marker
+
+    args = ["--workdir", str(directory), "--broker", BROKER]
+    with command.make_context("chargepoint", args):  # option parsing only: nothing is invoked
+        pass
+    options = {"cp_id": CP_ID, "central_system": CSMS, "cp_type": "AC", "connectors": 2, "phases": 3,
+               "voltage": 230.0, "max_setpoint": 32.0, "max_setpoint_per_connector": 32.0, "vendor": None,
+               "model": None, "serial": None, "ocpp_version": None}
+    instance = prepare_instance(directory, options, BROKER)
+    write_marker(directory)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(_serve(instance))
+    finally:
+        pending = asyncio.all_tasks(loop)  # none, unless the session failed
+        if pending:
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+async def _serve(instance: Any) -> None:
+    """Station.run() with the in-memory CSMS and an MQTT client that is never started."""
+    from chargepoint.station import Station
+
+    station = Station(instance)
+    csms = InMemoryCsms()
+    station.adapter.connect = csms.connect  # type: ignore[attr-defined]
+    mqtt = station.mqtt
+    client = MqttClient(BROKER, f"cp_simu-cp-{CP_ID}", dispatch=_run_now)
+    mqtt._client = client  # publishes build their packets and stay queued: there is no socket
+    task = asyncio.create_task(station.run(connect_mqtt=False))
+    try:
+        await _scenario(station, csms)
+    finally:
+        mqtt._client = None  # nothing to disconnect
+        station.close()
+        try:
+            await task
+        finally:
+            await csms.aclose()
+
+
+async def _scenario(station: Any, csms: InMemoryCsms) -> None:
+    mqtt = station.mqtt
+    await _until(lambda: station.adapter.online, "the boot")
+    await csms.call("GetConfiguration", {})
+    await csms.call("TriggerMessage", {"requestedMessage": "Heartbeat"})
+    await csms.call("TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1})
+    await _until(lambda: csms.received.count("Heartbeat") >= 1, "the heartbeat")
+
+    def mqtt_input(topic: str, payload: object) -> None:
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        mqtt._on_message(Message(f"{mqtt.topics.cp(CP_ID)}/{topic}", raw, False))
+
+    mqtt_input("connectors/1/id_tag", {"id": TAG})
+    mqtt_input("connectors/1/car", CAR)
+    await _until(lambda: station.connectors[1].transaction is not None
+                 and station.connectors[1].transaction.transaction_id is not None, "the transaction")
+    station.meter_reports.trigger(1)
+    station.meter_reports.trigger(None)
+    await _until(lambda: csms.received.count("MeterValues") >= 2, "the meter values")
+    mqtt_input("connectors/1/car", {"consumption_l1": 10.0, "ready": False})
+    mqtt_input("connectors/1/faulted", b"not json")  # answered on the error topic
+    mqtt_input("connectors/99/car", CAR)
+    mqtt_input("connectors/1/id_tag", {"id": TAG})  # stops the session (Local)
+    await _until(lambda: "StopTransaction" in csms.received and not len(station.queue), "the stop")
+    mqtt_input("connectors/1/car", {"cable": 0})
+    mqtt_input("cmd", {"type": "ocpp_config"})
+    await asyncio.sleep(0)
+
+
+async def _until(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"preload: timed out waiting for {what}")
+        await asyncio.sleep(0.001)
+
+
+def _run_now(fn: Callable[[], None]) -> None:
+    fn()
+
+
+class InMemoryCsms:
+    """A CSMS in the same event loop, at the other end of a socket pair: a real WebSocket
+    (websockets' sans-I/O server side), which answers every call of the charge point with a
+    valid OCPP 1.6 payload and sends it calls. `connect` stands in for `open_connection`."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self._answers: dict[str, asyncio.Future[Any]] = {}
+        self._next_id = 0
+        self._protocol: Any = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._server: asyncio.Task[None] | None = None
+
+    async def connect(self, url: str, subprotocol: str, message_log: Any, **options: Any) -> Any:
+        from websockets.server import ServerProtocol
+        from websockets.typing import Subprotocol
+
+        from chargepoint.core.connection import open_connection
+
+        ours, theirs = socket.socketpair()
+        try:
+            reader, self._writer = await asyncio.open_connection(sock=ours)
+        except BaseException:
+            ours.close()
+            theirs.close()
+            raise
+        self._protocol = ServerProtocol(subprotocols=[Subprotocol(subprotocol)])
+        self._server = asyncio.create_task(self._serve(reader))
+        try:
+            return await open_connection(url, subprotocol, message_log, **options, sock=theirs)
+        except BaseException:
+            theirs.close()
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """After the charge point closed its side: the server's side and task."""
+        if self._server is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._server), 1)
+            self._server.cancel()
+            with contextlib.suppress(BaseException):
+                await self._server
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+            self._writer = None
+
+    async def call(self, action: str, payload: dict[str, Any]) -> Any:
+        self._next_id += 1
+        unique_id = f"csms-{self._next_id}"
+        answer = self._answers[unique_id] = asyncio.get_running_loop().create_future()
+        self._send(json.dumps([2, unique_id, action, payload]))
+        return await asyncio.wait_for(answer, 5)
+
+    def _send(self, text: str) -> None:
+        self._protocol.send_text(text.encode())
+        self._flush()
+
+    def _flush(self) -> None:
+        writer = self._writer
+        for data in self._protocol.data_to_send():
+            if writer is None or writer.is_closing():
+                return
+            if data:
+                writer.write(data)
+            else:  # the closing handshake is over: the server closes the TCP connection
+                writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader) -> None:
+        from websockets.frames import Opcode
+        from websockets.http11 import Request
+
+        protocol = self._protocol
+        while True:
+            data = await reader.read(65536)
+            if data:
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+            for event in protocol.events_received():
+                if isinstance(event, Request):
+                    protocol.send_response(protocol.accept(event))
+                elif event.opcode is Opcode.TEXT:
+                    self._on_frame(event.data.decode())
+            self._flush()
+            if not data:
+                return
+
+    def _on_frame(self, frame: str) -> None:
+        message = json.loads(frame)
+        if message[0] == 2:
+            _, unique_id, action, _payload = message
+            self.received.append(action)
+            answer = ANSWERS.get(action, lambda _n: {})(len(self.received))
+            self._send(json.dumps([3, unique_id, answer]))
+        elif message[1] in self._answers:
+            self._answers.pop(message[1]).set_result(message[2])
+
+
+def _now() -> str:
+    from chargepoint.core.message_log import utc_iso
+
+    return utc_iso()
