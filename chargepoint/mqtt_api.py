@@ -55,6 +55,12 @@ class MqttApi:
 
     def start(self, dispatch: Dispatch) -> None:
         """Connect in the background; handlers run through `dispatch` (the asyncio loop)."""
+        client = self.make_client(dispatch)
+        client.start()
+        self._client = client
+
+    def make_client(self, dispatch: Dispatch) -> MqttClient:
+        """The client, its will and its subscriptions, not connected yet."""
         client = MqttClient(self._broker, f"cp_simu-cp-{self.cp_id}", keepalive=self._keepalive,
                             dispatch=dispatch, ca_file=self._ca_file)
         client.set_will(self.topics.cp_status(self.cp_id), self._dead.to_json())
@@ -62,7 +68,10 @@ class MqttApi:
         client.subscribe(t.cp_cmd(self.cp_id), self._on_message)
         for leaf in ("car", "id_tag", "faulted"):
             client.subscribe(f"{t.cp(self.cp_id)}/connectors/+/{leaf}", self._on_message)
-        client.start()
+        return client
+
+    def attach(self, client: MqttClient | None) -> None:
+        """Use `client` (made by `make_client`, connected by the caller), or none."""
         self._client = client
 
     def stop(self, timeout: float = 3.0) -> None:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from cp_simu.logs import FORMAT
-from cp_simu.mqtt import Message, MqttClient
+from cp_simu.mqtt import MqttClient
 
 ITERATIONS = 12  # CPython 3.11 specialises a code object after ~8 executions
 CP_ID = "WARMUP"
@@ -120,54 +120,54 @@ def _one_session(directory: Path) -> None:
 
 
 async def _serve(instance: Any) -> None:
-    """Station.run() with the in-memory CSMS and an MQTT client that is never started."""
+    """Station.run() with the in-process CSMS and broker."""
     from chargepoint.station import Station
 
     station = Station(instance)
     csms = InMemoryCsms()
     station.adapter.connect = csms.connect  # type: ignore[attr-defined]
-    mqtt = station.mqtt
-    client = MqttClient(BROKER, f"cp_simu-cp-{CP_ID}", dispatch=_run_now)
-    mqtt._client = client  # publishes build their packets and stay queued: there is no socket
+    broker = InProcessBroker(station.mqtt.make_client(asyncio.get_running_loop().call_soon_threadsafe))
+    station.mqtt.attach(broker.client)
     task = asyncio.create_task(station.run(connect_mqtt=False))
+    pump = asyncio.create_task(broker.pump())
     try:
-        await _scenario(station, csms)
+        await _scenario(station, csms, broker)
     finally:
-        mqtt._client = None  # nothing to disconnect
+        station.mqtt.attach(None)  # disconnected here, without waiting for the `Dead` publication
         station.close()
         try:
             await task
         finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+            broker.close()
             await csms.aclose()
 
 
-async def _scenario(station: Any, csms: InMemoryCsms) -> None:
-    mqtt = station.mqtt
-    await _until(lambda: station.adapter.online, "the boot")
+async def _scenario(station: Any, csms: InMemoryCsms, broker: InProcessBroker) -> None:
+    await _until(lambda: station.adapter.online and broker.client.connected.is_set(), "the connections")
     await csms.call("GetConfiguration", {})
     await csms.call("TriggerMessage", {"requestedMessage": "Heartbeat"})
     await csms.call("TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1})
     await _until(lambda: csms.received.count("Heartbeat") >= 1, "the heartbeat")
-
-    def mqtt_input(topic: str, payload: object) -> None:
-        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        mqtt._on_message(Message(f"{mqtt.topics.cp(CP_ID)}/{topic}", raw, False))
-
-    mqtt_input("connectors/1/id_tag", {"id": TAG})
-    mqtt_input("connectors/1/car", CAR)
+    cp = station.mqtt.topics.cp(CP_ID)
+    broker.publish(f"{cp}/connectors/1/id_tag", {"id": TAG})
+    broker.publish(f"{cp}/connectors/1/car", CAR)
     await _until(lambda: station.connectors[1].transaction is not None
                  and station.connectors[1].transaction.transaction_id is not None, "the transaction")
     station.meter_reports.trigger(1)
     station.meter_reports.trigger(None)
     await _until(lambda: csms.received.count("MeterValues") >= 2, "the meter values")
-    mqtt_input("connectors/1/car", {"consumption_l1": 10.0, "ready": False})
-    mqtt_input("connectors/1/faulted", b"not json")  # answered on the error topic
-    mqtt_input("connectors/99/car", CAR)
-    mqtt_input("connectors/1/id_tag", {"id": TAG})  # stops the session (Local)
+    broker.publish(f"{cp}/connectors/1/car", {"consumption_l1": 10.0, "ready": False})
+    broker.publish(f"{cp}/connectors/1/faulted", b"not json")  # answered on the error topic
+    broker.publish(f"{cp}/connectors/99/car", CAR)
+    broker.publish(f"{cp}/connectors/1/id_tag", {"id": TAG})  # stops the session (Local)
     await _until(lambda: "StopTransaction" in csms.received and not len(station.queue), "the stop")
-    mqtt_input("connectors/1/car", {"cable": 0})
-    mqtt_input("cmd", {"type": "ocpp_config"})
-    await asyncio.sleep(0)
+    broker.publish(f"{cp}/connectors/1/car", {"cable": 0})
+    broker.publish(f"{cp}/cmd", {"type": "ocpp_config"})
+    await _until(lambda: broker.idle(), "the last MQTT inputs")
+    await asyncio.sleep(0.01)
 
 
 async def _until(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
@@ -281,6 +281,108 @@ class InMemoryCsms:
             self._send(json.dumps([3, unique_id, answer]))
         elif message[1] in self._answers:
             self._answers.pop(message[1]).set_result(message[2])
+
+
+class InProcessBroker:
+    """An MQTT 3.1.1 broker at the other end of a socket pair, for one client: it accepts the
+    connection and subscriptions, acknowledges publications and sends the client messages.
+    There is no paho thread: `pump` drives paho's loop functions from the event loop."""
+
+    def __init__(self, client: MqttClient) -> None:
+        self.client = client
+        self._paho = client._client
+        self._ours, theirs = socket.socketpair()
+        self._ours.setblocking(False)
+        self._buffer = b""
+        self._outbox: list[bytes] = []
+        url = client.url
+        self._paho.connect_async(url.host, url.port, keepalive=client.keepalive)  # no I/O
+        self._paho._create_socket = lambda: theirs  # type: ignore[method-assign]
+        try:
+            self._paho.reconnect()  # sends CONNECT
+        except BaseException:
+            theirs.close()
+            self._ours.close()
+            raise
+
+    def publish(self, topic: str, payload: object) -> None:
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        body = len(topic).to_bytes(2, "big") + topic.encode() + raw
+        self._send(0x30, body)
+
+    def idle(self) -> bool:
+        return not self._outbox and not self._buffer
+
+    async def pump(self) -> None:
+        while True:
+            self._paho.loop_write()
+            self._serve()
+            self._paho.loop_read()
+            self._paho.loop_misc()
+            await asyncio.sleep(0.001)
+
+    def close(self) -> None:
+        self.client.connected.clear()
+        with contextlib.suppress(Exception):
+            self._paho.disconnect()
+        self._paho._sock_close()
+        self._ours.close()
+
+    def _send(self, header: int, body: bytes) -> None:
+        length, encoded = len(body), bytearray()
+        while True:
+            byte, length = length % 128, length // 128
+            encoded.append(byte | (0x80 if length else 0))
+            if not length:
+                break
+        self._outbox.append(bytes([header]) + bytes(encoded) + body)
+
+    def _serve(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while chunk := self._ours.recv(65536):
+                self._buffer += chunk
+        while (packet := self._next_packet()) is not None:
+            header, body = packet
+            kind = header & 0xF0
+            if kind == 0x10:  # CONNECT
+                self._send(0x20, b"\x00\x00")
+            elif kind == 0x80:  # SUBSCRIBE: every filter granted QoS 1
+                self._send(0x90, body[:2] + b"\x01" * _count_filters(body[2:]))
+            elif kind == 0x30 and header & 0x06:  # PUBLISH, QoS 1
+                topic_length = int.from_bytes(body[:2], "big")
+                self._send(0x40, body[2 + topic_length:4 + topic_length])
+            elif kind == 0xC0:  # PINGREQ
+                self._send(0xD0, b"")
+        while self._outbox:
+            try:
+                self._ours.send(self._outbox[0])
+            except BlockingIOError:
+                return
+            del self._outbox[0]
+
+    def _next_packet(self) -> tuple[int, bytes] | None:
+        data, position, length, shift = self._buffer, 1, 0, 0
+        while True:
+            if position >= len(data):
+                return None
+            byte = data[position]
+            length |= (byte & 0x7F) << shift
+            position, shift = position + 1, shift + 7
+            if not byte & 0x80:
+                break
+        if len(data) < position + length:
+            return None
+        self._buffer = data[position + length:]
+        return data[0], data[position:position + length]
+
+
+def _count_filters(payload: bytes) -> int:
+    """Topic filters in a SUBSCRIBE payload (each: 2-byte length, filter, QoS byte)."""
+    count = position = 0
+    while position + 2 <= len(payload):
+        position += 2 + int.from_bytes(payload[position:position + 2], "big") + 1
+        count += 1
+    return count
 
 
 def _now() -> str:
