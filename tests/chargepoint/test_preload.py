@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import tempfile
@@ -23,6 +24,7 @@ def _open_fds() -> set[str]:
 
 
 def test_preload_leaves_no_thread_file_or_socket_and_can_run_twice() -> None:
+    gc.collect()  # what earlier tests left closes now, not during preload()
     tmp = Path(tempfile.gettempdir())
     before_tmp = set(tmp.glob("ocpp-simu-preload-*"))
     threads = threading.active_count()
@@ -35,7 +37,7 @@ def test_preload_leaves_no_thread_file_or_socket_and_can_run_twice() -> None:
     preload(iterations=2)
 
     assert threading.active_count() == threads
-    assert _open_fds() == fds
-    assert len(psutil.Process().net_connections(kind="all")) == sockets
+    assert _open_fds() <= fds  # nothing new (a garbage-collected leftover may have closed)
+    assert len(psutil.Process().net_connections(kind="all")) <= sockets
     assert set(tmp.glob("ocpp-simu-preload-*")) == before_tmp
     assert root.handlers == handlers and root.level == level
