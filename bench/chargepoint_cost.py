@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.supervisor_fill import private_broker
+from bench.common import free_port, private_broker, served
 from cp_simu.config import SECTION_OCPP, load_config, update_section, write_instance_config
 from cp_simu.models import ChargePointDefinition
 from cp_simu.mqtt import Message, MqttClient
@@ -40,28 +39,13 @@ MB = 1024 * 1024
 CAR = {"cable": 32.0, "ready": True, "consumption_l1": 16.0, "consumption_l2": 16.0, "consumption_l3": 16.0}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def demo_csms(tmp: Path) -> Iterator[tuple[str, Path]]:
-    port = _free_port()
+    port = free_port()
     log = tmp / "csms.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "cp_simu", "csms", "--port", str(port), "--api-port", "0",
-                             "--log", str(log)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the demo CSMS did not start")
-            time.sleep(0.05)
+    args = [sys.executable, "-m", "cp_simu", "csms", "--port", str(port), "--api-port", "0", "--log", str(log)]
+    with served(args, port, "the demo CSMS"):
         yield f"ws://127.0.0.1:{port}", log
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _memory(pid: int) -> tuple[float, float, float]:

@@ -53,6 +53,37 @@ def wait_for(predicate: Callable[[], T | None], timeout: float, what: str, inter
     return value
 
 
+@contextlib.contextmanager
+def served(args: list[str], port: int, what: str, timeout: float = 15.0) -> Iterator[subprocess.Popen]:
+    """A server process for a benchmark: started, waited for on its port, always terminated."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: port_open(port) or proc.poll() is not None, timeout, what)
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode}")
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def private_broker() -> Iterator[str]:
+    """A throw-away broker on a free loopback port (Mosquitto when installed)."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        mosquitto = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
+        if mosquitto:
+            conf = Path(tmp) / "mosquitto.conf"
+            conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                            "max_queued_messages 0\nmax_inflight_messages 0\n")
+            args = [mosquitto, "-c", str(conf)]
+        else:
+            args = [sys.executable, "-m", "cp_simu", "broker", "--port", str(port)]
+        with served(args, port, "the private broker"):
+            yield f"mqtt://127.0.0.1:{port}"
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]

@@ -17,17 +17,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
+from bench.common import private_broker
 from cp_simu.models import ChargePointDefinition, ConnectorStatus, CpStatus
 from cp_simu.mqtt import MqttClient
 from cp_simu.topics import Topics
@@ -173,34 +169,6 @@ def measure(url: str, n: int, connectors: int, timeout: float = 60.0) -> FillRes
     finally:
         window.close()
         app.processEvents()
-
-
-@contextlib.contextmanager
-def private_broker() -> Iterator[str]:
-    """A throw-away broker on a free loopback port (Mosquitto when installed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        mosquitto = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
-        if mosquitto:
-            conf = Path(tmp) / "mosquitto.conf"
-            conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                            "max_queued_messages 0\nmax_inflight_messages 0\n")
-            args = [mosquitto, "-c", str(conf)]
-        else:
-            args = [sys.executable, "-m", "cp_simu", "broker", "--port", str(port)]
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 15
-            while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the private broker did not start")
-                time.sleep(0.05)
-            yield f"mqtt://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            proc.wait(10)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from bench.supervisor_fill import private_broker  # noqa: E402
+from bench.common import private_broker  # noqa: E402
 from cp_simu.models import CarInput, ChargePointDefinition  # noqa: E402
 from cp_simu.process import MARKER_FILE, verified_pid  # noqa: E402
 from supervisor.main_window import MainWindow  # noqa: E402
