@@ -8,6 +8,7 @@ charge point (instance file → definition, OCPP keys, MQTT and simulation setti
 from __future__ import annotations
 
 import configparser
+import io
 import os
 import re
 import tempfile
@@ -170,8 +171,6 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def _render(parser: configparser.ConfigParser) -> str:
-    import io
-
     out = io.StringIO()
     parser.write(out)
     return out.getvalue()

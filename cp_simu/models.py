@@ -80,7 +80,8 @@ class _Reader:
     def where(self, key: str) -> str:
         return f"{self.path}{key}"
 
-    def _get(self, key: str, default: Any) -> Any:
+    def raw(self, key: str, default: Any = _MISSING) -> Any:
+        """The value as sent, unchecked (e.g. an id that has its own validator)."""
         if key in self.data:
             return self.data[key]
         if default is _MISSING:
@@ -89,7 +90,7 @@ class _Reader:
 
     def number(self, key: str, default: Any = _MISSING, *, minimum: float | None = None,
                positive: bool = False) -> Any:
-        value = self._get(key, default)
+        value = self.raw(key, default)
         if value is default and key not in self.data:
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -104,7 +105,7 @@ class _Reader:
 
     def integer(self, key: str, default: Any = _MISSING, *, minimum: int | None = None,
                 maximum: int | None = None) -> Any:
-        value = self._get(key, default)
+        value = self.raw(key, default)
         if value is default and key not in self.data:
             return value
         if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
@@ -118,7 +119,7 @@ class _Reader:
         return value
 
     def boolean(self, key: str, default: Any = _MISSING) -> Any:
-        value = self._get(key, default)
+        value = self.raw(key, default)
         if value is default and key not in self.data:
             return value
         if not isinstance(value, bool):
@@ -127,7 +128,7 @@ class _Reader:
 
     def string(self, key: str, default: Any = _MISSING, *, max_length: int | None = None,
                choices: tuple[str, ...] | None = None, non_empty: bool = False) -> Any:
-        value = self._get(key, default)
+        value = self.raw(key, default)
         if value is default and key not in self.data:
             return value
         if not isinstance(value, str):
@@ -141,7 +142,7 @@ class _Reader:
         return value
 
     def array(self, key: str) -> list[Any]:
-        value = self._get(key, _MISSING)
+        value = self.raw(key)
         if not isinstance(value, list):
             raise PayloadError(f"{self.where(key)}: expected an array, got {_json_type(value)}")
         return value
@@ -208,7 +209,7 @@ class ChargePointDefinition(JsonPayload):
             raise PayloadError(f"{path or 'charge point'}: expected an object, got {_json_type(data)}")
         merged = {**(defaults or {}), **data}
         r = _Reader(merged, path)
-        base = cls(id=validate_cp_id(r._get("id", _MISSING), r.where("id")))
+        base = cls(id=validate_cp_id(r.raw("id"), r.where("id")))
         definition = cls(
             id=base.id,
             type=r.string("type", base.type, choices=("AC", "DC")),
@@ -274,7 +275,7 @@ class LauncherCommand:
                 if kind is LauncherCommandType.KILL:
                     if not isinstance(entry, Mapping):
                         raise PayloadError(f"charge_points[{i}]: expected an object, got {_json_type(entry)}")
-                    ids.append(validate_cp_id(_Reader(entry, where)._get("id", _MISSING), f"{where}id"))
+                    ids.append(validate_cp_id(_Reader(entry, where).raw("id"), f"{where}id"))
                 else:
                     definition = ChargePointDefinition.from_dict(entry, defaults, where)
                     definitions.append(definition)
