@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from cp_simu.failures import connection_failure
 from cp_simu.models import ErrorReport
 from cp_simu.urls import BrokerUrl
 
@@ -69,7 +71,10 @@ class MqttClient:
         self._dispatch = dispatch or _run_now
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                    protocol=paho.MQTTv311, clean_session=True)
-        self._client.reconnect_delay_set(int(max(1, reconnect_min)), int(max(1, reconnect_max)))
+        self._delay_min, self._delay_max = int(max(1, reconnect_min)), int(max(1, reconnect_max))
+        self._client.reconnect_delay_set(self._delay_min, self._delay_max)
+        self._waits = 0  # reconnection waits paho did since the last accepted connection
+        self._first_attempt = True  # paho waits twice after a failed first attempt
         self._client.max_queued_messages_set(0)
         self._client.max_inflight_messages_set(100)
         if self.url.username:
@@ -78,6 +83,7 @@ class MqttClient:
             self._client.tls_set_context(ssl.create_default_context(cafile=ca_file))
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_connect_fail = self._on_connect_fail
         self._client.on_message = self._on_stray_message
         self._subscriptions: dict[str, int] = {}
         self._state: dict[str, bytes] = {}  # retained topics re-published on every connect
@@ -181,6 +187,7 @@ class MqttClient:
             log.warning("MQTT connection to %s refused: %s", self.url, reason)
             return
         log.info("connected to MQTT broker %s", self.url)
+        self._waits, self._first_attempt = 0, False
         with self._lock:
             subscriptions = list(self._subscriptions.items())
             if subscriptions:
@@ -194,6 +201,7 @@ class MqttClient:
 
     def _on_disconnect(self, _c: paho.Client, _u: object, _f: Any, reason: Any, _p: Any) -> None:
         was_connected = self.connected.is_set()
+        self._waits += 1  # paho waits before its next attempt
         with self._lock:
             self._online = False
         self.connected.clear()
@@ -201,6 +209,20 @@ class MqttClient:
             log.warning("MQTT connection to %s lost (%s); reconnecting", self.url, reason)
             if self.on_disconnected:
                 self._dispatch(self.on_disconnected)
+
+    def _on_connect_fail(self, _c: paho.Client, _u: object) -> None:
+        """A (re)connection attempt failed before MQTT: say why and when the next one comes.
+
+        paho calls this inside its `except OSError` without passing the error. Its waits
+        double from the minimum up to the maximum (reset once connected); after a failed
+        first attempt it waits twice before the next one."""
+        exc = sys.exc_info()[1]
+        waits = 2 if self._first_attempt else 1
+        self._first_attempt = False
+        delay = sum(min(self._delay_min * 2 ** (self._waits + i), self._delay_max) for i in range(waits))
+        self._waits += waits
+        why = connection_failure(exc) if exc else "connection failed"
+        log.warning("cannot reach broker %s (%s); retrying in %ds", self.url, why, delay)
 
     def _on_stray_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         log.debug("ignoring message on unsubscribed topic %s", msg.topic)
