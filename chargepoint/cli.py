@@ -21,6 +21,7 @@ from cp_simu.config import INSTANCE_FILE, ConfigError, load_config, write_instan
 from cp_simu.logs import FORMAT
 from cp_simu.models import ChargePointDefinition, PayloadError
 from cp_simu.process import write_marker
+from cp_simu.redact import install_log_filter
 
 IMPLEMENTED_VERSIONS = ("1.6",)
 LOG_FILE = "chargepoint.log"
@@ -46,8 +47,8 @@ def _setup_logging(directory: Path, verbose: int) -> None:
     stderr = logging.StreamHandler()
     stderr.setFormatter(formatter)
     stderr.setLevel(logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG)
-    root.addHandler(file_handler)
-    root.addHandler(stderr)
+    root.addHandler(install_log_filter(file_handler))
+    root.addHandler(install_log_filter(stderr))
     root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
     for name in ("websockets", "ocpp", "paho"):
         logging.getLogger(name).setLevel(logging.WARNING if verbose < 3 else logging.DEBUG)

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from cp_simu import redact
 from cp_simu.models import (
     CarInput,
     ConnectorStatus,
@@ -89,7 +90,8 @@ class MqttApi:
         self._publish_state(self.topics.connector_status(self.cp_id, connector_id), status.to_json())
 
     def publish_ocpp_config(self, values: dict[str, str]) -> None:
-        self._publish_state(self.topics.cp_ocpp_config(self.cp_id), values)
+        """Every readable key; write-only secrets (AuthorizationKey…) are left out."""
+        self._publish_state(self.topics.cp_ocpp_config(self.cp_id), redact.config_values(values))
 
     def publish_ocpp_log(self, record: str) -> None:
         """One OCPP frame as its ocpp.log line: QoS 0, not retained, nothing while offline, so

@@ -16,6 +16,8 @@ from enum import StrEnum
 from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
+from cp_simu import redact
+
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-.:]{1,48}$")
 ERROR_PAYLOAD_EXCERPT = 200
 
@@ -525,7 +527,9 @@ class ErrorReport(JsonPayload):
 
     @classmethod
     def about(cls, topic: str, error: str, raw: bytes | str) -> Self:
-        return cls(topic=topic, error=error, payload=excerpt(raw))
+        """The error and the sender's payload with its secrets masked (the topic is readable by all)."""
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes | bytearray) else raw
+        return cls(topic=topic, error=redact.text(error), payload=excerpt(redact.text(text)))
 
 
 @dataclass

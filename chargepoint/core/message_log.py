@@ -2,7 +2,8 @@
 
 Written at the frame level so what is logged is exactly what crossed the wire. The file
 rotates by size (`ocpp.log.1` … `ocpp.log.N`) so a long-running CP never fills the disk.
-Listeners get each line as written (the MQTT `ocpp_log` topic).
+Listeners get each line as written (the MQTT `ocpp_log` topic). Secrets (AuthorizationKey,
+passwords, credentials in firmware / diagnostics URLs) are masked before either sees a frame.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
+
+from cp_simu import redact
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +38,9 @@ class MessageLog:
     def record(self, direction: str, frame: str) -> None:
         """direction: "out" (sent by the CP) or "in" (received)."""
         try:
-            message: object = json.loads(frame)
+            message: object = redact.ocpp_message(json.loads(frame))
         except ValueError:
-            message = frame  # a malformed frame is logged verbatim
+            message = redact.text(frame)  # a malformed frame is logged as it came, minus secrets
         record = json.dumps({"time": utc_iso(), "direction": direction, "message": message},
                             separators=(",", ":"))
         for listener in self.listeners:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from cp_simu import redact
 from cp_simu.config import SECTION_OCPP, update_section
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class OcppConfiguration:
         self.path = path
         self._values = {name: values.get(name, k.default) for name, k in self.keys.items()}
         self._values.update(fixed or {})  # values the hardware dictates (e.g. NumberOfConnectors)
+        for name in redact.SECRET_CONFIG_KEYS & self._values.keys():
+            redact.register_secret(self._values[name])  # masked in every log line from now on
         self.listeners: list[Callable[[str, str], None]] = []
 
     def get(self, name: str) -> str:
@@ -90,6 +93,8 @@ class OcppConfiguration:
         if normalised is None:
             return ChangeResult.REJECTED
         self._values[name] = normalised
+        if name in redact.SECRET_CONFIG_KEYS:
+            redact.register_secret(normalised)
         if self.path is not None:
             update_section(self.path, SECTION_OCPP, {name: normalised})
         for listener in list(self.listeners):
