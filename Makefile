@@ -7,12 +7,20 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CPS    ?= 3
 
-APT_PACKAGES := mosquitto mosquitto-clients libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 \
-                libxcb-icccm4 libxcb-keysyms1 libfontconfig1 libdbus-1-3 libglib2.0-0
-APT_CHECK    := /usr/sbin/mosquitto /usr/lib/x86_64-linux-gnu/libxcb-cursor.so.0 \
-                /usr/lib/x86_64-linux-gnu/libxkbcommon-x11.so.0 /usr/lib/x86_64-linux-gnu/libEGL.so.1
+# What the tests, the README's examples and the supervisor need from the system, each with the
+# Debian package that provides it: a program (looked up on SYSTEM_PATH) or a shared library
+# (looked up in the ld.so cache). Each one is checked, so a machine with the broker but without
+# its clients still gets mosquitto_pub / mosquitto_sub.
+SYSTEM_DEPS := mosquitto=mosquitto mosquitto_pub=mosquitto-clients mosquitto_sub=mosquitto-clients \
+               libxcb-cursor.so.0=libxcb-cursor0 libxkbcommon-x11.so.0=libxkbcommon-x11-0 \
+               libEGL.so.1=libegl1 libGL.so.1=libgl1 libxcb-icccm.so.4=libxcb-icccm4 \
+               libxcb-keysyms.so.1=libxcb-keysyms1 libfontconfig.so.1=libfontconfig1 \
+               libdbus-1.so.3=libdbus-1-3 libglib-2.0.so.0=libglib2.0-0
+SYSTEM_PATH ?= $(PATH):/usr/sbin:/sbin
+APT_GET     ?= apt-get
+SUDO        ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench system-deps venv clean
+.PHONY: run test docs lint bench system-deps missing-system-deps venv clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -23,22 +31,39 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## system-deps: Mosquitto and the Qt runtime libraries (apt), only when missing
+## missing-system-deps: the Debian packages of SYSTEM_DEPS that are missing, one per line
+missing-system-deps:
+	@libs=$$( (ldconfig -p || /sbin/ldconfig -p) 2>/dev/null | awk '{print $$1}'); \
+	for dep in $(SYSTEM_DEPS); do \
+	  what=$${dep%%=*}; pkg=$${dep#*=}; \
+	  case $$what in \
+	    *.so*) printf '%s\n' "$$libs" | grep -qxF "$$what" || echo $$pkg ;; \
+	    *) (PATH="$(SYSTEM_PATH)"; command -v $$what) >/dev/null || echo $$pkg ;; \
+	  esac; \
+	done | sort -u
+
+## system-deps: install (apt) the packages missing-system-deps lists, if any
 system-deps:
-	@missing=0; for f in $(APT_CHECK); do [ -e $$f ] || missing=1; done; \
-	if [ $$missing = 1 ]; then \
-	  echo "installing system packages: $(APT_PACKAGES)"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	@missing=$$($(MAKE) -s --no-print-directory missing-system-deps); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:" $$missing; \
+	  $(SUDO) $(APT_GET) update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) $(APT_GET) install -y -qq $$missing >/dev/null; \
 	fi
 
 ## run: embedded broker + demo CSMS + launcher + $(CPS) charge points, live view (Ctrl+C stops all)
 run: $(STAMP)
 	$(BIN)/ocpp-simu up --cps $(CPS)
 
-## test: the whole suite with real brokers, CSMS and processes
-test: $(STAMP) system-deps
+## test: the documentation site (strict) and the whole suite with real brokers, CSMS and processes
+test: $(STAMP) system-deps docs
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider
+
+## docs: build the MkDocs site strictly (a broken link or anchor fails) into a throw-away directory
+docs: $(STAMP)
+	@site=$$(mktemp -d); \
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir "$$site"; status=$$?; \
+	rm -rf "$$site"; [ $$status = 0 ] && echo "docs: mkdocs build --strict OK"; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""The charge point's MQTT side (SPEC §2, §4, §5): inputs in, statuses out.
+"""The charge point's MQTT side: inputs in, statuses out.
 
 Inputs are validated here; a bad one is answered on the CP's `error` topic and never
 reaches the station. Statuses are retained, re-published after every reconnection

@@ -1,4 +1,4 @@
-"""The retained MQTT statuses (SPEC §4) of a charge point and its connectors, built from the model."""
+"""The retained MQTT statuses of a charge point and its connectors, built from the model."""
 
 from __future__ import annotations
 

@@ -63,8 +63,8 @@ def main(verbose: int, log_file: str | None) -> None:
     """Simulate fleets of OCPP charge points driven over MQTT.
 
     Typical use: `ocpp-simu up --cps 10` starts everything on this machine; the
-    other commands run each part on its own (see SPEC: broker, csms, launcher,
-    chargepoint, supervisor).
+    other commands run each part on its own (broker, csms, launcher, chargepoint,
+    supervisor); each has --help.
     """
     setup_logging(verbose, log_file)
 

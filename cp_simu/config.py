@@ -1,4 +1,4 @@
-"""config.ini: the template every charge point's configuration is copied from (SPEC §1, §6).
+"""config.ini: the template every charge point's configuration is copied from.
 
 Loaded and validated here, for the launcher (template + definition → instance file) and the
 charge point (instance file → definition, OCPP keys, MQTT and simulation settings). The

@@ -1,4 +1,4 @@
-"""Typed payloads of the MQTT contract (SPEC §2–§5, §7) and their validation.
+"""Typed payloads of the MQTT contract (docs/mqtt-api.md) and their validation.
 
 Hand-written rather than pydantic: every charge point process imports this module and
 hundreds of them run at once, so it stays small. Validation follows the wire contract:
@@ -27,7 +27,7 @@ class PayloadError(ValueError):
 
 
 def validate_cp_id(value: object, where: str = "id") -> str:
-    """Charge point ids: 1–48 of `A-Z a-z 0-9 _ - . :`, never `.` or `..` (SPEC §3)."""
+    """Charge point ids: 1–48 of `A-Z a-z 0-9 _ - . :`, never `.` or `..`."""
     if not isinstance(value, str):
         raise PayloadError(f"{where}: expected a string, got {_json_type(value)}")
     if not ID_PATTERN.match(value) or value in (".", ".."):
@@ -183,7 +183,7 @@ def validate_central_system(value: str, where: str = "central_system") -> str:
 
 @dataclass
 class ChargePointDefinition(JsonPayload):
-    """One simulated charge point as the launcher's `start` entries describe it (SPEC §3)."""
+    """One simulated charge point as the launcher's `start` entries describe it."""
 
     id: str
     type: str = CpType.AC.value
@@ -329,7 +329,7 @@ class CpRegistration(StrEnum):
 
 @dataclass
 class CpStatus(JsonPayload):
-    """`cp_simu/cps/<id>/status` (SPEC §4); additive fields travel in `extra`."""
+    """`cp_simu/cps/<id>/status`; additive fields travel in `extra`."""
 
     pid: int
     status: str
@@ -412,7 +412,7 @@ CONNECTOR_STATES = ("Available", "Preparing", "Charging", "SuspendedEV", "Suspen
 
 @dataclass
 class ConnectorStatus(JsonPayload):
-    """`cp_simu/cps/<id>/connectors/<n>/status` (SPEC §5) with the additive fields."""
+    """`cp_simu/cps/<id>/connectors/<n>/status` with the additive fields."""
 
     status: str = "Available"
     id_tag: str = ""
@@ -534,7 +534,7 @@ class ErrorReport(JsonPayload):
 
 @dataclass
 class Setup:
-    """Setup files (SPEC §7): `{"charge_points": [start entries]}`, the reference's format."""
+    """Setup files: `{"charge_points": [start entries]}`, the reference's format."""
 
     charge_points: list[ChargePointDefinition]
 

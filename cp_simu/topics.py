@@ -1,4 +1,4 @@
-"""Every MQTT topic of the contract (SPEC §2), built and parsed in one place."""
+"""Every MQTT topic of the contract (docs/mqtt-api.md), built and parsed in one place."""
 
 from __future__ import annotations
 

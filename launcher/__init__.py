@@ -1,1 +1,1 @@
-"""The launcher: starts, kills and restarts charge point processes on MQTT command (SPEC §3)."""
+"""The launcher: starts, kills and restarts charge point processes on MQTT command."""

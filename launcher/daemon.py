@@ -1,4 +1,4 @@
-"""The launcher daemon (SPEC §3): MQTT commands in, charge point processes out.
+"""The launcher daemon: MQTT commands in, charge point processes out.
 
 All state lives on the main thread: MQTT messages and child exits are queued to it as
 callables, so command handling needs no locks. What the launcher believes is running is

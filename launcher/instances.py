@@ -1,4 +1,4 @@
-"""Instance directories `<workdir>/chargepoints/<id>/` (SPEC §3, §6).
+"""Instance directories `<workdir>/chargepoints/<id>/`.
 
 Every path is derived from a validated id and checked to resolve to a direct child of
 `<workdir>/chargepoints` that is not a symlink, so no id, topic or retained message can make

@@ -1,6 +1,6 @@
 """Commands the supervisor sends, including the multi-step ones that must wait for `Dead`.
 
-Removing a CP (reference protocol, SPEC §2) and loading a setup both kill CPs and may only
+Removing a CP (the reference protocol) and loading a setup both kill CPs and may only
 clear their retained statuses once the CPs are really dead; restarting a live CP kills it
 first. Rather than sleeping like the reference supervisor does, each such command is kept as
 a pending step that `poll()` advances whenever statuses arrive (and on a timer for timeouts),

@@ -1,4 +1,4 @@
-"""Setup files (SPEC §7) in the reference supervisor's exact shape, both ways.
+"""Setup files in the reference supervisor's exact shape, both ways.
 
 The reference launcher reads `max_setpoint`, `max_setpoint_per_connector`, `nb_phases` and
 `nb_connectors` as JSON integers, so whole numbers are written without a fraction, and each

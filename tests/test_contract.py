@@ -1,4 +1,4 @@
-"""The MQTT contract in code: topics, payload models and their validation (SPEC §2–§5, §7).
+"""The MQTT contract in code: topics, payload models and their validation.
 
 The reference simulator's README examples are fixtures here (tests/fixtures/reference/,
 trailing commas removed): each must round-trip through the models unchanged in meaning.
