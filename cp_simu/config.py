@@ -178,7 +178,8 @@ def _render(parser: configparser.ConfigParser) -> str:
 
 def write_instance_config(template: SimuConfig, definition: ChargePointDefinition, directory: Path,
                           broker: str | None = None, root: str | None = None) -> Path:
-    """Instance config.ini = template with the definition written into [ChargePoint].
+    """Instance config.ini = template with the definition written into [ChargePoint]; a 2.0.1
+    charge point also gets its device_model.json (the one beside the template, else the default).
 
     Raises ConfigError, before writing anything, for a key or value that could not be
     written back as one line of [ChargePoint].
@@ -203,6 +204,10 @@ def write_instance_config(template: SimuConfig, definition: ChargePointDefinitio
         if root:
             parser[SECTION_MQTT]["root"] = root
     target = directory / INSTANCE_FILE
+    if definition.ocpp_version == "2.0.1":
+        from cp_simu import device_model_file  # jsonschema stays out of 1.6-only processes
+
+        device_model_file.copy_template(template.path, directory)
     atomic_write(target, _render(parser))
     return target
 
