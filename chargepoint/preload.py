@@ -8,7 +8,9 @@ place after ~8 calls) and every cache a library fills lazily on first use (ocpp'
 validators and dataclass lookups, enum and `re` caches, type attribute caches…). Calling
 `preload()` in the fork server does that work once, in pages the children then share.
 
-`preload()` runs a complete, realistic session of an OCPP 1.6 charge point, a few times:
+`preload()` first builds the `ocpp` library's schema validators of every OCPP version, the
+way calls use them (`chargepoint.core.validators`: a validator built any other way breaks the
+calls that carry charging limits), then runs a complete, realistic session of an OCPP 1.6 charge point, a few times:
 the command line parsed, a new instance directory created, a `Station` built on it, booted
 against an in-process CSMS (BootNotification, StatusNotification, Heartbeat, GetConfiguration
 and TriggerMessage from the CSMS), a charging session driven by MQTT inputs (id tag, car,
@@ -63,7 +65,9 @@ def preload(iterations: int = ITERATIONS) -> None:
     any I/O outside a temporary directory (removed afterwards)."""
     import chargepoint.cli  # the entry module and, through it, the libraries
     import chargepoint.ocpp16.adapter  # noqa: F401
+    from chargepoint.core.validators import warm_validators
 
+    warm_validators()
     with tempfile.TemporaryDirectory(prefix="ocpp-simu-preload-") as tmp, _quiet_logging(Path(tmp)):
         for i in range(iterations):
             _one_session(Path(tmp) / str(i))

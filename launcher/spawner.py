@@ -58,9 +58,6 @@ ENTRY_MODULE = f"{ENTRY_PACKAGE}.cli"  # its main(argv) runs one charge point
 PRELOAD = ("asyncio", "ssl", "json", "logging.handlers", "encodings.idna", "encodings.utf_8_sig", "stringprep",
            "websockets.asyncio.client", "ocpp.v16", "ocpp.v201", "ocpp.routing", "ocpp.charge_point",
            "paho.mqtt.client")
-# The ocpp library builds one JSON-schema validator per message type on first use and caches
-# it: built here once, they are shared instead of rebuilt in every child.
-VALIDATED_VERSIONS = {"1.6": "ocpp.v16.enums", "2.0.1": "ocpp.v201.enums"}
 # The entry package's warm-up, called once after the imports: it runs a charge point's code
 # paths in memory (no socket, thread or file left), so the bytecode specialisation and lazy
 # caches they cause are shared by every child instead of copied into each (docs/performance.md).
@@ -247,24 +244,10 @@ def _preload() -> list[str]:
             loaded.append(name)
         except Exception as exc:  # a missing optional library only costs memory
             print(f"spawner: not preloading {name}: {exc!r}", file=sys.stderr)
-    _warm_validators()
     _warm_up()
     if threading.active_count() != 1:
         print("spawner: warning: preloading started threads; forking is unsafe", file=sys.stderr)
     return loaded
-
-
-def _warm_validators() -> None:
-    try:
-        from ocpp.messages import MessageType, get_validator
-
-        for version, enums in VALIDATED_VERSIONS.items():
-            for action in importlib.import_module(enums).Action:
-                for kind in (MessageType.Call, MessageType.CallResult):
-                    with contextlib.suppress(OSError):  # an action without a schema
-                        get_validator(kind, action.value, version)
-    except Exception as exc:  # another ocpp version: the children build their own
-        print(f"spawner: OCPP validators not preloaded: {exc!r}", file=sys.stderr)
 
 
 def _warm_up() -> None:

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
-from ocpp.exceptions import NotSupportedError
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import (
@@ -28,12 +27,17 @@ from ocpp.v16.enums import (
     ResetType,
 )
 
+from chargepoint.core.call_routing import CallRouting
 from chargepoint.model.smart_charging import parse_datetime
 from chargepoint.protocol import Controller
 
 Trigger = Callable[..., str]  # (requested message, connector id, dry_run=) -> TriggerMessage status
 T = TypeVar("T")
 ACCEPTED = "Accepted"
+# Actions offered only with a feature profile (SupportedFeatureProfiles) that has no status
+# of its own to refuse with; the others answer NotSupported in their status field.
+FEATURE_PROFILES = {Action.trigger_message: "RemoteTrigger", Action.update_firmware: "FirmwareManagement",
+                    Action.get_diagnostics: "FirmwareManagement"}
 
 
 def _accepted(ok: bool) -> RemoteStartStopStatus:
@@ -48,7 +52,7 @@ def _timestamp(text: str | None) -> float | None:
     return None if text is None else parse_datetime(text).timestamp()
 
 
-class ChargePoint16(ChargePoint):
+class ChargePoint16(CallRouting, ChargePoint):
     """One WebSocket session with the CSMS, seen from the charge point."""
 
     def __init__(self, cp_id: str, connection: Any, station: Controller, response_timeout: float,
@@ -58,9 +62,11 @@ class ChargePoint16(ChargePoint):
         self._trigger = trigger
         self._decisions: dict[str, object] = {}  # call id -> what its @after is to carry out
 
-    def _require(self, feature_profile: str) -> None:
-        if not self.station.supports(feature_profile):
-            raise NotSupportedError(description=f"the {feature_profile} feature profile is not supported")
+    def refusal(self, action: str) -> str | None:
+        profile = FEATURE_PROFILES.get(Action(action))
+        if profile is None or self.station.supports(profile):
+            return None
+        return f"the {profile} feature profile is not supported"
 
     def _decide(self, call_unique_id: str, answer: T, carry_out: bool = True) -> T:
         """The `@on` answer; the `@after` of the same call acts only if `carry_out`."""
@@ -220,7 +226,6 @@ class ChargePoint16(ChargePoint):
     @on(Action.trigger_message)
     def on_trigger_message(self, call_unique_id: str, requested_message: str, connector_id: int | None = None
                            ) -> call_result.TriggerMessage:
-        self._require("RemoteTrigger")
         status = self._trigger(requested_message, connector_id, dry_run=True)
         return call_result.TriggerMessage(status=self._decide(call_unique_id, status, status == ACCEPTED))
 
@@ -234,7 +239,6 @@ class ChargePoint16(ChargePoint):
     @on(Action.update_firmware)
     def on_update_firmware(self, location: str, retrieve_date: str, retries: int | None = None,
                            retry_interval: int | None = None) -> call_result.UpdateFirmware:
-        self._require("FirmwareManagement")
         return call_result.UpdateFirmware()
 
     @after(Action.update_firmware)
@@ -244,7 +248,6 @@ class ChargePoint16(ChargePoint):
 
     @on(Action.get_diagnostics)
     def on_get_diagnostics(self, call_unique_id: str, location: str, **_: Any) -> call_result.GetDiagnostics:
-        self._require("FirmwareManagement")
         return call_result.GetDiagnostics(file_name=self._decide(call_unique_id, self.station.diagnostics_file_name()))
 
     @after(Action.get_diagnostics)

@@ -1,0 +1,86 @@
+"""How a charge point answers the CSMS's calls it cannot carry out, whatever the OCPP version.
+
+`CallRouting` goes before `ocpp.ChargePoint` in a version's session class and corrects the
+library where OCPP-J says otherwise:
+- an action the charge point does not know is answered `NotImplemented`, one it knows but
+  does not support (no handler, or a feature the station does not offer) `NotSupported`
+  (the library swaps the two), with one INFO line in the log;
+- a call the library cannot check or answer (an exception outside the handler: schema
+  validation, serialising the answer) is answered `InternalError` instead of ending the
+  session with it; an invalid call gets the library's error code and one WARNING line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from ocpp.exceptions import InternalError, NotImplementedError, NotSupportedError, OCPPError
+from ocpp.messages import Call, MessageType
+from websockets.exceptions import ConnectionClosed
+
+from chargepoint.core.validators import ACTIONS
+
+log = logging.getLogger(__name__)
+
+
+class CallRouting:
+    """Mixin for an `ocpp.ChargePoint` subclass; `refusal` tells which known actions it refuses."""
+
+    # set by ocpp.ChargePoint
+    route_map: dict[str, dict[str, Any]]
+    _ocpp_version: str
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unanswered: str | None = None  # prefixes of the answers to the call being handled
+
+    def refusal(self, action: str) -> str | None:
+        """Why the station does not support this action it has a handler for, or None."""
+        return None
+
+    async def _handle_call(self, msg: Call) -> Any:
+        unsupported = self._unsupported(msg.action)
+        if unsupported is not None:
+            log.info("%s refused (%s): %s", msg.action, unsupported.code, unsupported.description)
+            await self._send(msg.create_call_error(unsupported).to_json())
+            return None
+        self._unanswered = msg.unique_id
+        try:
+            return await super()._handle_call(msg)  # type: ignore[misc]
+        except ConnectionClosed:
+            raise
+        except OCPPError as error:
+            log.warning("%s %s refused (%s): %s", msg.action, msg.unique_id, error.code, error.description)
+            await self._answer_once(msg, error)
+        except Exception as exc:
+            log.error("%s %s could not be handled", msg.action, msg.unique_id, exc_info=exc)
+            await self._answer_once(msg, InternalError(description=f"{type(exc).__name__}: {exc}"))
+        finally:
+            self._unanswered = None
+        return None
+
+    def _unsupported(self, action: str) -> OCPPError | None:
+        if action not in ACTIONS.get(self._ocpp_version, ()):
+            return NotImplementedError(description=f"{action} is not an OCPP {self._ocpp_version} action")
+        if "_on_action" not in self.route_map.get(action, {}):
+            return NotSupportedError(description=f"{action} is not supported by this charge point")
+        reason = self.refusal(action)
+        return None if reason is None else NotSupportedError(description=reason)
+
+    async def _answer_once(self, msg: Call, error: OCPPError) -> None:
+        """The CallError, unless the call was answered before it failed (in its `@after`)."""
+        if self._unanswered == msg.unique_id:
+            await self._send(msg.create_call_error(error).to_json())
+
+    async def _send(self, message: str) -> None:
+        if self._unanswered is not None and _answers(message, self._unanswered):
+            self._unanswered = None
+        await super()._send(message)  # type: ignore[misc]
+
+
+def _answers(message: str, unique_id: str) -> bool:
+    """Whether a frame is the CallResult or CallError of that call (frames are sent compact)."""
+    return any(message.startswith(f"[{int(kind)},{json.dumps(unique_id)},")
+               for kind in (MessageType.CallResult, MessageType.CallError))
