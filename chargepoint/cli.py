@@ -97,7 +97,8 @@ async def _serve(instance: Any) -> int:
               help="Instance directory: config.ini, state, offline queue, logs.")
 @click.option("--broker", help="MQTT broker URL (overrides [Mqtt] broker of config.ini).")
 @click.option("--id", "cp_id", help="Charge point id (only used to create a new DIR).")
-@click.option("--central-system", help="CSMS URL, ws:// or wss:// (the CP connects to URL/<id>).")
+@click.option("--central-system", help="CSMS URL, ws:// or wss://; {id} stands for the charge point id, "
+                                             "else the CP connects to URL/<id>.")
 @click.option("--type", "cp_type", type=click.Choice(["AC", "DC"]), help="AC (setpoints in A) or DC (W).")
 @click.option("--connectors", type=int, help="Number of connectors.")
 @click.option("--phases", type=int, help="Number of phases (AC).")
@@ -106,7 +107,7 @@ async def _serve(instance: Any) -> int:
 @click.option("--max-setpoint-per-connector", type=float, help="Limit of each connector.")
 @click.option("--vendor", help="Vendor name sent in BootNotification.")
 @click.option("--model", help="Model name sent in BootNotification.")
-@click.option("--serial", help="Serial number sent in BootNotification.")
+@click.option("--serial", help="Serial number sent in BootNotification (default: SN-<id>).")
 @click.option("--ocpp-version", type=click.Choice(["1.6", "2.0.1"]), help="OCPP version (1.6).")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr.")
 def chargepoint(workdir: Path, broker: str | None, verbose: int, **options: Any) -> None:

@@ -8,13 +8,15 @@ error names the field it is about.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, ClassVar, Self
-from urllib.parse import urlsplit
+
+from cp_simu.urls import central_system_problem, redact_url
 
 from cp_simu import redact
 
@@ -172,12 +174,26 @@ class CpType(StrEnum):
 
 
 OCPP_VERSIONS = ("1.6", "2.0.1")
+SERIAL_PREFIX = "SN-"
+METER_SERIAL_PREFIX = "MTR-"
+SERIAL_MAX_LENGTH = 25  # CiString25: chargePointSerialNumber, meterSerialNumber
+
+
+def derived_serial(prefix: str, cp_id: str) -> str:
+    """A serial number that is the charge point's own: `<prefix><id>`, or for a long id its
+    start and a hash of all of it, so that a CSMS keyed on serials tells stations apart."""
+    text = f"{prefix}{cp_id}"
+    if len(text) <= SERIAL_MAX_LENGTH:
+        return text
+    digest = hashlib.sha256(cp_id.encode()).hexdigest()[:8]
+    return f"{text[:SERIAL_MAX_LENGTH - len(digest) - 1]}-{digest}"
 
 
 def validate_central_system(value: str, where: str = "central_system") -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise PayloadError(f"{where}: expected a ws:// or wss:// URL, got {value[:80]!r}")
+    """A ws:// or wss:// URL, `{id}` standing for the charge point id (see `csms_endpoint`)."""
+    problem = central_system_problem(value)
+    if problem:
+        raise PayloadError(f"{where}: {problem}, got {redact_url(value)[:80]!r}")
     return value
 
 
@@ -189,7 +205,7 @@ class ChargePointDefinition(JsonPayload):
     type: str = CpType.AC.value
     vendor: str = "Open OCPP"
     model: str = "Simulated CP"
-    serial: str = "S/N00000000"
+    serial: str = ""  # empty: derived from the id (see derived_serial)
     central_system: str = "ws://127.0.0.1:9000/"
     nb_connectors: int = 1
     nb_phases: int = 3
@@ -198,6 +214,10 @@ class ChargePointDefinition(JsonPayload):
     max_setpoint_per_connector: float = 32.0
     ocpp_version: str = "1.6"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.serial:
+            self.serial = derived_serial(SERIAL_PREFIX, self.id)
 
     KNOWN: ClassVar[tuple[str, ...]] = (
         "id", "type", "vendor", "model", "serial", "central_system", "nb_connectors", "nb_phases",
@@ -217,7 +237,7 @@ class ChargePointDefinition(JsonPayload):
             type=r.string("type", base.type, choices=("AC", "DC")),
             vendor=r.string("vendor", base.vendor, max_length=20),
             model=r.string("model", base.model, max_length=20),
-            serial=r.string("serial", base.serial, max_length=25),
+            serial=r.string("serial", "", max_length=25),
             central_system=validate_central_system(
                 r.string("central_system", base.central_system), r.where("central_system")),
             nb_connectors=r.integer("nb_connectors", base.nb_connectors, minimum=1, maximum=64),
@@ -234,6 +254,11 @@ class ChargePointDefinition(JsonPayload):
     @property
     def is_dc(self) -> bool:
         return self.type == CpType.DC.value
+
+    @property
+    def meter_serial(self) -> str:
+        """The meter's serial (config.ini `meter_serial`), else one derived from the id."""
+        return str(self.extra.get("meter_serial") or "") or derived_serial(METER_SERIAL_PREFIX, self.id)
 
 
 # ---------------------------------------------------------------------------
@@ -348,7 +373,8 @@ class CpStatus(JsonPayload):
                        **extra: Any) -> Self:
         return cls(pid=pid, status=status, vendor=definition.vendor, model=definition.model,
                    serial=definition.serial, nb_phases=definition.nb_phases,
-                   max_setpoint=float(definition.max_setpoint), central_system=definition.central_system,
+                   max_setpoint=float(definition.max_setpoint),
+                   central_system=redact_url(definition.central_system),
                    type=definition.type, voltage=float(definition.voltage),
                    extra={"ocpp_version": definition.ocpp_version,
                           "nb_connectors": definition.nb_connectors,

@@ -1,9 +1,11 @@
-"""Broker URLs: `mqtt://host:port`, `mqtts://` for TLS, and the reference's `tcp://` / `ssl://`."""
+"""URLs: the MQTT broker's (`mqtt://host:port`, `mqtts://` for TLS, the reference's `tcp://` /
+`ssl://`) and the Central System's (`central_system`: a ws:// or wss:// template with `{id}`)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
 _SCHEMES = {"mqtt": False, "tcp": False, "mqtts": True, "ssl": True}
@@ -39,3 +41,45 @@ class BrokerUrl:
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
+
+
+# ---------------------------------------------------------------------------
+# Central System URLs
+# ---------------------------------------------------------------------------
+
+ID_PLACEHOLDER = "{id}"
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def csms_endpoint(central_system: str, cp_id: str) -> str:
+    """The URL a charge point connects to: every `{id}` in `central_system` replaced by the
+    percent-encoded id (CSMSs route `…/ocpp/{id}/` or take the id as Basic-auth user), or
+    `<central_system>/<id>` when it has no `{id}`."""
+    cp_id = quote(cp_id, safe="")
+    if ID_PLACEHOLDER in central_system:
+        return central_system.replace(ID_PLACEHOLDER, cp_id)
+    return f"{central_system.rstrip('/')}/{cp_id}"
+
+
+def central_system_problem(value: str) -> str | None:
+    """Why `value` is no usable `central_system` (None when it is one)."""
+    unknown = [p for p in _PLACEHOLDER.findall(value) if p != ID_PLACEHOLDER]
+    if unknown:
+        return f"unknown placeholder {unknown[0][:20]!r} (only {ID_PLACEHOLDER} is replaced, by the charge point id)"
+    try:
+        parts = urlsplit(csms_endpoint(value, "CP"))
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "bad URL"
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        return "expected a ws:// or wss:// URL"
+    return None
+
+
+def redact_url(url: str) -> str:
+    """`url` without its password (`user:***@host`): what logs and retained statuses may show."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

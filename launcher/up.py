@@ -33,7 +33,7 @@ from cp_simu.models import (
 )
 from cp_simu.mqtt import Message, MqttClient
 from cp_simu.topics import Topics
-from cp_simu.urls import DEFAULT_BROKER_URL, BrokerUrl
+from cp_simu.urls import DEFAULT_BROKER_URL, BrokerUrl, redact_url
 
 from .daemon import KILL_WAIT
 from .fleetview import FleetView
@@ -73,8 +73,8 @@ def definitions(ids: list[str], cp_type: str, connectors: int, csms_url: str) ->
     """Start entries; the launcher's config.ini fills in the rest. DC: one 400 V phase, limits in W."""
     dc = {"nb_phases": 1, "voltage": 400.0, "max_setpoint": 150_000.0 * connectors,
           "max_setpoint_per_connector": 150_000.0} if cp_type == "DC" else {}
-    return [{"id": cp_id, "type": cp_type, "serial": f"S/N{n:08d}", "central_system": csms_url,
-             "nb_connectors": connectors, **dc} for n, cp_id in enumerate(ids, 1)]
+    return [{"id": cp_id, "type": cp_type, "central_system": csms_url, "nb_connectors": connectors, **dc}
+            for cp_id in ids]
 
 
 class Up:
@@ -241,8 +241,9 @@ class Up:
 @click.command(name="up", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--cps", type=click.IntRange(0, 1000), default=3, show_default=True,
               help="Number of charge points (ids CP_0001…).")
-@click.option("--csms", metavar="URL", help="Central System to connect to (ws:// or wss://); default: "
-                                            "start the demo CSMS on port 9000 (or a free one).")
+@click.option("--csms", metavar="URL", help="Central System to connect to (ws:// or wss://; {id} stands for "
+                                            "the charge point id, else <URL>/<id>); default: start the demo "
+                                            "CSMS on port 9000 (or a free one).")
 @click.option("--broker", metavar="URL", default=DEFAULT_BROKER_URL, show_default=True,
               help="MQTT broker; an embedded one is started if nothing answers there.")
 @click.option("--type", "cp_type", type=click.Choice(["AC", "DC"]), default="AC", show_default=True)
@@ -269,7 +270,7 @@ def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, w
     parts: dict[str, str] = {}
     ids = [f"CP_{i:04d}" for i in range(1, cps + 1)]
     view = FleetView(Topics(), ids, header=lambda: (
-        f"ocpp-simu up · broker {broker_url} ({parts.get('broker')}) · CSMS {run.csms_url} "
+        f"ocpp-simu up · broker {broker_url} ({parts.get('broker')}) · CSMS {redact_url(str(run.csms_url))} "
         f"({parts.get('csms')}) · launcher {run.launcher_status or '?'} ({parts.get('launcher')})"))
     try:
         parts["broker"] = run.start_broker()

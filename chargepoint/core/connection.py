@@ -1,11 +1,10 @@
-"""The WebSocket to the CSMS: URL, TLS, subprotocol, frame logging and reconnection backoff."""
+"""The WebSocket to the CSMS: TLS, subprotocol, frame logging and reconnection backoff."""
 
 from __future__ import annotations
 
 import random
 import socket
 import ssl
-from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
@@ -29,11 +28,6 @@ class Backoff:
 
     def reset(self) -> None:
         self._next = self.minimum
-
-
-def endpoint(central_system: str, cp_id: str) -> str:
-    """A charge point connects to `<central_system>/<id>`."""
-    return f"{central_system.rstrip('/')}/{quote(cp_id, safe='')}"
 
 
 class OcppConnection:

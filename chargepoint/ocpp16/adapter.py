@@ -18,7 +18,7 @@ from ocpp.v16 import call
 from ocpp.v16.enums import MessageTrigger, TriggerMessageStatus
 from websockets.exceptions import ConnectionClosed
 
-from chargepoint.core.connection import Backoff, OcppConnection, endpoint, open_connection
+from chargepoint.core.connection import Backoff, OcppConnection, open_connection
 from chargepoint.core.message_log import utc_iso
 from chargepoint.model.authorization import IdTagInfo
 from chargepoint.model.connector import Transaction, TransactionStopped
@@ -26,6 +26,7 @@ from chargepoint.model.meter import Sample
 from chargepoint.ocpp16.handlers import ChargePoint16
 from chargepoint.ocpp16.meter_values import meter_value
 from chargepoint.protocol import Controller
+from cp_simu.urls import csms_endpoint, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ class Ocpp16Adapter:
     async def run(self) -> None:
         settings = self.station.connection
         backoff = Backoff(settings.reconnect_min, settings.reconnect_max)
-        url = endpoint(self.station.definition.central_system, self.station.definition.id)
+        url = csms_endpoint(self.station.definition.central_system, self.station.definition.id)
+        shown = redact_url(url)  # the log never shows a password
         while not self._closing:
             try:
                 conn = await self.connect(
@@ -79,10 +81,10 @@ class Ocpp16Adapter:
                     ping_interval=self.station.config.integer("WebSocketPingInterval", 30))
             except Exception as exc:  # refused, DNS, TLS, handshake, timeout: all mean "retry later"
                 delay = backoff.next()
-                log.info("cannot connect to %s (%s); retrying in %.1fs", url, exc, delay)
+                log.info("cannot connect to %s (%s); retrying in %.1fs", shown, exc, delay)
                 await asyncio.sleep(delay)
                 continue
-            log.info("connected to %s", url)
+            log.info("connected to %s", shown)
             backoff.reset()
             try:
                 await self._session(conn)
@@ -149,7 +151,7 @@ class Ocpp16Adapter:
             firmware_version=str(extra.get("firmware_version") or "") or None,
             iccid=str(extra.get("iccid") or "") or None, imsi=str(extra.get("imsi") or "") or None,
             meter_type=str(extra.get("meter_type") or "") or None,
-            meter_serial_number=str(extra.get("meter_serial") or "") or None)
+            meter_serial_number=d.meter_serial)
 
     async def _boot(self, cp: ChargePoint16) -> None:
         """BootNotification until Accepted, waiting the interval the CSMS asks for."""

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from chargepoint.core.connection import Backoff, endpoint, open_connection
+from chargepoint.core.connection import Backoff, open_connection
 from chargepoint.core.message_log import MessageLog
+from cp_simu.urls import csms_endpoint
 
 
 def make_certificates(tmp: Path) -> tuple[Path, Path, Path]:
@@ -39,7 +40,7 @@ async def test_wss_verified_against_the_configured_ca(tmp_path: Path) -> None:
 
     async with serve(handler, "127.0.0.1", 0, ssl=context, subprotocols=["ocpp1.6"]) as server:
         port = next(iter(server.sockets)).getsockname()[1]
-        url = endpoint(f"wss://127.0.0.1:{port}/ocpp/", "CP 1")
+        url = csms_endpoint(f"wss://127.0.0.1:{port}/ocpp/", "CP 1")
         log = MessageLog(tmp_path / "ocpp.log")
         conn = await open_connection(url, "ocpp1.6", log, ca_file=str(ca))
         await conn.send('[2,"1","Heartbeat",{}]')
