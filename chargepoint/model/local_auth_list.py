@@ -15,9 +15,12 @@ from typing import Any
 
 from chargepoint.model.smart_charging import Answer, parse_datetime
 
-ID_TAG_MAX_LENGTH = 20
+# The longest id of any version (2.0.1 IdToken: 36; 1.6 idTag: 20, which its schema enforces).
+ID_TAG_MAX_LENGTH = 36
 ACCEPTED = "Accepted"
-AUTHORIZATION_STATUSES = frozenset({ACCEPTED, "Blocked", "Expired", "Invalid", "ConcurrentTx"})
+# 1.6 AuthorizationStatus and 2.0.1 AuthorizationStatusEnumType (each schema admits its own).
+AUTHORIZATION_STATUSES = frozenset({ACCEPTED, "Blocked", "Expired", "Invalid", "ConcurrentTx", "NoCredit",
+                                    "NotAllowedTypeEVSE", "NotAtThisLocation", "NotAtThisTime", "Unknown"})
 
 
 class UpdateStatus(StrEnum):

@@ -9,9 +9,9 @@ Two kinds of writers use the same store:
 - the CSMS, through `set_variables` (mutability, data type, values list and limits checked);
 - the station, through `update` (a value it owns, e.g. a read-only one) or `provide` (a live
   value read when asked, never stored, e.g. the clock or an EVSE's power).
-Listeners registered with `subscribe` hear about every accepted change, so the adapter reacts
-(a new HeartbeatInterval reschedules the heartbeat...). GetVariables, SetVariables, reports and
-the flat `ocpp_config` view all walk this one store.
+Functions in `listeners` hear `(flat key, value)` after every accepted change of an Actual
+value, so the adapter reacts (a new HeartbeatInterval reschedules the heartbeat...).
+GetVariables, SetVariables, reports and the flat `ocpp_config` view all walk this one store.
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ class Change:
     attribute: str = ACTUAL
 
 
-Listener = Callable[[Variable, str, str], None]  # (variable, attribute type, new value)
+Listener = Callable[[str, str], None]  # (flat key, new Actual value)
 
 
 @dataclass
@@ -287,7 +287,7 @@ class DeviceModel:
                         except InvalidValue as exc:
                             raise ConfigError(f"{path}: {variable.key} {attribute.type}: {exc}") from None
         self._providers: dict[tuple[str, str], Callable[[], object]] = {}
-        self._listeners: list[Listener] = []
+        self.listeners: list[Listener] = []
 
     # -- loading and saving -----------------------------------------------------------------
 
@@ -366,6 +366,13 @@ class DeviceModel:
         """By flat key (`OCPPCommCtrlr/HeartbeatInterval`); KeyError if there is none."""
         return self._variables[key]
 
+    def actual(self, key: str) -> str | None:
+        """The Actual value, None for an unknown key or a variable without a readable one."""
+        variable = self._variables.get(key)
+        if variable is None or ACTUAL not in variable.attributes or not variable.attributes[ACTUAL].readable:
+            return None
+        return self.value(key)
+
     def value(self, key: str, attribute: str = ACTUAL) -> str:
         """The current value ("" when unset); a provided value is read now."""
         variable = self._variables[key]
@@ -402,25 +409,26 @@ class DeviceModel:
             self.save()
             self._notify(variable, attribute, text)
 
+    def set_actual(self, key: str, value: object) -> None:
+        self.update(key, value)
+
     def provide(self, key: str, source: Callable[[], object], attribute: str = ACTUAL) -> None:
         """`source()` gives the value whenever it is read (live values: clock, power, entries)."""
         if attribute not in self._variables[key].attributes:
             raise KeyError(f"{key} has no {attribute} attribute")
         self._providers[(key, attribute)] = source
 
-    def subscribe(self, listener: Listener) -> None:
-        """`listener(variable, attribute, value)` after every accepted change."""
-        self._listeners.append(listener)
-
     def _notify(self, variable: Variable, attribute: str, value: str) -> None:
-        for listener in self._listeners:
+        if attribute != ACTUAL:
+            return
+        for listener in list(self.listeners):
             try:
-                listener(variable, attribute, value)
+                listener(variable.key, value)
             except Exception:  # one faulty reaction must not undo the change nor skip the others
                 log.exception("device model listener failed on %s", variable.key)
 
-    def ocpp_config(self) -> dict[str, str]:
-        """Flat view: every readable Actual value by flat key."""
+    def flat(self) -> dict[str, str]:
+        """The `ocpp_config` view: every readable Actual value by flat key."""
         return {v.key: self.value(v.key) for v in self._variables.values()
                 if ACTUAL in v.attributes and v.attributes[ACTUAL].readable}
 
@@ -448,9 +456,11 @@ class DeviceModel:
             return Result(Status.REJECTED, reason="WriteOnly", detail=f"{variable.key} cannot be read")
         return Result(Status.ACCEPTED, self.value(variable.key, attribute)[:max_length])
 
-    def set_many(self, changes: Sequence[Change], max_length: int | None = None) -> list[Result]:
+    def set_many(self, changes: Sequence[Change], max_length: int | None = None, *,
+                 announce: bool = True) -> list[Result]:
         """SetVariables: every item checked and applied on its own, persisted once; listeners
-        hear about the accepted ones (not about RebootRequired ones: they apply at the next boot)."""
+        hear about the accepted ones (not about RebootRequired ones: they apply at the next
+        boot), now or, with `announce=False`, when the caller calls `announce`."""
         results, applied = [], []
         for change in changes:
             result, variable = self._set(change, max_length)
@@ -460,9 +470,13 @@ class DeviceModel:
         if applied:
             self.save()
             for variable, attribute, result in applied:
-                if result.status is Status.ACCEPTED:
+                if announce and result.status is Status.ACCEPTED:
                     self._notify(variable, attribute, variable.attributes[attribute].value or "")
         return results
+
+    def announce(self, key: str) -> None:
+        """Tell the listeners the current Actual value of `key` (after a deferred `set_many`)."""
+        self._notify(self._variables[key], ACTUAL, self.value(key))
 
     def _set(self, change: Change, max_length: int | None) -> tuple[Result, Variable | None]:
         variable = self.find(change.component, change.variable, change.instance)
@@ -559,7 +573,8 @@ def _selects(selector: tuple[ComponentRef, str | None, str | None], variable: Va
         return False
     if component.connector is not None and component.connector != ref.connector:
         return False
-    return name is None or (name == variable.name and instance == variable.instance)
+    # A variable named without instance selects all its instances.
+    return name is None or (name == variable.name and instance in (None, variable.instance))
 
 
 def _text(value: object) -> str:

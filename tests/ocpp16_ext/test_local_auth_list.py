@@ -55,7 +55,7 @@ def test_empty_list_reports_version_zero() -> None:
     [entry("A", None)],  # Full without idTagInfo
     [entry("A"), entry("a")],  # twice
     [entry("A", "Happy")],
-    [entry("X" * 21)],
+    [entry("X" * 37)],
     [entry("A", expiryDate="tomorrow")],
 ])
 def test_malformed_updates_fail_and_change_nothing(entries: list[dict[str, Any]]) -> None:

@@ -74,7 +74,7 @@ def test_shipped_defaults_are_the_repository_file_and_hold_every_required_variab
 
 
 def test_per_evse_components_are_expanded_and_written_back(model: DeviceModel):
-    keys = set(model.ocpp_config())
+    keys = set(model.flat())
     assert {"EVSE@1/AvailabilityState", "EVSE@2/AvailabilityState", "Connector@2.1/ConnectorType"} <= keys
     assert "EVSE@3/AvailabilityState" not in keys
     document = json.loads(model.path.read_text())  # type: ignore[union-attr]
@@ -85,11 +85,15 @@ def test_per_evse_components_are_expanded_and_written_back(model: DeviceModel):
 
 
 def test_flat_view_has_actual_values_and_never_a_write_only_one(model: DeviceModel):
-    flat = model.ocpp_config()
+    flat = model.flat()
     assert flat["OCPPCommCtrlr/HeartbeatInterval"] == "300"
     assert flat["OCPPCommCtrlr/MessageAttempts:TransactionEvent"] == "3"
     assert flat["EVSE@1/AvailabilityState"] == "Available"
     assert not any(k.endswith("/BasicAuthPassword") for k in flat)
+    assert model.actual("SecurityCtrlr/BasicAuthPassword") is None
+    assert model.actual("NoSuchCtrlr/Nothing") is None
+    model.set_actual("OCPPCommCtrlr/HeartbeatInterval", 90)
+    assert model.actual("OCPPCommCtrlr/HeartbeatInterval") == "90"
 
 
 @pytest.mark.parametrize(("key", "value", "stored"), [
@@ -125,10 +129,10 @@ def test_accepted_values_are_stored_in_canonical_form(model: DeviceModel, key: s
 def test_refused_values_are_rejected_with_a_reason_and_leave_the_value(model: DeviceModel, key: str, value: str,
                                                                        reason: str):
     v = model.variable(key)
-    before = dict(model.ocpp_config())
+    before = dict(model.flat())
     [result] = model.set_many([Change(v.component, v.name, value, v.instance)])
     assert (result.status, result.reason) == (Status.REJECTED, reason)
-    assert model.ocpp_config() == before == reloaded(model).ocpp_config()
+    assert model.flat() == before == reloaded(model).flat()
 
 
 def test_lookup_statuses(model: DeviceModel):
@@ -149,7 +153,7 @@ def test_lookup_statuses(model: DeviceModel):
 
 def test_reboot_required_is_stored_but_not_announced(model: DeviceModel):
     heard: list[tuple[str, str]] = []
-    model.subscribe(lambda v, attribute, value: heard.append((v.key, value)))
+    model.listeners.append(lambda key, value: heard.append((key, value)))
     results = model.set_many([
         Change(ComponentRef("OCPPCommCtrlr"), "NetworkConfigurationPriority", "2,1"),
         Change(ComponentRef("OCPPCommCtrlr"), "HeartbeatInterval", "42"),
@@ -165,15 +169,14 @@ def test_station_updates_provided_values_and_listener_errors(model: DeviceModel)
     def broken(*_: object) -> None:
         raise RuntimeError("boom")
 
-    model.subscribe(broken)
-    model.subscribe(lambda v, attribute, value: heard.append(f"{v.key}={value}"))
+    model.listeners += [broken, lambda key, value: heard.append(f"{key}={value}")]
     model.update("EVSE@1/AvailabilityState", "Occupied")  # read-only for the CSMS, the station owns it
     assert heard == ["EVSE@1/AvailabilityState=Occupied"]
     assert reloaded(model).value("EVSE@1/AvailabilityState") == "Occupied"
     with pytest.raises(InvalidValue):
         model.update("EVSE@1/AvailabilityState", "Sleeping")
     model.provide("EVSE@1/Power", lambda: 7360.0)
-    assert model.ocpp_config()["EVSE@1/Power"] == "7360"
+    assert model.flat()["EVSE@1/Power"] == "7360"
     assert reloaded(model).value("EVSE@1/Power") == "0"  # live values are never stored
 
 
@@ -182,7 +185,7 @@ def test_definition_values(tmp_path: Path):
     apply_definition(model, ChargePointDefinition.from_dict(
         {"id": "CP7", "type": "AC", "nb_phases": 1, "voltage": 230.0, "max_setpoint_per_connector": 16.0,
          "vendor": "ACME", "model": "Wallbox"}))
-    flat = model.ocpp_config()
+    flat = model.flat()
     assert (flat["ChargingStation/VendorName"], flat["ChargingStation/Model"]) == ("ACME", "Wallbox")
     assert flat["EVSE@1/SupplyPhases"] == flat["Connector@1.1/SupplyPhases"] == "1"
     assert model.value("EVSE@1/Power", "MaxSet") == "3680"
