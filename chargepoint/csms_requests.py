@@ -32,8 +32,8 @@ class CsmsRequests:
         self.connection = station.connection
 
     # -- registration and what the adapter reports ----------------------------------------
-    def set_registration(self, status: str) -> None:
-        self.station.set_registration(status)
+    def set_registration(self, status: str, reason: str = "") -> None:
+        self.station.set_registration(status, reason)
 
     def connector_statuses(self) -> list[tuple[int, str, str]]:
         return self.station.connector_statuses()

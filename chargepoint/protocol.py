@@ -72,7 +72,9 @@ class Controller(Protocol):
     message_log: MessageLog
     connection: ConnectionSettings
 
-    def set_registration(self, status: str) -> None: ...
+    def set_registration(self, status: str, reason: str = "") -> None:
+        """Accepted / Pending / Rejected / Disconnected; `reason` says why it is not Accepted
+        (words of `cp_simu.failures`)."""
 
     def connector_statuses(self) -> list[tuple[int, str, str]]:
         """(connector id, status, error code) for connector 0 and every connector."""

@@ -47,7 +47,7 @@ from chargepoint.setpoints import Setpoints
 from chargepoint.status_payloads import connector_status, cp_status
 from chargepoint.tag_authorizer import TagAuthorizer
 from cp_simu.config import INSTANCE_FILE, SECTION_CP, SECTION_SIMULATION, SimuConfig, update_section
-from cp_simu.models import ChargePointDefinition
+from cp_simu.models import ChargePointDefinition, CpStatus
 from cp_simu.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,7 @@ class Station:
         self.policy = ConnectorPolicy()
         self.cache = AuthorizationCache()
         self.registration = "Disconnected"
+        self.registration_reason = "connecting"
         self.timers = Timers()  # on the loop run() starts in
         self.connectors: dict[int, ConnectorStateMachine] = {}
         for n in range(1, d.nb_connectors + 1):
@@ -145,7 +146,7 @@ class Station:
         self.timers.start(loop)
         if connect_mqtt:
             self.mqtt.start(loop.call_soon_threadsafe)
-        self.mqtt.publish_status(cp_status(self.definition, self.registration))
+        self.mqtt.publish_status(self._status())
         self._resume_interrupted()
         self._reported_cp_status = self._cp_connector_status()
         self.touch(*self.connectors, save=True)
@@ -190,11 +191,15 @@ class Station:
         self.adapter.reboot()
         self.touch(*self.connectors)
 
-    def set_registration(self, status: str) -> None:
-        if status != self.registration:
-            log.info("registration: %s", status)
-            self.registration = status
-            self.mqtt.publish_status(cp_status(self.definition, status))
+    def set_registration(self, status: str, reason: str = "") -> None:
+        """`reason`: why it is not Accepted (the CP status's `reason`), "" once it is."""
+        if (status, reason) != (self.registration, self.registration_reason):
+            log.info("registration: %s%s", status, f" ({reason})" if reason else "")
+            self.registration, self.registration_reason = status, reason
+            self.mqtt.publish_status(self._status())
+
+    def _status(self) -> CpStatus:
+        return cp_status(self.definition, self.registration, self.registration_reason)
 
     def _install_firmware(self, version: str) -> None:
         """The new version is what the next BootNotification and the CP status carry, also
@@ -202,7 +207,7 @@ class Station:
         update_section(self.directory / INSTANCE_FILE, SECTION_CP, {"firmware_version": version})
         self.definition.extra["firmware_version"] = version
         self.mqtt.set_dead_status(cp_status(self.definition, "Dead"))
-        self.mqtt.publish_status(cp_status(self.definition, self.registration))
+        self.mqtt.publish_status(self._status())
 
     # -- what the services share ----------------------------------------------------------
     def supports(self, feature_profile: str) -> bool:

@@ -8,8 +8,8 @@ from chargepoint.model.connector import ConnectorStateMachine
 from cp_simu.models import ChargePointDefinition, ConnectorStatus, CpStatus
 
 
-def cp_status(definition: ChargePointDefinition, status: str) -> CpStatus:
-    return CpStatus.for_definition(definition, os.getpid(), status,
+def cp_status(definition: ChargePointDefinition, status: str, reason: str = "") -> CpStatus:
+    return CpStatus.for_definition(definition, os.getpid(), status, reason,
                                    firmware_version=str(definition.extra.get("firmware_version", "")))
 
 

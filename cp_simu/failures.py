@@ -37,11 +37,11 @@ def connection_failure(exc: BaseException) -> str:
         body = _first_line(response.body or b"")
         return f"{text}: {body}" if body else text
     if isinstance(exc, InvalidURI):
-        return f"invalid URL: {exc}"
+        return f"invalid URL: {exc.msg}"  # the URL itself may carry a password
     if isinstance(exc, InvalidHandshake):
         return f"WebSocket handshake failed: {exc}"
     if isinstance(exc, ConnectionClosed):
-        return closed(exc.rcvd)
+        return closed(exc.rcvd, exc.sent, exc.rcvd_then_sent)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS failure: certificate verify failed: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError):
@@ -57,14 +57,23 @@ def connection_failure(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def closed(close_frame: Close | None) -> str:
-    """Why an open WebSocket ended: the peer's close frame, or none (socket dropped)."""
-    if close_frame is None:
+def closed(rcvd: Close | None, sent: Close | None = None, rcvd_then_sent: bool | None = None) -> str:
+    """Why an open WebSocket ended, from the close frames received and sent (none: dropped)."""
+    if rcvd is None and sent is None:
         return "connection lost (closed without a close frame)"
-    text = f"connection closed by the CSMS (code {close_frame.code}"
-    return f"{text}: {close_frame.reason})" if close_frame.reason else f"{text})"
+    by_csms = rcvd is not None and (sent is None or bool(rcvd_then_sent))
+    frame = rcvd if by_csms else sent
+    assert frame is not None
+    text = f"connection closed by the {'CSMS' if by_csms else 'charge point'} (code {frame.code}"
+    return f"{text}: {frame.reason})" if frame.reason else f"{text})"
 
 
 def boot_refused(status: str, interval: float) -> str:
     """A BootNotification answered Pending or Rejected."""
     return f"BootNotification {status}; retrying in {interval:g} s"
+
+
+def boot_failed(exc: BaseException, retry_in: float) -> str:
+    """A BootNotification without a usable answer (CallError, timeout)."""
+    what = "no answer" if isinstance(exc, TimeoutError) else f"error answer: {exc}"
+    return f"BootNotification got {what}; retrying in {retry_in:g} s"

@@ -366,16 +366,19 @@ class CpStatus(JsonPayload):
     central_system: str
     type: str
     voltage: float
+    # Why the CP is not registered ("connection refused", "HTTP 401 …", "BootNotification
+    # Rejected; …"); "" when connected, and in statuses of CPs that do not say.
+    reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_definition(cls, definition: ChargePointDefinition, pid: int, status: str,
-                       **extra: Any) -> Self:
+                       reason: str = "", **extra: Any) -> Self:
         return cls(pid=pid, status=status, vendor=definition.vendor, model=definition.model,
                    serial=definition.serial, nb_phases=definition.nb_phases,
                    max_setpoint=float(definition.max_setpoint),
                    central_system=redact_url(definition.central_system),
-                   type=definition.type, voltage=float(definition.voltage),
+                   type=definition.type, voltage=float(definition.voltage), reason=reason,
                    extra={"ocpp_version": definition.ocpp_version,
                           "nb_connectors": definition.nb_connectors,
                           "max_setpoint_per_connector": float(definition.max_setpoint_per_connector),
@@ -392,7 +395,7 @@ class CpStatus(JsonPayload):
             model=r.string("model", ""), serial=r.string("serial", ""),
             nb_phases=r.integer("nb_phases", 1), max_setpoint=r.number("max_setpoint", 0.0),
             central_system=r.string("central_system", ""), type=r.string("type", "AC"),
-            voltage=r.number("voltage", 0.0),
+            voltage=r.number("voltage", 0.0), reason=r.string("reason", ""),
             extra={k: v for k, v in data.items() if k not in known})
 
     def with_status(self, status: str) -> CpStatus:

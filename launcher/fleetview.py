@@ -38,6 +38,7 @@ class FleetView:
     ids: list[str]
     header: Callable[[], str] = lambda: ""
     registrations: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)  # why a CP is not Accepted
     connectors: dict[str, dict[int, dict]] = field(default_factory=dict)
     last_error: str = ""
     started_at: float = field(default_factory=time.monotonic)
@@ -60,10 +61,11 @@ class FleetView:
                 self.last_error = str(data.get("error", ""))
                 self._events.append(f"launcher error: {self.last_error}")
             elif parsed.kind is TopicKind.CP_STATUS and parsed.cp_id in self.ids and isinstance(data, dict):
-                status = str(data.get("status", "?"))
-                if self.registrations.get(parsed.cp_id) != status:
+                status, reason = str(data.get("status", "?")), str(data.get("reason") or "")
+                if (self.registrations.get(parsed.cp_id), self.reasons.get(parsed.cp_id, "")) != (status, reason):
                     self.registrations[parsed.cp_id] = status
-                    self._events.append(f"{parsed.cp_id} {status}")
+                    self.reasons[parsed.cp_id] = reason
+                    self._events.append(f"{parsed.cp_id} {status}" + (f" ({reason})" if reason else ""))
             elif (parsed.kind is TopicKind.CONNECTOR_STATUS and parsed.cp_id in self.ids
                   and isinstance(data, dict) and str(parsed.connector).isdigit()):
                 slots = self.connectors.setdefault(parsed.cp_id, {})
@@ -109,10 +111,12 @@ class FleetView:
             lines.append("  ".join(f"{_paint(k, k)} {counts[k]}" for k in REGISTRATIONS if counts[k])
                          + (f"  waiting {counts['unknown']}" if counts["unknown"] else ""))
             lines.append("")
-            lines.append(click.style(f"{'ID':<12}{'STATUS':<14}CONNECTORS", bold=True))
+            lines.append(click.style(f"{'ID':<12}{'STATUS':<14}CONNECTORS / REASON", bold=True))
             for cp_id in self.ids[:max(rows, 1)]:
                 state = self.registrations.get(cp_id, "…")
-                lines.append(f"{cp_id:<12}{_paint(state, state, 14)}{self._connector_text(cp_id)}")
+                reason = self.reasons.get(cp_id, "")
+                detail = click.style(reason, fg=_COLORS.get(state)) if reason else self._connector_text(cp_id)
+                lines.append(f"{cp_id:<12}{_paint(state, state, 14)}{detail}")
             if len(self.ids) > rows:
                 lines.append(f"… and {len(self.ids) - rows} more")
             if self.last_error:

@@ -32,6 +32,11 @@ class CpPanel(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.state_badge = QLabel()
         self.state_badge.setVisible(False)
+        self.reason = QLabel()  # why it is not registered (the status's `reason`)
+        self.reason.setStyleSheet("color: #b00020;")
+        self.reason.setWordWrap(True)
+        self.reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.reason.setVisible(False)
 
         self.identity = QGroupBox("Identity")
         grid = QGridLayout(self.identity)
@@ -57,6 +62,7 @@ class CpPanel(QWidget):
         self.cards_box = QVBoxLayout()
         layout = QVBoxLayout(self)
         layout.addLayout(header)
+        layout.addWidget(self.reason)
         layout.addWidget(self.identity)
         layout.addLayout(self.cards_box)
         layout.addStretch(1)
@@ -67,6 +73,7 @@ class CpPanel(QWidget):
             self.cp_id = None
             self.title.setText("Select a charge point")
             self.state_badge.setVisible(False)
+            self.reason.setVisible(False)
             self.identity.setVisible(False)
             self._set_cards(None)
             return
@@ -76,6 +83,8 @@ class CpPanel(QWidget):
         self.state_badge.setText(entry.state)
         self.state_badge.setStyleSheet(badge_css(background, foreground))
         self.state_badge.setVisible(True)
+        self.reason.setText(entry.reason)
+        self.reason.setVisible(bool(entry.reason))
         self.identity.setVisible(True)
         self._show_identity(entry)
         self._set_cards(entry)

@@ -168,6 +168,11 @@ class CpEntry:
         return self.status.status if self.status else UNKNOWN
 
     @property
+    def reason(self) -> str:
+        """Why it is not registered ("" when it is, or when its status does not say)."""
+        return self.status.reason if self.status and self.status.status != DEAD else ""
+
+    @property
     def alive(self) -> bool:
         return self.status is not None and self.status.status != DEAD
 

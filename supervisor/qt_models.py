@@ -134,7 +134,8 @@ class FleetTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column == POWER_COLUMN:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and entry.status is not None:
-            return f"{entry.id} — {entry.state}\n{entry.status.vendor} {entry.status.model}\n" \
+            reason = f" ({entry.reason})" if entry.reason else ""
+            return f"{entry.id} — {entry.state}{reason}\n{entry.status.vendor} {entry.status.model}\n" \
                    f"{entry.status.central_system}"
         return None
 

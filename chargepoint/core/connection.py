@@ -10,6 +10,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from chargepoint.core.message_log import MessageLog
+from cp_simu import failures
 
 
 class Backoff:
@@ -49,6 +50,11 @@ class OcppConnection:
 
     async def close(self) -> None:
         await self.ws.close()
+
+    def close_reason(self) -> str:
+        """Why the WebSocket ended (once it has): the CP status's `reason`."""
+        p = self.ws.protocol
+        return failures.closed(p.close_rcvd, p.close_sent, p.close_rcvd_then_sent)
 
 
 async def open_connection(url: str, subprotocol: str, log: MessageLog, *, ca_file: str = "",

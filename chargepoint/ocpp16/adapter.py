@@ -26,6 +26,7 @@ from chargepoint.model.meter import Sample
 from chargepoint.ocpp16.handlers import ChargePoint16
 from chargepoint.ocpp16.meter_values import meter_value
 from chargepoint.protocol import Controller
+from cp_simu import failures
 from cp_simu.urls import csms_endpoint, redact_url
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,9 @@ class Ocpp16Adapter:
                     ping_interval=self.station.config.integer("WebSocketPingInterval", 30))
             except Exception as exc:  # refused, DNS, TLS, handshake, timeout: all mean "retry later"
                 delay = backoff.next()
-                log.info("cannot connect to %s (%s); retrying in %.1fs", shown, exc, delay)
+                why = failures.connection_failure(exc)
+                log.info("cannot connect to %s (%s); retrying in %.1fs", shown, why, delay)
+                self.station.set_registration("Disconnected", why)
                 await asyncio.sleep(delay)
                 continue
             log.info("connected to %s", shown)
@@ -92,7 +95,8 @@ class Ocpp16Adapter:
                 self._cp = self._conn = None
                 self._connected_registered = False
                 if not self._closing:
-                    self.station.set_registration("Disconnected")
+                    self.station.set_registration(
+                        "Disconnected", "rebooting (Reset)" if self._rebooting else conn.close_reason())
             if self._rebooting:
                 self._rebooting = False  # reconnect at once, as a rebooted CP would
             elif not self._closing:
@@ -161,14 +165,16 @@ class Ocpp16Adapter:
                 answer = await cp.call(request, suppress=False)
             except (OCPPError, TimeoutError) as exc:
                 log.warning("BootNotification failed (%s); retrying", exc)
+                self.station.set_registration("Disconnected", failures.boot_failed(exc, BOOT_RETRY_ON_ERROR))
                 await asyncio.sleep(BOOT_RETRY_ON_ERROR)
                 continue
             if answer.status == "Accepted":
                 self._accepted_boot(answer.interval)
                 self._registered = True
                 return
-            self.station.set_registration(answer.status)
-            await asyncio.sleep(max(BOOT_RETRY_MIN, answer.interval))
+            interval = max(BOOT_RETRY_MIN, answer.interval)
+            self.station.set_registration(answer.status, failures.boot_refused(answer.status, interval))
+            await asyncio.sleep(interval)
 
     def _accepted_boot(self, interval: int) -> None:
         """The interval of an accepted BootNotification becomes the HeartbeatInterval."""

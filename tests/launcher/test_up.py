@@ -98,3 +98,19 @@ def test_closed_terminal_stops_up_and_leaves_nothing(tmp_path: Path):
             with contextlib.suppress(psutil.Error):
                 p.kill()
         kill_cps(workdir)
+
+
+def test_view_says_why_a_charge_point_is_disconnected(tmp_path: Path):
+    workdir = tmp_path / "up"
+    csms = f"ws://127.0.0.1:{free_port()}/"  # nothing listens there
+    args = ocpp_simu("up", "--cps", "1", "--csms", csms, "--broker", f"mqtt://127.0.0.1:{free_port()}",
+                     "--workdir", str(workdir))
+    try:
+        with managed(args, log=tmp_path / "up.out") as up:
+            wait_until(lambda: "CP_0001 Disconnected (connection refused)" in up.output() or not up.alive(), 60,
+                       what="the reason in up's view")
+            assert up.alive(), up.output()
+            up.signal(signal.SIGINT)
+            assert up.wait(30) == 0, up.output()
+    finally:
+        kill_cps(workdir)

@@ -16,7 +16,7 @@ from supervisor.dialogs import PRESETS
 from supervisor.palette import cp_colours
 from supervisor.qt_models import STATE_COLUMN
 from tests.conftest import MOSQUITTO
-from tests.procs import free_port, managed, port_open, wait_until
+from tests.procs import free_port, managed, ocpp_simu, port_open, wait_until
 from tests.supervisor.conftest import T, publish_cp, row_ids, wait_json
 
 
@@ -290,3 +290,17 @@ def test_root_prefix_is_configurable(qtbot, broker, recorder_factory, make_windo
     assert wait_json(qtbot, rec, other.launcher_cmd) == {"type": "kill", "charge_points": [{"id": "lab_cp"}]}
     window.panel.cards[1].cable.setValue(16)
     assert wait_json(qtbot, rec, other.connector_car("lab_cp", 1)) == {"cable": 16.0}
+
+
+def test_why_a_charge_point_is_disconnected_is_shown(qtbot, tmp_path: Path, broker, make_window) -> None:
+    """A real charge point whose CSMS refuses connections: the panel and the list's tooltip say so."""
+    window = make_window(broker.url)
+    args = ocpp_simu("chargepoint", "--workdir", str(tmp_path / "cp"), "--broker", broker.url, "--id", "lonely",
+                     "--central-system", f"ws://127.0.0.1:{free_port()}/")
+    with managed(args, log=tmp_path / "cp.out"):
+        qtbot.waitUntil(lambda: window.fleet.get("lonely") is not None
+                        and window.fleet.get("lonely").reason == "connection refused", timeout=15_000)
+        assert window.select("lonely")
+        assert window.panel.reason.isVisible() and window.panel.reason.text() == "connection refused"
+        tip = window.proxy.index(row_ids(window).index("lonely"), STATE_COLUMN).data(Qt.ItemDataRole.ToolTipRole)
+        assert "Disconnected (connection refused)" in tip
