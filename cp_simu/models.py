@@ -16,9 +16,8 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 
-from cp_simu.urls import central_system_problem, redact_url
-
 from cp_simu import redact
+from cp_simu.urls import central_system_problem, redact_url
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-.:]{1,48}$")
 ERROR_PAYLOAD_EXCERPT = 200
