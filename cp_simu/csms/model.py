@@ -49,9 +49,11 @@ class Transaction:
     stop_time: str | None = None
     stop_reason: str | None = None
     active: bool = True
+    # 2.0.1: every TransactionEvent as received (seqNo, eventType, triggerReason, offline...).
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "events": [dict(e) for e in self.events]}
 
 
 @dataclass
@@ -69,6 +71,10 @@ class CpRecord:
     last_heartbeat: str | None = None
     # "<connector>" (1.6) or "<evse>/<connector>" (2.0.1) -> last reported status
     connectors: dict[str, str] = field(default_factory=dict)
+    # 2.0.1 NotifyReport: flat key `Component[:instance][@evse[.connector]]/Variable[:instance]` -> Actual
+    device_model: dict[str, str] = field(default_factory=dict)
+    # Last status of each notification ("FirmwareStatusNotification", "ReservationStatusUpdate:<id>"...)
+    notifications: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -87,6 +93,8 @@ class CpRecord:
             "boot_info": self.boot_info,
             "last_heartbeat": self.last_heartbeat,
             "connectors": dict(self.connectors),
+            "notifications": dict(self.notifications),
+            "device_model": dict(self.device_model),
         }
 
 
@@ -134,6 +142,18 @@ class CentralSystem:
     def connector_status(self, cp_id: str, connector: str, status: str) -> None:
         self.record(cp_id).connectors[connector] = status
 
+    def notified(self, cp_id: str, what: str, status: str) -> None:
+        self.record(cp_id).notifications[what] = status
+
+    def device_model_report(self, cp_id: str, report_data: list[dict[str, Any]]) -> None:
+        """Remember the Actual values a NotifyReport page lists (report data in snake_case)."""
+        known = self.record(cp_id).device_model
+        for item in report_data:
+            actual = next((a for a in item.get("variable_attribute", []) if a.get("type", "Actual") == "Actual"),
+                          None)
+            if actual is not None:
+                known[_flat_key(item["component"], item["variable"])] = actual.get("value", "")
+
     # -- authorization -----------------------------------------------------------------------
 
     def authorize(self, id_tag: str) -> str:
@@ -163,7 +183,9 @@ class CentralSystem:
 
     def transaction_event(self, cp_id: str, event_type: str, transaction_id: str, timestamp: str,
                           connector_id: int | None, id_token: str | None,
-                          stopped_reason: str | None) -> str | None:
+                          stopped_reason: str | None, *, seq_no: int | None = None,
+                          trigger_reason: str | None = None, offline: bool = False,
+                          charging_state: str | None = None, energy_wh: float | None = None) -> str | None:
         """OCPP 2.0.1 TransactionEvent; returns the id token's status when one was given."""
         status = self.authorize(id_token) if id_token is not None else None
         key = (cp_id, transaction_id)
@@ -175,6 +197,21 @@ class CentralSystem:
             tx.id_tag, tx.id_tag_status = id_token, status
         if connector_id is not None and tx.connector_id is None:
             tx.connector_id = connector_id
+        tx.events.append({"seq_no": seq_no, "event_type": event_type, "trigger_reason": trigger_reason,
+                          "offline": offline, "timestamp": timestamp, "charging_state": charging_state,
+                          "energy_wh": energy_wh})
+        if energy_wh is not None:
+            if tx.meter_start is None or event_type == "Started":
+                tx.meter_start = round(energy_wh)
+            tx.meter_stop = round(energy_wh) if event_type == "Ended" else tx.meter_stop
         if event_type == "Ended":
             tx.stop_time, tx.stop_reason, tx.active = timestamp, stopped_reason, False
         return status
+
+
+def _flat_key(component: dict[str, Any], variable: dict[str, Any]) -> str:
+    key = component["name"] + (f":{component['instance']}" if component.get("instance") else "")
+    evse = component.get("evse")
+    if evse:
+        key += f"@{evse['id']}" + (f".{evse['connector_id']}" if evse.get("connector_id") is not None else "")
+    return f"{key}/{variable['name']}" + (f":{variable['instance']}" if variable.get("instance") else "")
