@@ -16,7 +16,7 @@ from ocpp.v201 import ChargePoint
 from ocpp.v201.enums import Action
 
 from cp_simu.csms.calls import call_raw
-from tests.test_csms import Csms, client, csms, http  # noqa: F401  (csms: the module's CSMS process fixture)
+from tests.test_csms import Csms, client, csms, http  # noqa: F401  (csms: the CSMS process fixture)
 
 SCHEMAS = Path(ocpp.v201.__file__).parent / "schemas"
 FROM_STATION = [
@@ -27,7 +27,7 @@ FROM_STATION = [
     "PublishFirmwareStatusNotification", "ReportChargingProfiles", "ReservationStatusUpdate",
     "SecurityEventNotification", "SignCertificate", "StatusNotification", "TransactionEvent",
 ]
-FROM_CSMS = sorted({a.value for a in Action} - set(FROM_STATION) - {"DataTransfer"}) + ["DataTransfer"]
+FROM_CSMS = [*sorted({a.value for a in Action} - set(FROM_STATION) - {"DataTransfer"}), "DataTransfer"]
 
 
 @cache
