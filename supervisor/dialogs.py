@@ -197,7 +197,9 @@ def _free_id(taken: Collection[str]) -> str:
 
 
 class OcppConfigDialog(QDialog):
-    """The OCPP configuration keys a CP published on `ocpp_config`, as a filterable table."""
+    """The OCPP configuration a CP published on `ocpp_config`, as a filterable table: 1.6 keys,
+    or a 2.0.1 device model's flat keys (`Component[:instance][@evse[.connector]]/Variable[:instance]`).
+    The filter matches keys and values alike, so `EVSE@2`, `TxCtrlr/` or `Occupied` all find something."""
 
     refresh = Signal(str)  # cp id
 
@@ -207,7 +209,7 @@ class OcppConfigDialog(QDialog):
         self.setWindowTitle(f"OCPP configuration — {cp_id}")
         self.status = QLabel(f"Waiting for {topic} …")
         self.filter = QLineEdit()
-        self.filter.setPlaceholderText("Filter keys")
+        self.filter.setPlaceholderText("Filter keys and values (e.g. EVSE@1, SampledDataCtrlr/, Occupied)")
         self.filter.setClearButtonEnabled(True)
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["Key", "Value"])
@@ -234,14 +236,18 @@ class OcppConfigDialog(QDialog):
             self.table.setItem(row, 0, QTableWidgetItem(key))
             self.table.setItem(row, 1, QTableWidgetItem(config[key]))
         self.table.setSortingEnabled(True)
-        self.status.setText(f"{len(config)} keys")
         self._apply_filter(self.filter.text())
 
     def _apply_filter(self, text: str) -> None:
         needle = text.casefold()
+        shown = 0
         for row in range(self.table.rowCount()):
-            key = self.table.item(row, 0)
-            self.table.setRowHidden(row, bool(needle) and needle not in (key.text().casefold() if key else ""))
+            cells = (self.table.item(row, column) for column in (0, 1))
+            hidden = bool(needle) and not any(needle in cell.text().casefold() for cell in cells if cell)
+            self.table.setRowHidden(row, hidden)
+            shown += not hidden
+        total = self.table.rowCount()
+        self.status.setText(f"{total} keys" if shown == total else f"{shown} of {total} keys")
 
 
 class OcppLogDialog(QDialog):
