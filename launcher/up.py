@@ -53,7 +53,10 @@ def _say(text: str, **kwargs: Any) -> None:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a server could listen on `port` now. SO_REUSEADDR, as servers set it: the
+    connections a just-stopped demo CSMS left in TIME_WAIT do not make its port "taken"."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

@@ -51,7 +51,7 @@ class ControlApi:
         self._clients: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str, port: int) -> int:
-        self._listener = await asyncio.start_server(self._serve_client, host, port)
+        self._listener = await asyncio.start_server(self._serve_client, host, port, reuse_address=True)
         return int(self._listener.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:

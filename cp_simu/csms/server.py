@@ -69,6 +69,7 @@ class CsmsServer:
             subprotocols=[Subprotocol(p) for p in SUBPROTOCOLS],
             select_subprotocol=self._select_subprotocol,
             process_request=self._process_request,
+            reuse_address=True,  # a quick restart must not find the port taken (TIME_WAIT)
         )
         return int(next(iter(self._server.sockets)).getsockname()[1])
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
 
+from launcher.up import _port_free
 from tests.launcher.conftest import cp_processes, kill_cps
-from tests.procs import free_port, managed, ocpp_simu, wait_until
+from tests.procs import free_port, managed, ocpp_simu, port_open, wait_until
 
 
 def test_up_boots_three_cps_and_ctrl_c_leaves_nothing(tmp_path: Path):
@@ -114,3 +118,38 @@ def test_view_says_why_a_charge_point_is_disconnected(tmp_path: Path):
             assert up.wait(30) == 0, up.output()
     finally:
         kill_cps(workdir)
+
+
+def _bind_plain(port: int) -> bool:
+    """bind() without SO_REUSEADDR: fails while a connection of that port is in TIME_WAIT."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_demo_csms_ports_are_usable_right_after_it_stopped(tmp_path: Path):
+    """A just-stopped demo CSMS leaves connections it closed first in TIME_WAIT on its ports:
+    up's probe must not call them taken, and the CSMS must listen there again at once."""
+    port, api = free_port(), free_port()
+    args = ocpp_simu("csms", "--port", str(port), "--api-port", str(api))
+    with managed(args, log=tmp_path / "csms-1.out") as csms:
+        wait_until(lambda: (port_open(port) and port_open(api)) or not csms.alive(), 15, what="demo CSMS")
+        with urllib.request.urlopen(f"http://127.0.0.1:{api}/api/cps", timeout=5) as reply:
+            assert json.loads(reply.read()) is not None  # may leave the API port in TIME_WAIT too
+
+        async def connect_then_stop() -> None:
+            from websockets.asyncio.client import connect
+            async with connect(f"ws://127.0.0.1:{port}/CP1", subprotocols=["ocpp1.6"]) as ws:
+                csms.signal(signal.SIGTERM)  # it closes the connection first
+                await ws.wait_closed()
+        asyncio.run(connect_then_stop())
+        assert csms.wait(10) == 0
+    assert not _bind_plain(port)  # TIME_WAIT there: the case to handle
+    assert _port_free(port) and _port_free(api)
+    with managed(args, log=tmp_path / "csms-2.out") as again:
+        wait_until(lambda: (port_open(port) and port_open(api)) or not again.alive(), 15, what="CSMS again")
+        assert again.alive(), again.output()
+        assert not _port_free(port) and not _port_free(api)  # a listener is still seen
