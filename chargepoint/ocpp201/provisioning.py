@@ -126,9 +126,7 @@ class ProvisioningHandlers:
 
     @after(Action.get_base_report)
     async def after_get_base_report(self, call_unique_id: str, request_id: int, **_: Any) -> None:
-        variables = self._pending().pop(call_unique_id, None)
-        if variables:
-            await self.send_report(request_id, variables)
+        await self._send_decided_report(call_unique_id, request_id)
 
     @on(Action.get_report)
     def on_get_report(self, call_unique_id: str, request_id: int,
@@ -147,6 +145,9 @@ class ProvisioningHandlers:
 
     @after(Action.get_report)
     async def after_get_report(self, call_unique_id: str, request_id: int, **_: Any) -> None:
+        await self._send_decided_report(call_unique_id, request_id)
+
+    async def _send_decided_report(self, call_unique_id: str, request_id: int) -> None:
         variables = self._pending().pop(call_unique_id, None)
         if variables:
             await self.send_report(request_id, variables)
