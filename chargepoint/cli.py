@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import logging.handlers
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -55,7 +56,18 @@ def _setup_logging(directory: Path, verbose: int) -> None:
 
 
 def prepare_instance(directory: Path, options: dict[str, Any], broker: str | None) -> Any:
-    """The instance to run: DIR/config.ini, created from the options if DIR is new."""
+    """The instance to run: DIR/config.ini, created from the options if DIR is new. A refused
+    invocation leaves no directory behind that it created."""
+    created = not directory.exists()
+    try:
+        return _instance(directory, options, broker)
+    except BaseException:
+        if created:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
+def _instance(directory: Path, options: dict[str, Any], broker: str | None) -> Any:
     from chargepoint.station import Instance
 
     directory.mkdir(parents=True, exist_ok=True)

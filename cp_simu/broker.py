@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -66,10 +69,35 @@ async def serve(host: str = "127.0.0.1", port: int = 1883) -> None:
         await asyncio.wait_for(broker.shutdown(), 5)
 
 
+_DISCONNECT = bytes([0xE0, 0])
+_CONNACK = 0x20
+
+
+def _probe_connect() -> bytes:
+    """MQTT 3.1.1 CONNECT (clean session, no keep-alive): the probe speaks MQTT, so that no
+    broker logs a client that connected and said nothing as an error."""
+    client_id = f"ocpp-simu-probe-{os.getpid()}-{threading.get_ident() % 10_000}".encode()
+    body = b"\x00\x04MQTT\x04\x02\x00\x00" + len(client_id).to_bytes(2, "big") + client_id
+    return bytes([0x10, len(body)]) + body  # < 128 bytes: a one-byte remaining length
+
+
 def reachable(url: BrokerUrl, timeout: float = 0.5) -> bool:
-    """Whether something accepts TCP connections at the broker's address."""
+    """Whether an MQTT broker answers at the URL's address (a CONNACK, even a refusal: a
+    broker that wants credentials is there all the same). mqtts:// is probed over TLS
+    without verification: the probe sends no credentials and reads nothing but CONNACK."""
     try:
-        with socket.create_connection((url.host, url.port), timeout=timeout):
+        with socket.create_connection((url.host, url.port), timeout=timeout) as raw:
+            sock = raw
+            if url.tls:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                sock = context.wrap_socket(raw, server_hostname=url.host)
+            sock.sendall(_probe_connect())
+            if sock.recv(4)[:1] != bytes([_CONNACK]):
+                return False
+            with contextlib.suppress(OSError):
+                sock.sendall(_DISCONNECT)
             return True
     except OSError:
         return False

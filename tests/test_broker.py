@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from tests.procs import managed, wait_until
@@ -50,3 +51,19 @@ def test_will_published_when_client_is_sigkilled(any_broker, recorder_factory, t
         wait_until(lambda: watcher.last("cp_simu/launcher/status") == b"Dead", 10, what="will: Dead")
     late = recorder_factory(any_broker.url, "cp_simu/launcher/status", "late")
     wait_until(lambda: late.last("cp_simu/launcher/status") == b"Dead", 5, what="retained Dead")
+
+
+def test_probe_speaks_mqtt_so_the_broker_logs_no_error(any_broker, tmp_path: Path):
+    """`up` and the launcher probe for a broker on every run: the embedded one must not log
+    `ERROR … No data from client` each time (Mosquitto: no "protocol error" either)."""
+    from cp_simu.broker import reachable
+    from cp_simu.urls import BrokerUrl
+    from tests.procs import free_port
+
+    before = len(any_broker.process.output())  # the fixture's own bare TCP probe is logged
+    for _ in range(3):
+        assert reachable(BrokerUrl.parse(any_broker.url))
+    assert not reachable(BrokerUrl.parse(f"mqtt://127.0.0.1:{free_port()}"))
+    time.sleep(0.5)  # what the broker would log about the probes
+    log = any_broker.process.output()[before:]
+    assert "ERROR" not in log and "No data" not in log and "protocol error" not in log.lower(), log

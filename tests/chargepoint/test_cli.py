@@ -42,3 +42,16 @@ def test_a_new_directory_needs_an_id(tmp_path: Path) -> None:
     assert result.returncode == 2 and "--id" in result.stderr
     bad = run("--workdir", str(tmp_path / "cp2"), "--id", "../etc")
     assert bad.returncode != 0 and "invalid charge point id" in bad.stderr
+
+
+def test_a_refused_invocation_leaves_no_directory_behind(tmp_path: Path) -> None:
+    for name, args in (("no_id", ()), ("bad_id", ("--id", "../etc")), ("bad_url", ("--id", "CP3", "--central-system",
+                       "http://127.0.0.1/")), ("no_connector", ("--id", "CP4", "--connectors", "0"))):
+        result = run("--workdir", str(tmp_path / name), *args)
+        assert result.returncode != 0, (name, result.stderr)
+        assert not (tmp_path / name).exists(), name
+    mine = tmp_path / "mine"  # a directory that was there before stays, with what it holds
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    assert run("--workdir", str(mine)).returncode == 2
+    assert (mine / "notes.txt").read_text() == "keep me"

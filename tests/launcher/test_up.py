@@ -43,6 +43,7 @@ def test_up_boots_three_cps_and_ctrl_c_leaves_nothing(tmp_path: Path):
                    10, what="every process `up` started to end")
         assert not cp_processes(workdir)
         assert "stopped" in (tmp_path / "up.out").read_text()
+        assert "ERROR" not in (workdir / "broker.log").read_text()  # up's broker probe speaks MQTT
     finally:
         for proc in started:
             with contextlib.suppress(psutil.Error):
