@@ -18,7 +18,7 @@ from chargepoint.model.local_auth_list import LocalAuthList
 from chargepoint.model.smart_charging import utc_from_timestamp
 from chargepoint.ocpp201.auth_data import AuthDataHandlers
 from chargepoint.ocpp201.device_model import DeviceModel
-from chargepoint.ocpp201.provisioning import ProvisioningHandlers
+from chargepoint.ocpp201.provisioning import ProvisioningHandlers, component_ref
 from cp_simu.csms.calls import CallErrorReceived, call_raw
 
 NOW = 1_700_000_000.0
@@ -257,8 +257,5 @@ async def test_local_list_and_cache(peers: tuple[Csms, Station]):
 
 def _key(data: dict[str, Any]) -> str:
     """The flat key of a ReportDataType as the library hands it over (snake_case)."""
-    c, v = data["component"], data["variable"]
-    key = c["name"] + (f":{c['instance']}" if c.get("instance") else "")
-    if "evse" in c:
-        key += f"@{c['evse']['id']}" + (f".{c['evse']['connector_id']}" if "connector_id" in c["evse"] else "")
-    return f"{key}/{v['name']}" + (f":{v['instance']}" if v.get("instance") else "")
+    v = data["variable"]
+    return f"{component_ref(data['component']).key}/{v['name']}" + (f":{v['instance']}" if v.get("instance") else "")
