@@ -6,10 +6,11 @@ transaction keeps for its StopTransaction (StopTxnSampledData, StopTxnAlignedDat
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chargepoint.model.connector import ConnectorStateMachine, Transaction
-from chargepoint.model.meter import Sample
+from chargepoint.model.meter import Sample, estimated_soc
 
 if TYPE_CHECKING:
     from chargepoint.station import Station
@@ -26,7 +27,11 @@ class MeterReports:
         measurands = tuple(self.station.config.items(key))
         if not measurands:
             return None
-        return Sample(self.station.clock(), context, measurands, connector.meter.read())
+        readings = connector.meter.read()
+        tx = connector.transaction
+        if self.station.definition.is_dc and tx is not None:  # only a DC station talks to the car's BMS
+            readings = replace(readings, soc=estimated_soc(readings.energy_wh - tx.meter_start))
+        return Sample(self.station.clock(), context, measurands, readings)
 
     def record(self, connector: ConnectorStateMachine, context: str, tx: Transaction | None = None) -> None:
         """A StopTxnSampledData sample kept in the transaction for its StopTransaction."""

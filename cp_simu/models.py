@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Self
 
 from cp_simu import redact
-from cp_simu.urls import central_system_problem, redact_url
+from cp_simu.urls import central_system_problem
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-.:]{1,48}$")
 ERROR_PAYLOAD_EXCERPT = 200
@@ -192,7 +192,7 @@ def validate_central_system(value: str, where: str = "central_system") -> str:
     """A ws:// or wss:// URL, `{id}` standing for the charge point id (see `csms_endpoint`)."""
     problem = central_system_problem(value)
     if problem:
-        raise PayloadError(f"{where}: {problem}, got {redact_url(value)[:80]!r}")
+        raise PayloadError(f"{where}: {problem}, got {redact.url(value)[:80]!r}")
     return value
 
 
@@ -376,7 +376,7 @@ class CpStatus(JsonPayload):
         return cls(pid=pid, status=status, vendor=definition.vendor, model=definition.model,
                    serial=definition.serial, nb_phases=definition.nb_phases,
                    max_setpoint=float(definition.max_setpoint),
-                   central_system=redact_url(definition.central_system),
+                   central_system=redact.url(definition.central_system),
                    type=definition.type, voltage=float(definition.voltage), reason=reason,
                    extra={"ocpp_version": definition.ocpp_version,
                           "nb_connectors": definition.nb_connectors,

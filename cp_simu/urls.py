@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit
 
 DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
 _SCHEMES = {"mqtt": False, "tcp": False, "mqtts": True, "ssl": True}
@@ -75,11 +75,3 @@ def central_system_problem(value: str) -> str | None:
         return "expected a ws:// or wss:// URL"
     return None
 
-
-def redact_url(url: str) -> str:
-    """`url` without its password (`user:***@host`): what logs and retained statuses may show."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import click
 
+from cp_simu import redact
 from cp_simu.broker import reachable, spawn_embedded
 from cp_simu.models import (
     LauncherCommand,
@@ -33,7 +34,7 @@ from cp_simu.models import (
 )
 from cp_simu.mqtt import Message, MqttClient
 from cp_simu.topics import Topics
-from cp_simu.urls import DEFAULT_BROKER_URL, BrokerUrl, redact_url
+from cp_simu.urls import DEFAULT_BROKER_URL, BrokerUrl
 
 from .daemon import KILL_WAIT
 from .fleetview import FleetView
@@ -273,7 +274,7 @@ def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, w
     parts: dict[str, str] = {}
     ids = [f"CP_{i:04d}" for i in range(1, cps + 1)]
     view = FleetView(Topics(), ids, header=lambda: (
-        f"ocpp-simu up · broker {broker_url} ({parts.get('broker')}) · CSMS {redact_url(str(run.csms_url))} "
+        f"ocpp-simu up · broker {broker_url} ({parts.get('broker')}) · CSMS {redact.url(str(run.csms_url))} "
         f"({parts.get('csms')}) · launcher {run.launcher_status or '?'} ({parts.get('launcher')})"))
     try:
         parts["broker"] = run.start_broker()

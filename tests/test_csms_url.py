@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from cp_simu.cli import main
 from cp_simu.config import parse_config, write_instance_config
 from cp_simu.models import ChargePointDefinition, CpStatus, LauncherCommand, PayloadError, Setup
-from cp_simu.urls import csms_endpoint, redact_url
+from cp_simu.urls import csms_endpoint
 
 REPO_TEMPLATE = Path(__file__).resolve().parent.parent / "config.ini"
 
@@ -26,16 +26,6 @@ REPO_TEMPLATE = Path(__file__).resolve().parent.parent / "config.ini"
 ])
 def test_endpoint_replaces_id_or_appends_it(template: str, cp_id: str, url: str):
     assert csms_endpoint(template, cp_id) == url
-
-
-@pytest.mark.parametrize(("url", "shown"), [
-    ("ws://user:secret@h:1/x", "ws://user:***@h:1/x"),
-    ("wss://{id}:p%40ss@h/ws/ocpp/{id}/", "wss://{id}:***@h/ws/ocpp/{id}/"),
-    ("ws://user@h/x", "ws://user@h/x"),
-    ("ws://h/x", "ws://h/x"),
-])
-def test_redact_url_hides_only_the_password(url: str, shown: str):
-    assert redact_url(url) == shown
 
 
 def test_status_shows_the_url_without_its_password():

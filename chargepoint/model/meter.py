@@ -24,6 +24,7 @@ class Readings:
     voltage: float
     offered: float  # setpoint offered to the car: A per phase (AC) or W (DC)
     offered_power_w: float
+    soc: float | None = None  # the car's state of charge (%), when the station knows it (DC)
 
 
 class MeterModel:
@@ -83,6 +84,17 @@ class MeterModel:
         energy = self.energy_wh
         offered_power = self._offered if self.dc else self._offered * self.voltage * self._phases_in_use
         return Readings(energy, self._power_w, self._currents, self.voltage, self._offered, offered_power)
+
+
+# No EV model here: a DC car plugs in at START_SOC and fills a BATTERY_WH battery with the
+# energy of its session, so that the SoC a DC station reports rises plausibly.
+START_SOC = 20.0  # %
+BATTERY_WH = 60_000.0
+
+
+def estimated_soc(session_energy_wh: float) -> float:
+    """The car's state of charge (%) after `session_energy_wh` of this session."""
+    return min(100.0, START_SOC + 100.0 * max(0.0, session_energy_wh) / BATTERY_WH)
 
 
 @dataclass(frozen=True)

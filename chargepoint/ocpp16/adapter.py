@@ -26,8 +26,8 @@ from chargepoint.model.meter import Sample
 from chargepoint.ocpp16.handlers import ChargePoint16
 from chargepoint.ocpp16.meter_values import meter_value
 from chargepoint.protocol import Controller
-from cp_simu import failures
-from cp_simu.urls import csms_endpoint, redact_url
+from cp_simu import failures, redact
+from cp_simu.urls import csms_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Ocpp16Adapter:
         settings = self.station.connection
         backoff = Backoff(settings.reconnect_min, settings.reconnect_max)
         url = csms_endpoint(self.station.definition.central_system, self.station.definition.id)
-        shown = redact_url(url)  # the log never shows a password
+        shown = redact.url(url)  # the log never shows a password
         while not self._closing:
             try:
                 conn = await self.connect(

@@ -6,7 +6,7 @@ from chargepoint.core.ocpp_config import KeyDef, KeyKind
 
 MEASURANDS = frozenset({
     "Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Current.Offered",
-    "Power.Offered", "Voltage",
+    "Power.Offered", "Voltage", "SoC",
 })
 PROFILES = frozenset({"Core", "FirmwareManagement", "LocalAuthListManagement", "Reservation",
                       "SmartCharging", "RemoteTrigger"})
@@ -38,7 +38,7 @@ REGISTRY: tuple[KeyDef, ...] = (
     KeyDef("MeterValuesAlignedDataMaxLength", N, "10", readonly=True),
     _measurands("MeterValuesSampledData", "Energy.Active.Import.Register"),
     KeyDef("MeterValuesSampledDataMaxLength", N, "10", readonly=True),
-    KeyDef("MeterValueSampleInterval", N, "60"),
+    KeyDef("MeterValueSampleInterval", N, "10"),
     KeyDef("MinimumStatusDuration", N, "0"),
     KeyDef("NumberOfConnectors", N, "1", readonly=True),
     KeyDef("ResetRetries", N, "1"),

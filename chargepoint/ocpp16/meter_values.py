@@ -19,9 +19,9 @@ def sampled_values(sample: Sample, dc: bool) -> list[dict[str, Any]]:
     r = sample.readings
     out: list[dict[str, Any]] = []
 
-    def add(measurand: str, value: float, unit: str, phase: str | None = None) -> None:
+    def add(measurand: str, value: float, unit: str, phase: str | None = None, location: str = "Outlet") -> None:
         item = {"value": _number(value), "context": sample.context, "format": "Raw",
-                "measurand": measurand, "location": "Outlet", "unit": unit}
+                "measurand": measurand, "location": location, "unit": unit}
         if phase:
             item["phase"] = phase
         out.append(item)
@@ -33,6 +33,9 @@ def sampled_values(sample: Sample, dc: bool) -> list[dict[str, Any]]:
             add(measurand, r.power_w, "W")
         elif measurand == "Power.Offered":
             add(measurand, r.offered_power_w, "W")
+        elif measurand == "SoC":
+            if r.soc is not None:  # AC, or no session: the station does not know it
+                add(measurand, round(r.soc), "Percent", location="EV")
         elif measurand == "Current.Offered":
             add(measurand, r.offered / r.voltage if dc else r.offered, "A")
         elif measurand in ("Current.Import", "Voltage"):
