@@ -60,7 +60,7 @@ class TagOutcome(StrEnum):
 
 @dataclass
 class Car:
-    cable: float = 0.0  # cable capacity in A; 0 = not plugged
+    cable: float = 0.0  # cable capacity in the setpoint's unit (A per phase AC, W DC); 0 = not plugged
     ready: bool = True
     consumption: tuple[float, float, float] = (0.0, 0.0, 0.0)  # A per phase (AC), W in l1 (DC)
 
@@ -176,17 +176,12 @@ class ConnectorStateMachine:
         return ConnectorState.RESERVED if self.reserved else ConnectorState.AVAILABLE
 
     @property
-    def cable_limit(self) -> float:
-        """The cable's capacity in the setpoint's unit (A per phase, or W for DC)."""
-        return self.car.cable * self.meter.voltage if self.meter.dc else self.car.cable
-
-    @property
     def cap(self) -> float | None:
         """What this connector could draw if alone, or None when it draws nothing."""
         tx = self.transaction
         if tx is None or tx.deauthorized or not self.car.plugged or self.faulted:
             return None
-        return max(0.0, min(self.ocpp_limit, self.cable_limit, self.max_setpoint))
+        return max(0.0, min(self.ocpp_limit, self.car.cable, self.max_setpoint))
 
     @property
     def setpoint(self) -> float:

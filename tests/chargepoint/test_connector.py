@@ -232,3 +232,12 @@ def test_state_round_trip(connector: ConnectorStateMachine, clock: FakeClock) ->
     assert fresh.transaction == connector.transaction
     assert fresh.meter.energy_wh == pytest.approx(connector.meter.energy_wh)
     assert fresh.car == connector.car and fresh.status is S.CHARGING
+
+
+def test_a_dc_cable_capacity_is_in_watts_like_every_dc_setpoint(clock: FakeClock) -> None:
+    meter = MeterModel(dc=True, phases=1, voltage=400.0, clock=clock)
+    c = ConnectorStateMachine(1, meter, max_setpoint=150_000.0, clock=clock)
+    c.car_input(cable=50_000.0, ready=True, consumption=(120_000.0, None, None))
+    c.accept_tag("TAG1")
+    assert c.status is S.CHARGING
+    assert c.setpoint == 50_000.0 and meter.power_w == 50_000.0

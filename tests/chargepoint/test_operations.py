@@ -210,10 +210,12 @@ def test_dc_charge_point(broker, csms, recorder_factory, cp_factory) -> None:
                ocpp={"MeterValueSampleInterval": "1",
                      "MeterValuesSampledData": "Power.Active.Import,Current.Import,Voltage"})
     ui.status("Accepted")
-    ui.car(cable=200.0, ready=True, consumption_l1=30000.0)
+    ui.car(cable=40000.0, ready=True, consumption_l1=30000.0)  # a DC cable's capacity is in W
     ui.tag("TAG1")
     charging = ui.connector("Charging", transaction_id=ANY)
-    assert charging["power_w"] == 30000.0 and charging["setpoint"] == 50000.0
+    assert charging["power_w"] == 30000.0 and charging["setpoint"] == 40000.0
     values = wait_message(csms, "MeterValues")["meterValue"][0]["sampledValue"]
     assert {v["measurand"]: v["value"] for v in values} == {
         "Power.Active.Import": "30000", "Current.Import": "75", "Voltage": "400"}
+    ui.car(consumption_l1=45000.0)
+    ui.connector("Charging", setpoint=40000.0, power_w=40000.0)  # capped by the cable
