@@ -20,6 +20,7 @@ class MqttInputs:
         self.station.touch(connector_id)
 
     def on_id_tag(self, connector_id: int, tag: IdTagInput) -> None:
+        tag.check_length(self.station.definition.ocpp_version)  # refused on the error topic
         self.station.authorizer.present(connector_id, tag.id)
 
     def on_faulted(self, connector_id: int, faulted: FaultedInput) -> None:

@@ -505,6 +505,10 @@ class CarInput:
         return json.dumps({k: v for k, v in asdict(self).items() if v is not None})
 
 
+# The longest id tag each OCPP version carries: IdToken is CiString20 in 1.6, 36 characters in 2.0.1.
+ID_TAG_MAX_LENGTH = {"1.6": 20, "2.0.1": 36}
+
+
 @dataclass
 class IdTagInput:
     """`.../connectors/<n>/id_tag`: an RFID card presented at that connector."""
@@ -513,7 +517,15 @@ class IdTagInput:
 
     @classmethod
     def parse(cls, raw: bytes | str) -> Self:
-        return cls(_Reader(decode_object(raw, "id_tag")).string("id", max_length=36, non_empty=True))
+        return cls(_Reader(decode_object(raw, "id_tag")).string(
+            "id", max_length=max(ID_TAG_MAX_LENGTH.values()), non_empty=True))
+
+    def check_length(self, ocpp_version: str) -> None:
+        """A PayloadError if that OCPP version cannot carry this id tag."""
+        limit = ID_TAG_MAX_LENGTH.get(ocpp_version, max(ID_TAG_MAX_LENGTH.values()))
+        if len(self.id) > limit:
+            raise PayloadError(f"id: {len(self.id)} characters, longer than the {limit} an OCPP {ocpp_version} "
+                               "id tag can carry")
 
     def to_json(self) -> str:
         return json.dumps({"id": self.id})

@@ -175,6 +175,20 @@ def test_malformed_input_goes_to_the_error_topic(broker, csms, recorder_factory,
     assert cp.process.alive()
 
 
+def test_an_id_tag_too_long_for_ocpp_16_is_refused_on_the_error_topic(broker, csms, recorder_factory,
+                                                                        cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url)
+    ui.status("Accepted")
+    ui.car()
+    ui.tag("T" * 21)
+    error = ui.wait(T.cp_error("CP1"), lambda e: e["topic"] == T.connector_id_tag("CP1", 1))
+    assert "20" in error["error"] and "OCPP 1.6" in error["error"]
+    ui.tag("T" * 20)  # the longest a 1.6 id tag can be
+    assert ui.connector("Charging", transaction_id=ANY)["id_tag"] == "T" * 20
+    assert [p["idTag"] for p in messages(csms, "Authorize")] == ["T" * 20]
+
+
 def test_close_command_sigterm_and_sigkill(broker, csms, recorder_factory, cp_factory) -> None:
     ui = Driver(recorder_factory(broker.url))
     cp = cp_factory(csms.url, broker.url)
