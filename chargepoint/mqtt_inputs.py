@@ -25,7 +25,7 @@ class MqttInputs:
 
     def on_faulted(self, connector_id: int, faulted: FaultedInput) -> None:
         self.station.connectors[connector_id].set_fault(faulted.faulted)
-        self.station.touch(connector_id)
+        self.station.touch(connector_id, save=True)  # a fault survives a restart
 
     def on_command(self, command: CpCommand) -> None:
         if command.type is CpCommandType.CLOSE:

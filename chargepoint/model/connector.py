@@ -335,7 +335,8 @@ class ConnectorStateMachine:
     # -- persistence --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {"energy_wh": self.meter.energy_wh, "operative": self.operative,
-                "pending_operative": self.pending_operative,
+                "pending_operative": self.pending_operative, "faulted": self.faulted,
+                "error_code": self.error_code,
                 "car": {"cable": self.car.cable, "ready": self.car.ready,
                         "consumption": list(self.car.consumption)},
                 "transaction": self.transaction.to_dict() if self.transaction else None}
@@ -345,6 +346,8 @@ class ConnectorStateMachine:
         self.meter.set_register(float(data.get("energy_wh", 0.0)))
         self.operative = bool(data.get("operative", True))
         self.pending_operative = data.get("pending_operative")
+        self.faulted = bool(data.get("faulted", False))  # a simulated fault lasts until cleared
+        self.error_code = str(data.get("error_code", OTHER_ERROR)) if self.faulted else NO_ERROR
         car = data.get("car") or {}
         self.car = Car(float(car.get("cable", 0.0)), bool(car.get("ready", True)),
                        tuple(car.get("consumption", (0.0, 0.0, 0.0))))  # type: ignore[arg-type]

@@ -234,6 +234,17 @@ def test_state_round_trip(connector: ConnectorStateMachine, clock: FakeClock) ->
     assert fresh.car == connector.car and fresh.status is S.CHARGING
 
 
+def test_a_fault_is_saved_state(connector: ConnectorStateMachine, clock: FakeClock) -> None:
+    connector.set_fault(True)
+    fresh = ConnectorStateMachine(1, MeterModel(dc=False, phases=3, voltage=230.0, clock=clock),
+                                  max_setpoint=32.0, clock=clock)
+    fresh.load(connector.to_dict())
+    assert (fresh.status, fresh.error_code) == (S.FAULTED, "OtherError")
+    connector.set_fault(False)
+    fresh.load(connector.to_dict())
+    assert (fresh.status, fresh.error_code) == (S.AVAILABLE, "NoError")
+
+
 def test_a_dc_cable_capacity_is_in_watts_like_every_dc_setpoint(clock: FakeClock) -> None:
     meter = MeterModel(dc=True, phases=1, voltage=400.0, clock=clock)
     c = ConnectorStateMachine(1, meter, max_setpoint=150_000.0, clock=clock)

@@ -189,6 +189,26 @@ def test_an_id_tag_too_long_for_ocpp_16_is_refused_on_the_error_topic(broker, cs
     assert [p["idTag"] for p in messages(csms, "Authorize")] == ["T" * 20]
 
 
+def test_a_simulated_fault_survives_a_kill_and_restart(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp = cp_factory(csms.url, broker.url)
+    ui.status("Accepted")
+    ui.fault(True)
+    ui.connector("Faulted", error_code="OtherError")
+    cp.kill()
+    ui.from_now()
+    cp.start()
+    ui.wait(T.cp_status("CP1"), lambda d: d["status"] == "Accepted" and d["pid"] == cp.process.pid)
+    assert ui.rec.last_json(T.connector_status("CP1", 1))["status"] == "Faulted"
+    faulted = [p for p in messages(csms, "StatusNotification") if p["connectorId"] == 1 and p["status"] == "Faulted"]
+    wait_until(lambda: len([p for p in messages(csms, "StatusNotification")
+                            if p["connectorId"] == 1 and p["status"] == "Faulted"]) == 2,
+               what="the fault reported again after the restart")
+    assert faulted[0]["errorCode"] == "OtherError"
+    ui.fault(False)
+    ui.connector("Available", error_code="NoError")
+
+
 def test_close_command_sigterm_and_sigkill(broker, csms, recorder_factory, cp_factory) -> None:
     ui = Driver(recorder_factory(broker.url))
     cp = cp_factory(csms.url, broker.url)
