@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from cp_simu.broker_access import access_options, mqtt_options, resolve
 from cp_simu.config import INSTANCE_FILE, ConfigError, load_config, write_instance_config
 from cp_simu.logs import FORMAT
 from cp_simu.models import ChargePointDefinition, PayloadError
@@ -55,19 +56,21 @@ def _setup_logging(directory: Path, verbose: int) -> None:
         logging.getLogger(name).setLevel(logging.WARNING if verbose < 3 else logging.DEBUG)
 
 
-def prepare_instance(directory: Path, options: dict[str, Any], broker: str | None) -> Any:
-    """The instance to run: DIR/config.ini, created from the options if DIR is new. A refused
-    invocation leaves no directory behind that it created."""
+def prepare_instance(directory: Path, options: dict[str, Any], broker: str | None,
+                     access: dict[str, Any] | None = None) -> Any:
+    """The instance to run: DIR/config.ini, created from the options if DIR is new (without
+    the broker's credentials). `access`: the MQTT security options (`access_options`). A
+    refused invocation leaves no directory behind that it created."""
     created = not directory.exists()
     try:
-        return _instance(directory, options, broker)
+        return _instance(directory, options, broker, access or {})
     except BaseException:
         if created:
             shutil.rmtree(directory, ignore_errors=True)
         raise
 
 
-def _instance(directory: Path, options: dict[str, Any], broker: str | None) -> Any:
+def _instance(directory: Path, options: dict[str, Any], broker: str | None, access: dict[str, Any]) -> Any:
     from chargepoint.station import Instance
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -91,7 +94,7 @@ def _instance(directory: Path, options: dict[str, Any], broker: str | None) -> A
         raise click.ClickException(
             f"OCPP {definition.ocpp_version} is not implemented yet by the charge point "
             f"(implemented: {', '.join(IMPLEMENTED_VERSIONS)}); set ocpp_version = 1.6 in {path}")
-    return Instance(directory, config, definition, broker or config.mqtt.broker)
+    return Instance(directory, config, definition, resolve(broker, defaults=config.mqtt, **access))
 
 
 async def _serve(instance: Any) -> int:
@@ -107,7 +110,7 @@ async def _serve(instance: Any) -> int:
 @click.command(name="chargepoint", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--workdir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Instance directory: config.ini, state, offline queue, logs.")
-@click.option("--broker", help="MQTT broker URL (overrides [Mqtt] broker of config.ini).")
+@click.option("--broker", help="MQTT broker URL, mqtt:// or mqtts:// (overrides [Mqtt] broker of config.ini).")
 @click.option("--id", "cp_id", help="Charge point id (only used to create a new DIR).")
 @click.option("--central-system", help="CSMS URL, ws:// or wss://; {id} stands for the charge point id, "
                                              "else the CP connects to URL/<id>.")
@@ -121,11 +124,13 @@ async def _serve(instance: Any) -> int:
 @click.option("--model", help="Model name sent in BootNotification.")
 @click.option("--serial", help="Serial number sent in BootNotification (default: SN-<id>).")
 @click.option("--ocpp-version", type=click.Choice(["1.6", "2.0.1"]), help="OCPP version (1.6).")
+@mqtt_options
 @click.option("-v", "--verbose", count=True, help="More log output on stderr.")
 def chargepoint(workdir: Path, broker: str | None, verbose: int, **options: Any) -> None:
     """Run one simulated charge point until it is told to close (MQTT `close`, SIGTERM)."""
+    access = access_options(options)
     try:
-        instance = prepare_instance(workdir, options, broker)
+        instance = prepare_instance(workdir, options, broker, access)
     except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     _setup_logging(workdir, verbose)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from cp_simu import redact
+from cp_simu.broker_access import BrokerAccess
 from cp_simu.models import (
     CarInput,
     ConnectorStatus,
@@ -40,16 +41,14 @@ class InputHandler(Protocol):
 
 
 class MqttApi:
-    def __init__(self, broker: str, topics: Topics, cp_id: str, nb_connectors: int,
-                 handler: InputHandler, *, dead_status: CpStatus, keepalive: int = 15,
-                 ca_file: str | None = None) -> None:
+    def __init__(self, broker: str | BrokerAccess, topics: Topics, cp_id: str, nb_connectors: int,
+                 handler: InputHandler, *, dead_status: CpStatus, keepalive: int = 15) -> None:
         self.topics = topics
         self.cp_id = cp_id
         self.nb_connectors = nb_connectors
         self.handler = handler
         self._broker = broker
         self._keepalive = keepalive
-        self._ca_file = ca_file
         self._dead = dead_status
         self._client: MqttClient | None = None
         self._published: dict[str, str] = {}
@@ -63,7 +62,7 @@ class MqttApi:
     def make_client(self, dispatch: Dispatch) -> MqttClient:
         """The client, its will and its subscriptions, not connected yet."""
         client = MqttClient(self._broker, f"cp_simu-cp-{self.cp_id}", keepalive=self._keepalive,
-                            dispatch=dispatch, ca_file=self._ca_file)
+                            dispatch=dispatch)
         client.set_will(self.topics.cp_status(self.cp_id), self._dead.to_json())
         t = self.topics
         client.subscribe(t.cp_cmd(self.cp_id), self._on_message)

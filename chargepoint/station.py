@@ -46,6 +46,7 @@ from chargepoint.saved_state import SavedState
 from chargepoint.setpoints import Setpoints
 from chargepoint.status_payloads import connector_status, cp_status
 from chargepoint.tag_authorizer import TagAuthorizer
+from cp_simu.broker_access import BrokerAccess
 from cp_simu.config import INSTANCE_FILE, SECTION_CP, SECTION_SIMULATION, SimuConfig, update_section
 from cp_simu.models import ChargePointDefinition, CpStatus
 from cp_simu.topics import Topics
@@ -66,7 +67,7 @@ class Instance:
     directory: Path
     config: SimuConfig
     definition: ChargePointDefinition
-    broker: str
+    broker: BrokerAccess
 
 
 def make_adapter(controller: Controller) -> ProtocolAdapter:

@@ -33,6 +33,8 @@ INSTANCE_FILE = "config.ini"
 _SAFE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
+_MQTT_SECURITY_KEYS = ("username", "password_file", "ca_file", "client_cert", "client_key")
+
 # Keys of [ChargePoint] that are numbers in a definition (INI holds only text).
 _CP_NUMBERS = {"nb_connectors": int, "nb_phases": int, "voltage": float, "max_setpoint": float,
                "max_setpoint_per_connector": float}
@@ -44,9 +46,17 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class MqttSettings:
+    """[Mqtt]: `broker` as written (a user:password in it is kept, never copied to an
+    instance); the security keys are read by cp_simu.broker_access."""
+
     broker: str = DEFAULT_BROKER_URL
     root: str = DEFAULT_ROOT
     keepalive: int = 15
+    username: str = ""
+    password_file: str = ""
+    ca_file: str = ""
+    client_cert: str = ""
+    client_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,10 +131,12 @@ def parse_config(text: str, path: Path | None = None) -> SimuConfig:
     mqtt_section = dict(parser[SECTION_MQTT]) if parser.has_section(SECTION_MQTT) else {}
     sim_section = dict(parser[SECTION_SIMULATION]) if parser.has_section(SECTION_SIMULATION) else {}
     try:
+        broker = mqtt_section.get("broker", DEFAULT_BROKER_URL) or DEFAULT_BROKER_URL
+        BrokerUrl.parse(broker)  # validated here, kept as written
         mqtt = MqttSettings(
-            broker=str(BrokerUrl.parse(mqtt_section.get("broker", DEFAULT_BROKER_URL))),
-            root=mqtt_section.get("root", DEFAULT_ROOT) or DEFAULT_ROOT,
-            keepalive=int(mqtt_section.get("keepalive", 15)))
+            broker=broker, root=mqtt_section.get("root", DEFAULT_ROOT) or DEFAULT_ROOT,
+            keepalive=int(mqtt_section.get("keepalive", 15)),
+            **{key: mqtt_section.get(key, "") for key in _MQTT_SECURITY_KEYS})
         defaults = SimulationSettings()
         simulation = SimulationSettings(
             status_refresh_interval=float(sim_section.get("status_refresh_interval",
@@ -181,7 +193,8 @@ def write_instance_config(template: SimuConfig, definition: ChargePointDefinitio
     """Instance config.ini = template with the definition written into [ChargePoint]; a 2.0.1
     charge point also gets its device_model.json (the one beside the template, else the default).
 
-    Raises ConfigError, before writing anything, for a key or value that could not be
+    The broker URL is written without user name and password (a charge point gets them
+    from its environment). Raises ConfigError, before writing anything, for a key or value that could not be
     written back as one line of [ChargePoint].
     """
     values = {k: str(v) for k, v in definition.to_dict().items() if not isinstance(v, dict | list)}
@@ -196,13 +209,14 @@ def write_instance_config(template: SimuConfig, definition: ChargePointDefinitio
         parser.add_section(SECTION_CP)
     for key, text in values.items():
         parser[SECTION_CP][key] = text
-    if broker or root:
-        if not parser.has_section(SECTION_MQTT):
-            parser.add_section(SECTION_MQTT)
-        if broker:
-            parser[SECTION_MQTT]["broker"] = broker
-        if root:
-            parser[SECTION_MQTT]["root"] = root
+    if not parser.has_section(SECTION_MQTT):
+        parser.add_section(SECTION_MQTT)
+    try:
+        parser[SECTION_MQTT]["broker"] = str(BrokerUrl.parse(broker or template.mqtt.broker))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if root:
+        parser[SECTION_MQTT]["root"] = root
     target = directory / INSTANCE_FILE
     if definition.ocpp_version == "2.0.1":
         from cp_simu import device_model_file  # jsonschema stays out of 1.6-only processes

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from cp_simu.broker_access import BrokerAccess
 from cp_simu.failures import connection_failure
 from cp_simu.models import ErrorReport
 from cp_simu.urls import BrokerUrl
@@ -62,10 +62,13 @@ def _run_now(fn: Callable[[], None]) -> None:
 class MqttClient:
     """A connection to the broker owned by one component (launcher, CP, supervisor, test)."""
 
-    def __init__(self, url: str | BrokerUrl, client_id: str, *, keepalive: int = 15,
-                 dispatch: Dispatch | None = None, ca_file: str | None = None,
-                 reconnect_min: float = 0.5, reconnect_max: float = 10.0) -> None:
-        self.url = url if isinstance(url, BrokerUrl) else BrokerUrl.parse(url)
+    def __init__(self, url: str | BrokerUrl | BrokerAccess, client_id: str, *, keepalive: int = 15,
+                 dispatch: Dispatch | None = None, reconnect_min: float = 0.5, reconnect_max: float = 10.0
+                 ) -> None:
+        """`url`: a URL (credentials from the URL only) or a resolved BrokerAccess (credentials
+        and TLS files). Raises ValueError for a bad URL or unusable TLS files."""
+        self.access = BrokerAccess.of(url)
+        self.url = self.access.url
         self.client_id = client_id
         self.keepalive = keepalive
         self._dispatch = dispatch or _run_now
@@ -79,8 +82,9 @@ class MqttClient:
         self._client.max_inflight_messages_set(100)
         if self.url.username:
             self._client.username_pw_set(self.url.username, self.url.password)
-        if self.url.tls:
-            self._client.tls_set_context(ssl.create_default_context(cafile=ca_file))
+        context = self.access.tls_context()
+        if context is not None:
+            self._client.tls_set_context(context)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_connect_fail = self._on_connect_fail
@@ -90,6 +94,7 @@ class MqttClient:
         self._online = False  # under _lock: whether publish_state sends now or on connection
         self._lock = threading.Lock()
         self.connected = threading.Event()
+        self.refusal = ""  # why the broker refused the last connection (e.g. "Not authorized")
         self.on_connected: Callable[[], None] | None = None
         self.on_disconnected: Callable[[], None] | None = None
 
@@ -108,7 +113,8 @@ class MqttClient:
         self.start()
         if not self.connected.wait(timeout):
             self.stop()
-            raise TimeoutError(f"no MQTT connection to {self.url} within {timeout:g}s")
+            why = f" (the broker refused: {self.refusal})" if self.refusal else ""
+            raise TimeoutError(f"no MQTT connection to {self.url} within {timeout:g}s{why}")
         return self
 
     def stop(self, final: dict[str, Payload] | None = None, timeout: float = 3.0) -> None:
@@ -184,8 +190,10 @@ class MqttClient:
     # -- paho callbacks ---------------------------------------------------
     def _on_connect(self, client: paho.Client, _u: object, _flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
+            self.refusal = str(reason)
             log.warning("MQTT connection to %s refused: %s", self.url, reason)
             return
+        self.refusal = ""
         log.info("connected to MQTT broker %s", self.url)
         self._waits, self._first_attempt = 0, False
         with self._lock:

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
+from cp_simu import redact
+
 DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
 _SCHEMES = {"mqtt": False, "tcp": False, "mqtts": True, "ssl": True}
 
@@ -22,15 +24,16 @@ class BrokerUrl:
     @classmethod
     def parse(cls, url: str) -> BrokerUrl:
         parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        shown = redact.url(url)  # an error message never holds the password
         if parts.scheme not in _SCHEMES:
-            raise ValueError(f"broker URL {url!r}: scheme must be mqtt://, mqtts:// or tcp://")
+            raise ValueError(f"broker URL {shown!r}: scheme must be mqtt://, mqtts:// or tcp://")
         if not parts.hostname:
-            raise ValueError(f"broker URL {url!r}: no host")
+            raise ValueError(f"broker URL {shown!r}: no host")
         tls = _SCHEMES[parts.scheme]
         try:
             port = parts.port or (8883 if tls else 1883)
         except ValueError:
-            raise ValueError(f"broker URL {url!r}: bad port") from None
+            raise ValueError(f"broker URL {shown!r}: bad port") from None
         return cls(parts.hostname, port, tls, unquote(parts.username) if parts.username else None,
                    unquote(parts.password) if parts.password else None)
 
@@ -39,6 +42,7 @@ class BrokerUrl:
         return self.host in ("localhost", "::1") or self.host.startswith("127.")
 
     def __str__(self) -> str:
+        """The URL without user name and password: safe to log, display or pass on."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cp_simu.broker import reachable, spawn_embedded
+from cp_simu.broker_access import access_options, mqtt_options, resolve
 from cp_simu.config import ConfigError, load_config
 from cp_simu.models import PayloadError, Setup
 from cp_simu.urls import BrokerUrl
@@ -15,8 +16,9 @@ from .daemon import SPAWN_MODES, Launcher, LauncherError, LauncherSettings
 
 
 @click.command(name="launcher", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--broker", metavar="URL", help="MQTT broker (mqtt://host:port); default: config.ini [Mqtt] "
-                                              "broker, else mqtt://127.0.0.1:1883.")
+@click.option("--broker", metavar="URL", help="MQTT broker (mqtt://[user:pw@]host:port, mqtts:// for TLS); "
+                                              "default: config.ini [Mqtt] broker, else mqtt://127.0.0.1:1883.")
+@mqtt_options
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Holds config.ini and the chargepoints/<id>/ instance directories.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -33,26 +35,28 @@ from .daemon import SPAWN_MODES, Launcher, LauncherError, LauncherSettings
 @click.option("--embedded-broker/--no-embedded-broker", default=True, show_default=True,
               help="Start the embedded broker when nothing answers at a loopback broker URL.")
 def launcher(broker: str | None, workdir: Path, config_path: Path | None, setup_path: Path | None,
-             reset: bool, spawn_mode: str, max_cps: int, embedded_broker: bool) -> None:
+             reset: bool, spawn_mode: str, max_cps: int, embedded_broker: bool, **mqtt: str | None) -> None:
     """Run the launcher daemon: start / restart / kill charge point processes on MQTT command.
 
     It listens on cp_simu/launcher/cmd, publishes Alive/Dead on cp_simu/launcher/status
     and rejected commands on cp_simu/launcher/error. Charge points keep running when it
-    stops (Ctrl+C, or a {"type": "close"} command); a new launcher adopts them.
+    stops (Ctrl+C, or a {"type": "close"} command); a new launcher adopts them. Its charge
+    points reach the broker with its MQTT credentials and TLS files, handed to them through
+    their environment (never on a command line or in their config.ini).
     """
     if config_path is None and (workdir / "config.ini").is_file():
         config_path = workdir / "config.ini"
     try:
         template = load_config(config_path)
-        broker_url = str(BrokerUrl.parse(broker or template.mqtt.broker))
+        access = resolve(broker, defaults=template.mqtt, **access_options(mqtt))
         setup_text = setup_path.read_text() if setup_path else ""
         setup = Setup.parse(setup_text, template.definition_defaults()) if setup_path else None
     except (ConfigError, ValueError, OSError) as exc:
         prefix = f"{setup_path}: " if isinstance(exc, PayloadError) else ""
         raise click.ClickException(f"{prefix}{exc}") from None
     if embedded_broker:
-        ensure_broker(BrokerUrl.parse(broker_url), workdir)
-    settings = LauncherSettings(broker=broker_url, workdir=workdir, template=template,
+        ensure_broker(access.url, workdir)
+    settings = LauncherSettings(broker=access, workdir=workdir, template=template,
                                 root=template.mqtt.root, spawn_mode=spawn_mode, max_cps=max_cps,
                                 setup=setup, setup_text=setup_text, reset=reset)
     try:
@@ -66,6 +70,10 @@ def ensure_broker(url: BrokerUrl, workdir: Path) -> None:
     launcher like the charge points that use it do."""
     if not url.is_loopback or reachable(url):
         return
+    if url.username or url.tls:
+        raise click.ClickException(f"no MQTT broker answers at {url}; the embedded one is started only for a "
+                                   "plain mqtt:// URL without user name: start it yourself (ocpp-simu broker "
+                                   "--password-file / --certfile)")
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         proc = spawn_embedded(url, workdir / "broker.log")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from cp_simu import __version__
+from cp_simu.broker_access import BrokerAccess
 from cp_simu.config import ConfigError, SimuConfig
 from cp_simu.models import (
     ChargePointDefinition,
@@ -69,7 +70,7 @@ class CpProcess:
 
 @dataclass
 class LauncherSettings:
-    broker: str
+    broker: BrokerAccess
     workdir: Path
     template: SimuConfig
     root: str
@@ -124,9 +125,11 @@ class Launcher:
         def on_exit(pid: int, code: int) -> None:  # called on another thread
             self._events.put(lambda: self._on_exit(pid, code))
 
+        # The charge points' MQTT credentials travel in their environment, not their arguments.
+        env = self.settings.broker.environment_for_children()
         if self.settings.spawn_mode == "subprocess":
-            return SubprocessSpawner(on_exit)
-        return ForkSpawner(on_exit)
+            return SubprocessSpawner(on_exit, env)
+        return ForkSpawner(on_exit, env)
 
     def _connect(self) -> None:
         t = self.topics

@@ -98,12 +98,14 @@ class Spawner(Protocol):
 # ---------------------------------------------------------------------------
 
 class ForkSpawner:
-    """Client of the fork-server helper; restarts it if it died."""
+    """Client of the fork-server helper; restarts it if it died. `env`: the helper's
+    environment, which every charge point inherits (e.g. its MQTT credentials)."""
 
     mode = "fork"
 
-    def __init__(self, on_exit: ExitCallback) -> None:
+    def __init__(self, on_exit: ExitCallback, env: dict[str, str] | None = None) -> None:
         self._on_exit = on_exit
+        self._env = env
         self._replies: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._next_req = 0
         self._proc: subprocess.Popen[bytes] | None = None
@@ -113,7 +115,8 @@ class ForkSpawner:
         """(Re)start the helper; its log lines go to the launcher's stderr."""
         self._replies = queue.SimpleQueue()  # nothing stale from a previous helper
         self._proc = subprocess.Popen([sys.executable, "-m", "launcher.spawner"],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+                                      env=self._env)
         threading.Thread(target=self._read, args=(self._proc, self._replies), name="spawner-reader",
                          daemon=True).start()
 
@@ -185,12 +188,14 @@ class ForkSpawner:
 
 
 class SubprocessSpawner:
-    """One `python -m chargepoint` per CP: no preloading, easy to debug and profile."""
+    """One `python -m chargepoint` per CP: no preloading, easy to debug and profile. `env`:
+    each charge point's environment."""
 
     mode = "subprocess"
 
-    def __init__(self, on_exit: ExitCallback) -> None:
+    def __init__(self, on_exit: ExitCallback, env: dict[str, str] | None = None) -> None:
         self._on_exit = on_exit
+        self._env = env
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def spawn(self, requests: list[SpawnRequest]) -> list[Spawned]:
@@ -201,7 +206,7 @@ class SubprocessSpawner:
                     proc = subprocess.Popen(
                         [sys.executable, "-m", ENTRY_PACKAGE, *r.args], cwd=r.cwd,
                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                        close_fds=True, start_new_session=True)
+                        close_fds=True, start_new_session=True, env=self._env)
             except OSError as exc:
                 results.append(Spawned(error=f"cannot start: {exc}"))
                 continue

@@ -26,6 +26,7 @@ import click
 
 from cp_simu import redact
 from cp_simu.broker import reachable, spawn_embedded
+from cp_simu.broker_access import BrokerAccess, access_options, mqtt_options, resolve
 from cp_simu.models import (
     LauncherCommand,
     LauncherCommandType,
@@ -34,7 +35,7 @@ from cp_simu.models import (
 )
 from cp_simu.mqtt import Message, MqttClient
 from cp_simu.topics import Topics
-from cp_simu.urls import DEFAULT_BROKER_URL, BrokerUrl
+from cp_simu.urls import DEFAULT_BROKER_URL
 
 from .daemon import KILL_WAIT
 from .fleetview import FleetView
@@ -82,8 +83,9 @@ def definitions(ids: list[str], cp_type: str, connectors: int, csms_url: str) ->
 
 
 class Up:
-    def __init__(self, broker: BrokerUrl, csms: str | None, workdir: Path) -> None:
-        self.broker = broker
+    def __init__(self, broker: BrokerAccess, csms: str | None, workdir: Path) -> None:
+        self.access = broker
+        self.broker = broker.url
         self.csms_url = csms
         self.workdir = workdir.resolve()
         self.topics = Topics()
@@ -105,12 +107,12 @@ class Up:
                 raise click.ClickException(f"timed out after {timeout:g} s waiting for {what}")
             time.sleep(0.05)
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """A helper process in its own session: Ctrl+C reaches only `up`, which stops it in order."""
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
         proc = subprocess.Popen([sys.executable, "-m", "cp_simu", *args], stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         self.started.append((name, proc))
         return proc
 
@@ -136,7 +138,7 @@ class Up:
         return f"demo, control API http://127.0.0.1:{api}/api"
 
     def connect(self, view: FleetView) -> None:
-        self.mqtt = MqttClient(self.broker, f"ocpp-simu-up-{os.getpid()}")
+        self.mqtt = MqttClient(self.access, f"ocpp-simu-up-{os.getpid()}")
         self.mqtt.subscribe(self.topics.launcher_status, self._on_launcher_status)
         for topic_filter in (self.topics.all_cp_statuses, self.topics.all_connector_statuses,
                              self.topics.launcher_error):
@@ -155,8 +157,9 @@ class Up:
                 self._wait(lambda: self.launcher_status, 1.0, "")
         if self.launcher_status == LauncherStatus.ALIVE.value:
             return "existing"
+        # MQTT credentials and TLS files go through the environment, never the command line.
         proc = self._spawn("launcher", ["launcher", "--broker", str(self.broker),
-                                        "--workdir", str(self.workdir)])
+                                        "--workdir", str(self.workdir)], env=self.access.environment_for_children())
         self._wait(lambda: self.launcher_status == LauncherStatus.ALIVE.value or proc.poll() is not None,
                    20, "the launcher")
         if proc.poll() is not None:
@@ -249,26 +252,30 @@ class Up:
                                             "the charge point id, else <URL>/<id>); default: start the demo "
                                             "CSMS on port 9000 (or a free one).")
 @click.option("--broker", metavar="URL", default=DEFAULT_BROKER_URL, show_default=True,
-              help="MQTT broker; an embedded one is started if nothing answers there.")
+              help="MQTT broker (mqtt://[user:pw@]host:port, mqtts:// for TLS); an embedded one is "
+                   "started if nothing answers there.")
+@mqtt_options
 @click.option("--type", "cp_type", type=click.Choice(["AC", "DC"]), default="AC", show_default=True)
 @click.option("--connectors", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Connectors per charge point.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("ocpp-simu-work"), show_default=True,
               help="Instance directories and the logs of what `up` starts.")
-def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, workdir: Path) -> None:
+def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, workdir: Path,
+       **mqtt: str | None) -> None:
     """Start broker, demo CSMS, launcher and N charge points as needed; show them live.
 
     Ctrl+C stops everything `up` started (and only that); logs stay in WORKDIR.
     """
     try:
-        broker_url = BrokerUrl.parse(broker)
+        access = resolve(broker, **access_options(mqtt))
+        broker_url = access.url
         if csms:
             validate_central_system(csms, "--csms")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     workdir.mkdir(parents=True, exist_ok=True)
-    run = Up(broker_url, csms, workdir)
+    run = Up(access, csms, workdir)
     for sig in STOP_SIGNALS:
         signal.signal(sig, run.request_stop)
     parts: dict[str, str] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from tests.procs import ManagedProcess, free_port, managed, ocpp_simu, port_open
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "mosquitto_passwd"
 
 
 @dataclass
@@ -40,17 +42,43 @@ def start_amqtt(tmp: Path) -> Iterator[Broker]:
         yield Broker(f"mqtt://127.0.0.1:{port}", port, "amqtt", proc)
 
 
-def start_mosquitto(tmp: Path) -> Iterator[Broker]:
+@dataclass(frozen=True)
+class BrokerTls:
+    """The files of a TLS listener; `require_certificate`: clients must present one."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    require_certificate: bool = False
+
+
+def start_mosquitto(tmp: Path, *, users: dict[str, str] | None = None,
+                    tls: BrokerTls | None = None) -> Iterator[Broker]:
+    """`users`: only these may connect (a password_file made by mosquitto_passwd); `tls`:
+    an mqtts:// listener. `Broker.url` carries no credentials."""
     if MOSQUITTO is None:
         pytest.skip("mosquitto is not installed (make test installs it)")
     port = free_port()
     conf = tmp / f"mosquitto-{port}.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "max_queued_messages 0\nmax_inflight_messages 0\n")
+    lines = [f"listener {port} 127.0.0.1", f"allow_anonymous {'false' if users else 'true'}",
+             "persistence false", "max_queued_messages 0", "max_inflight_messages 0"]
+    if os.geteuid() == 0:  # else Mosquitto drops to user "mosquitto", who cannot read our tmp files
+        lines.append("user root")
+    if users:
+        passwd = tmp / f"mosquitto-{port}.passwd"
+        for n, (user, password) in enumerate(users.items()):
+            create = ["-c"] if n == 0 else []
+            subprocess.run([MOSQUITTO_PASSWD, "-b", *create, str(passwd), user, password], check=True,
+                           capture_output=True)
+        lines.append(f"password_file {passwd}")
+    if tls:
+        lines += [f"cafile {tls.ca}", f"certfile {tls.cert}", f"keyfile {tls.key}",
+                  f"require_certificate {'true' if tls.require_certificate else 'false'}"]
+    conf.write_text("\n".join(lines) + "\n")
     with managed([MOSQUITTO, "-c", str(conf)], log=tmp / f"mosquitto-{port}.log") as proc:
         wait_until(lambda: port_open(port) or not proc.alive(), 10, what="mosquitto")
         assert proc.alive(), proc.output()
-        yield Broker(f"mqtt://127.0.0.1:{port}", port, "mosquitto", proc)
+        yield Broker(f"{'mqtts' if tls else 'mqtt'}://127.0.0.1:{port}", port, "mosquitto", proc)
 
 
 @pytest.fixture

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import stat
+from pathlib import Path
 
 from tests.chargepoint.conftest import Driver, T, call
-from tests.procs import wait_until
+from tests.conftest import start_mosquitto
+from tests.procs import PYTHON, managed, wait_until
 
 AUTH_KEY = "0123456789abcdef0123"
 FTP_PASSWORD = "ftp-Pa55word"
@@ -35,3 +38,17 @@ def test_authorization_key_and_url_passwords_stay_out_of_logs_and_topics(
     assert AUTH_KEY not in everything
     assert FTP_PASSWORD not in everything
     assert "AuthorizationKey" not in json.loads(ui.rec.last(T.cp_ocpp_config("CP1")))
+
+
+def test_broker_credentials_from_the_url_stay_out_of_the_instance(tmp_path: Path, csms, recorder_factory) -> None:
+    for broker in start_mosquitto(tmp_path, users={"cp": "Cp-Broker-Pass-1"}):
+        url = f"mqtt://cp:Cp-Broker-Pass-1@127.0.0.1:{broker.port}"
+        rec = recorder_factory(url)
+        directory = tmp_path / "NEW1"
+        with managed([PYTHON, "-m", "chargepoint", "--workdir", str(directory), "--id", "NEW1",
+                      "--central-system", csms.url, "--broker", url], log=tmp_path / "new1.out"):
+            rec.wait_json(T.cp_status("NEW1"), lambda d: d["status"] == "Accepted", 15)
+            config = (directory / "config.ini").read_text()
+            assert "Cp-Broker-Pass-1" not in config
+            assert f"broker = mqtt://127.0.0.1:{broker.port}" in config
+            assert stat.S_IMODE((directory / "config.ini").stat().st_mode) == 0o600
