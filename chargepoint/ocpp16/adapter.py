@@ -56,6 +56,7 @@ class Ocpp16Adapter:
         self._cp: ChargePoint16 | None = None
         self._conn: OcppConnection | None = None
         self._registered = False  # BootNotification accepted since the last (re)boot
+        self._boot_accepted = asyncio.Event()  # any BootNotification accepted, a triggered one too
         self._connected_registered = False
         self._wake = asyncio.Event()  # the offline queue has something to send
         self._heartbeat_changed = asyncio.Event()
@@ -111,6 +112,7 @@ class Ocpp16Adapter:
     def reboot(self) -> None:
         """Reset: drop the connection; the next one starts with a BootNotification."""
         self._registered = False
+        self._boot_accepted.clear()
         self._rebooting = True
         if self._conn is not None:
             self._spawn(self._conn.close())
@@ -158,28 +160,34 @@ class Ocpp16Adapter:
             meter_serial_number=d.meter_serial)
 
     async def _boot(self, cp: ChargePoint16) -> None:
-        """BootNotification until Accepted, waiting the interval the CSMS asks for."""
+        """BootNotification until Accepted, waiting the interval the CSMS asks for, unless
+        the CSMS accepts one sooner (a BootNotification it triggered while Pending)."""
         request = self._boot_request()
-        while True:
+        while not self._registered:
             try:
                 answer = await cp.call(request, suppress=False)
             except (OCPPError, TimeoutError) as exc:
                 log.warning("BootNotification failed (%s); retrying", exc)
                 self.station.set_registration("Disconnected", failures.boot_failed(exc, BOOT_RETRY_ON_ERROR))
-                await asyncio.sleep(BOOT_RETRY_ON_ERROR)
+                await self._until_accepted(BOOT_RETRY_ON_ERROR)
                 continue
             if answer.status == "Accepted":
                 self._accepted_boot(answer.interval)
-                self._registered = True
-                return
-            interval = max(BOOT_RETRY_MIN, answer.interval)
-            self.station.set_registration(answer.status, failures.boot_refused(answer.status, interval))
-            await asyncio.sleep(interval)
+            else:
+                interval = max(BOOT_RETRY_MIN, answer.interval)
+                self.station.set_registration(answer.status, failures.boot_refused(answer.status, interval))
+                await self._until_accepted(interval)
+
+    async def _until_accepted(self, delay: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._boot_accepted.wait(), delay)
 
     def _accepted_boot(self, interval: int) -> None:
-        """The interval of an accepted BootNotification becomes the HeartbeatInterval."""
+        """Registered from now on; the interval becomes the HeartbeatInterval."""
         if interval > 0:
             self.station.config.change("HeartbeatInterval", str(interval))
+        self._registered = True
+        self._boot_accepted.set()
 
     async def _heartbeat(self, cp: ChargePoint16) -> None:
         while True:

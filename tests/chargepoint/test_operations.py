@@ -154,6 +154,27 @@ def test_boot_pending_then_accepted(broker, csms_factory, recorder_factory, cp_f
     assert wait_message(csms, "StatusNotification")
 
 
+def test_an_accepted_triggered_boot_ends_pending_at_once(broker, csms_factory, recorder_factory,
+                                                         cp_factory) -> None:
+    csms = csms_factory("--boot-status", "Pending", "--pending-boots", "1", "--boot-retry-interval", "120",
+                        "--heartbeat-interval", "1")
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url)
+    ui.status("Pending")
+    ui.car()
+    ui.tag("TAG1")  # refused while Pending: no Authorize
+    time.sleep(0.3)
+    assert ui.rec.last_json(T.connector_status("CP1", 1))["status"] == "Preparing" and not messages(csms, "Authorize")
+    assert call(csms.api, "CP1", "TriggerMessage", {"requestedMessage": "BootNotification"}) == {"status": "Accepted"}
+    ui.status("Accepted", timeout=5)  # not after the 120 s the Pending answer asked for
+    assert wait_message(csms, "StatusNotification", lambda p: p["connectorId"] == 1, timeout=5)
+    wait_until(lambda: csms.messages(action="Heartbeat", direction="in"), 5,
+               what="a Heartbeat at the interval of the accepted boot")
+    ui.tag("TAG1")
+    assert len(csms.messages(action="BootNotification", direction="in")) == 2
+    assert ui.connector("Charging", transaction_id=ANY, timeout=5)["id_tag"] == "TAG1"
+
+
 def test_unreachable_csms_then_heartbeats_only(broker, csms_factory, recorder_factory, cp_factory) -> None:
     csms = csms_factory("--heartbeat-interval", "1", start=False)
     ui = Driver(recorder_factory(broker.url))
