@@ -122,7 +122,7 @@ def test_accepted_values_are_stored_in_canonical_form(model: DeviceModel, key: s
     ("AuthCtrlr/LocalPreAuthorize", "yes", "InvalidValue"),
     ("TxCtrlr/TxStartPoint", "Sunrise", "NotInValuesList"),
     ("TxCtrlr/TxStopPoint", "Authorized,Authorized", "InvalidValue"),
-    ("SampledDataCtrlr/TxUpdatedMeasurands", "SoC", "NotInValuesList"),
+    ("SampledDataCtrlr/TxUpdatedMeasurands", "Energy.Reactive.Import.Register", "NotInValuesList"),
     ("SecurityCtrlr/BasicAuthPassword", "short", "ValueTooLow"),
     ("OCPPCommCtrlr/FileTransferProtocols", "FTP", "ReadOnly"),
 ])
