@@ -1,7 +1,9 @@
 """The embedded MQTT broker (amqtt), and finding a broker when none is given.
 
 amqtt is pure Python and asyncio-native, so `make run` needs no system service; any real
-broker (Mosquitto, EMQX…) works instead through `--broker URL`.
+broker (Mosquitto, EMQX…) works instead through `--broker URL`. It can require a user name
+and password (a password file of `user:argon2-hash` lines, written by `add_user`) and serve
+TLS (mqtts://, optionally requiring a client certificate signed by its CA).
 """
 
 from __future__ import annotations
@@ -17,23 +19,68 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cp_simu.config import atomic_write
 from cp_simu.urls import BrokerUrl
 
 log = logging.getLogger(__name__)
 
 
-def broker_config(host: str, port: int) -> dict:
-    return {
-        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": -1}},
-        # No $SYS publisher and no per-packet logger: they cost CPU for hundreds of clients.
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
-    }
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """`password_file`: only its users may connect; `certfile` + `keyfile`: TLS, and with
+    `require_certificate` every client must present a certificate signed by `cafile`."""
+
+    password_file: str = ""
+    certfile: str = ""
+    keyfile: str = ""
+    cafile: str = ""
+    require_certificate: bool = False
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.certfile)
+
+    def args(self) -> list[str]:
+        """The `ocpp-simu broker` options that ask for this (paths only, no secret)."""
+        pairs = (("--password-file", self.password_file), ("--certfile", self.certfile),
+                 ("--keyfile", self.keyfile), ("--cafile", self.cafile))
+        return [a for option, value in pairs if value for a in (option, value)] + \
+            (["--require-certificate"] if self.require_certificate else [])
 
 
-def _broker_class() -> type:
+def broker_config(host: str, port: int, security: BrokerSecurity | None = None) -> dict:
+    security = security or BrokerSecurity()
+    listener: dict[str, Any] = {"type": "tcp", "bind": f"{host}:{port}", "max_connections": -1}
+    if security.tls:
+        listener.update(ssl=True, certfile=security.certfile, keyfile=security.keyfile or None,
+                        cafile=security.cafile or None)
+    if security.password_file:
+        auth: dict[str, Any] = {"cp_simu.broker_auth.CachedFileAuthPlugin":
+                                {"password_file": security.password_file}}
+    else:
+        auth = {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}
+    # No $SYS publisher and no per-packet logger: they cost CPU for hundreds of clients.
+    return {"listeners": {"default": listener}, "plugins": auth}
+
+
+def add_user(password_file: Path, username: str, password: str) -> None:
+    """Add or replace a user in an embedded broker's password file (argon2 hash, mode 0600)."""
+    from pwdlib import PasswordHash
+    from pwdlib.hashers.argon2 import Argon2Hasher
+
+    if not username or ":" in username or any(c.isspace() for c in username):
+        raise ValueError("a user name must be non-empty, without ':' or spaces")
+    lines = password_file.read_text().splitlines() if password_file.exists() else []
+    kept = [line for line in lines if line.partition(":")[0] != username]
+    entry = f"{username}:{PasswordHash((Argon2Hasher(),)).hash(password)}"
+    atomic_write(password_file, "\n".join([*kept, entry]) + "\n")
+
+
+def _broker_class(require_certificate: bool = False) -> type:
     """amqtt's Broker, minus a bug that breaks fleets: amqtt 0.12.1 sends every connecting
     client the retained messages of *every* subscription in the broker (O(N²) messages when
     N charge points boot, since the launcher subscribes to all CP statuses) and crashes the
@@ -42,6 +89,14 @@ def _broker_class() -> type:
     from amqtt.broker import Broker
 
     class FleetBroker(Broker):
+        @staticmethod
+        def _create_ssl_context(listener: Any) -> ssl.SSLContext:
+            """amqtt asks for a client certificate but accepts a client without one."""
+            context = Broker._create_ssl_context(listener)
+            if require_certificate:
+                context.verify_mode = ssl.CERT_REQUIRED
+            return context
+
         async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int],
                                                               session: Any) -> None:
             subscribers = self._subscriptions.get(subscription[0], ())
@@ -51,14 +106,17 @@ def _broker_class() -> type:
     return FleetBroker
 
 
-async def serve(host: str = "127.0.0.1", port: int = 1883) -> None:
+async def serve(host: str = "127.0.0.1", port: int = 1883, security: BrokerSecurity | None = None) -> None:
     """Run the embedded broker until SIGINT/SIGTERM."""
+    security = security or BrokerSecurity()
     for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    broker = _broker_class()(broker_config(host, port))
+    broker = _broker_class(security.require_certificate)(broker_config(host, port, security))
     await broker.start()
-    log.info("embedded MQTT broker listening on mqtt://%s:%d", host, port)
-    print(f"MQTT broker ready on mqtt://{host}:{port}", flush=True)
+    url = f"{'mqtts' if security.tls else 'mqtt'}://{host}:{port}"
+    guard = "users of " + security.password_file if security.password_file else "anonymous clients"
+    log.info("embedded MQTT broker listening on %s (%s)", url, guard)
+    print(f"MQTT broker ready on {url} ({guard})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -103,13 +161,18 @@ def reachable(url: BrokerUrl, timeout: float = 0.5) -> bool:
         return False
 
 
-def spawn_embedded(url: BrokerUrl, log_file: Path | None = None, timeout: float = 15.0) -> subprocess.Popen:
+def spawn_embedded(url: BrokerUrl, log_file: Path | None = None, timeout: float = 15.0,
+                   security: BrokerSecurity | None = None) -> subprocess.Popen:
     """Start `ocpp-simu broker` for `url` as a child process and wait until it accepts connections."""
     if not url.is_loopback:
         raise ValueError(f"will not start an embedded broker for non-loopback {url}")
+    security = security or BrokerSecurity()
+    if url.tls != security.tls:
+        raise ValueError(f"{url}: an embedded broker serves TLS exactly when given a certificate and key")
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cp_simu", "broker", "--host", url.host, "--port", str(url.port)],
+        [sys.executable, "-m", "cp_simu", "broker", "--host", url.host, "--port", str(url.port),
+         *security.args()],
         stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + timeout
     while not reachable(url, 0.2):

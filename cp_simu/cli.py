@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -72,16 +74,53 @@ def main(verbose: int, log_file: str | None) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=1883, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
-def broker(host: str, port: int) -> None:
+@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Only the users in this file may connect (lines `user:argon2-hash`; see --add-user).")
+@click.option("--add-user", metavar="USER", help="Add USER to --password-file (password asked for, or "
+                                                 "taken from OCPP_SIMU_MQTT_PASSWORD), then exit.")
+@click.option("--certfile", type=click.Path(dir_okay=False, exists=True), help="Serve TLS (mqtts://) with "
+                                                                              "this PEM certificate (chain).")
+@click.option("--keyfile", type=click.Path(dir_okay=False, exists=True), help="Private key of --certfile.")
+@click.option("--cafile", type=click.Path(dir_okay=False, exists=True),
+              help="CA bundle that client certificates are verified against.")
+@click.option("--require-certificate", is_flag=True, help="Refuse TLS clients without a certificate "
+                                                          "signed by --cafile.")
+def broker(host: str, port: int, password_file: Path | None, add_user: str | None, certfile: str | None,
+           keyfile: str | None, cafile: str | None, require_certificate: bool) -> None:
     """Run the embedded MQTT 3.1.1 broker until Ctrl+C.
 
     Retained and will messages work as in any broker; point every component at it
-    with --broker mqtt://HOST:PORT (the default is mqtt://127.0.0.1:1883).
+    with --broker mqtt://HOST:PORT (the default is mqtt://127.0.0.1:1883), or
+    mqtts://HOST:PORT with --certfile/--keyfile. With --password-file only its users
+    may connect: `ocpp-simu broker --password-file users --add-user fleet` adds one.
     """
-    from cp_simu.broker import serve
+    from cp_simu.broker import BrokerSecurity, serve
+    from cp_simu.broker_access import ENV_PASSWORD
 
+    if add_user:
+        if not password_file:
+            raise click.UsageError("--add-user needs --password-file")
+        from cp_simu.broker import add_user as add
+
+        password = os.environ.get(ENV_PASSWORD) or click.prompt(
+            f"password for {add_user}", hide_input=True, confirmation_prompt=True)
+        try:
+            add(password_file, add_user, password)
+        except (ValueError, OSError) as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{add_user} added to {password_file}")
+        return
+    if password_file and not password_file.is_file():
+        raise click.BadParameter(f"{password_file} does not exist (create it with --add-user)",
+                                 param_hint="--password-file")
+    if bool(certfile) != bool(keyfile) or ((cafile or require_certificate) and not certfile):
+        raise click.UsageError("TLS needs --certfile and --keyfile (--cafile, --require-certificate with them)")
+    if require_certificate and not cafile:
+        raise click.UsageError("--require-certificate needs --cafile")
+    security = BrokerSecurity(str(password_file or ""), certfile or "", keyfile or "", cafile or "",
+                              require_certificate)
     try:
-        asyncio.run(serve(host, port))
+        asyncio.run(serve(host, port, security))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 

@@ -25,7 +25,7 @@ from typing import IO, Any
 import click
 
 from cp_simu import redact
-from cp_simu.broker import reachable, spawn_embedded
+from cp_simu.broker import BrokerSecurity, add_user, reachable, spawn_embedded
 from cp_simu.broker_access import BrokerAccess, access_options, mqtt_options, resolve
 from cp_simu.models import (
     LauncherCommand,
@@ -83,9 +83,11 @@ def definitions(ids: list[str], cp_type: str, connectors: int, csms_url: str) ->
 
 
 class Up:
-    def __init__(self, broker: BrokerAccess, csms: str | None, workdir: Path) -> None:
+    def __init__(self, broker: BrokerAccess, csms: str | None, workdir: Path,
+                 embedded_tls: tuple[str, str] = ("", "")) -> None:
         self.access = broker
         self.broker = broker.url
+        self.embedded_tls = embedded_tls  # certificate and key, if `up` starts an mqtts:// broker
         self.csms_url = csms
         self.workdir = workdir.resolve()
         self.topics = Topics()
@@ -121,9 +123,24 @@ class Up:
             return "external"
         if not self.broker.is_loopback:
             raise click.ClickException(f"no MQTT broker answers at {self.broker}")
-        proc = spawn_embedded(self.broker, log_file=self.workdir / "broker.log")
+        try:
+            proc = spawn_embedded(self.broker, log_file=self.workdir / "broker.log",
+                                  security=self.embedded_security())
+        except ValueError as exc:
+            raise click.ClickException(f"cannot start the embedded broker: {exc}") from None
         self.started.append(("broker", proc))
         return "embedded"
+
+    def embedded_security(self) -> BrokerSecurity:
+        """The embedded broker admits exactly our user (a password file in the workdir, mode
+        0600) and serves TLS with the --broker-certfile/--broker-keyfile given."""
+        password_file = ""
+        if self.broker.username:
+            users = self.workdir / "broker.users"
+            add_user(users, self.broker.username, self.broker.password or "")
+            password_file = str(users)
+        certfile, keyfile = self.embedded_tls
+        return BrokerSecurity(password_file, certfile, keyfile)
 
     def start_csms(self) -> str:
         if self.csms_url:
@@ -261,11 +278,17 @@ class Up:
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("ocpp-simu-work"), show_default=True,
               help="Instance directories and the logs of what `up` starts.")
+@click.option("--broker-certfile", type=click.Path(dir_okay=False, exists=True),
+              help="For an mqtts:// --broker that `up` starts: its certificate (PEM).")
+@click.option("--broker-keyfile", type=click.Path(dir_okay=False, exists=True),
+              help="For an mqtts:// --broker that `up` starts: its private key (PEM).")
 def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, workdir: Path,
-       **mqtt: str | None) -> None:
+       broker_certfile: str | None, broker_keyfile: str | None, **mqtt: str | None) -> None:
     """Start broker, demo CSMS, launcher and N charge points as needed; show them live.
 
-    Ctrl+C stops everything `up` started (and only that); logs stay in WORKDIR.
+    Ctrl+C stops everything `up` started (and only that); logs stay in WORKDIR. An
+    embedded broker started for a URL with user:password admits only that user; for
+    mqtts:// it serves TLS with --broker-certfile/--broker-keyfile.
     """
     try:
         access = resolve(broker, **access_options(mqtt))
@@ -275,7 +298,7 @@ def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, w
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     workdir.mkdir(parents=True, exist_ok=True)
-    run = Up(access, csms, workdir)
+    run = Up(access, csms, workdir, (broker_certfile or "", broker_keyfile or ""))
     for sig in STOP_SIGNALS:
         signal.signal(sig, run.request_stop)
     parts: dict[str, str] = {}

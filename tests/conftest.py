@@ -34,14 +34,6 @@ class Broker:
     process: ManagedProcess
 
 
-def start_amqtt(tmp: Path) -> Iterator[Broker]:
-    port = free_port()
-    with managed(ocpp_simu("broker", "--port", str(port)), log=tmp / f"amqtt-{port}.log") as proc:
-        wait_until(lambda: port_open(port) or not proc.alive(), 15, what="embedded broker")
-        assert proc.alive(), proc.output()
-        yield Broker(f"mqtt://127.0.0.1:{port}", port, "amqtt", proc)
-
-
 @dataclass(frozen=True)
 class BrokerTls:
     """The files of a TLS listener; `require_certificate`: clients must present one."""
@@ -50,6 +42,26 @@ class BrokerTls:
     cert: Path
     key: Path
     require_certificate: bool = False
+
+
+def start_amqtt(tmp: Path, *, users: dict[str, str] | None = None,
+                tls: BrokerTls | None = None) -> Iterator[Broker]:
+    """The embedded broker; `users` and `tls` as for `start_mosquitto`."""
+    port = free_port()
+    options = []
+    if users:
+        passwd = tmp / f"amqtt-{port}.users"
+        for user, password in users.items():
+            subprocess.run(ocpp_simu("broker", "--password-file", str(passwd), "--add-user", user), check=True,
+                           env={**os.environ, "OCPP_SIMU_MQTT_PASSWORD": password}, capture_output=True)
+        options += ["--password-file", str(passwd)]
+    if tls:
+        options += ["--certfile", str(tls.cert), "--keyfile", str(tls.key), "--cafile", str(tls.ca)]
+        options += ["--require-certificate"] if tls.require_certificate else []
+    with managed(ocpp_simu("broker", "--port", str(port), *options), log=tmp / f"amqtt-{port}.log") as proc:
+        wait_until(lambda: port_open(port) or not proc.alive(), 15, what="embedded broker")
+        assert proc.alive(), proc.output()
+        yield Broker(f"{'mqtts' if tls else 'mqtt'}://127.0.0.1:{port}", port, "amqtt", proc)
 
 
 def start_mosquitto(tmp: Path, *, users: dict[str, str] | None = None,

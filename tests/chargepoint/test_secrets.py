@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.chargepoint.conftest import Driver, T, call
@@ -41,7 +42,7 @@ def test_authorization_key_and_url_passwords_stay_out_of_logs_and_topics(
 
 
 def test_broker_credentials_from_the_url_stay_out_of_the_instance(tmp_path: Path, csms, recorder_factory) -> None:
-    for broker in start_mosquitto(tmp_path, users={"cp": "Cp-Broker-Pass-1"}):
+    with contextmanager(start_mosquitto)(tmp_path, users={"cp": "Cp-Broker-Pass-1"}) as broker:
         url = f"mqtt://cp:Cp-Broker-Pass-1@127.0.0.1:{broker.port}"
         rec = recorder_factory(url)
         directory = tmp_path / "NEW1"
