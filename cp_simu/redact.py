@@ -74,6 +74,11 @@ def has_credentials(link: str) -> bool:
     return bool(parts.username or parts.password)
 
 
+def is_secret_key(name: str) -> bool:
+    """Whether a start-entry / config key holds a secret (`basic_auth_password`, AuthorizationKey…)."""
+    return _secret_field(name.lower(), "") or name in SECRET_CONFIG_KEYS
+
+
 def config_values(values: Mapping[str, str]) -> dict[str, str]:
     """A configuration dump without its secret keys (for the `ocpp_config` topic)."""
     return {k: v for k, v in values.items() if k.split("/")[-1].split(":")[0] not in SECRET_CONFIG_KEYS}

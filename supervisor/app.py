@@ -8,10 +8,11 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from cp_simu.broker_access import BrokerAccess
 from supervisor.main_window import MainWindow
 
 
-def run(broker: str, root: str, connect: bool = True) -> int:
+def run(broker: str | BrokerAccess, root: str, connect: bool = True) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("ocpp-simu supervisor")
     window = MainWindow(broker, root)

@@ -19,6 +19,7 @@ from collections import deque
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
+from cp_simu.broker_access import BrokerAccess
 from cp_simu.mqtt import Message, MqttClient
 from cp_simu.topics import Topics
 from supervisor.fleet_model import Event, SessionStart, parse_message
@@ -64,8 +65,9 @@ class MqttBridge(QObject):
         self._wake.connect(self._on_wake, Qt.ConnectionType.QueuedConnection)
 
     # -- connection ----------------------------------------------------------
-    def open(self, url: str, root: str) -> None:
-        """Connect in the background (never blocks); raises ValueError for a bad URL."""
+    def open(self, url: str | BrokerAccess, root: str) -> None:
+        """Connect in the background (never blocks); raises ValueError for a bad URL or
+        unusable TLS files."""
         self.close()
         self.topics = Topics(root)
         generation = next(self._generation)

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from cp_simu.models import OCPP_VERSIONS, ChargePointDefinition, PayloadError
+from supervisor.security_widgets import CpSecurityFields
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class AddCpDialog(QDialog):
         self.csms.setPlaceholderText("ws://host:port/path (the CP connects to <url>/<id>)")
         self.ocpp_version = QComboBox()
         self.ocpp_version.addItems(list(OCPP_VERSIONS))
+        self.security = CpSecurityFields()
         self.error = QLabel()
         self.error.setObjectName("error")
         self.error.setStyleSheet("color: #c62828;")
@@ -103,6 +105,7 @@ class AddCpDialog(QDialog):
         form.addRow("Connectors", self.connectors)
         form.addRow("CSMS URL", self.csms)
         form.addRow("OCPP version", self.ocpp_version)
+        self.security.add_rows(form)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.error)
@@ -116,6 +119,10 @@ class AddCpDialog(QDialog):
         for spin in (self.phases, self.voltage, self.max_setpoint, self.per_connector, self.connectors):
             spin.valueChanged.connect(self.validate)
         self.ocpp_version.currentTextChanged.connect(self.validate)
+        self.security.profile.currentIndexChanged.connect(self.validate)
+        for field in (self.security.password, self.security.ca_file, self.security.client_cert,
+                      self.security.client_key):
+            field.textChanged.connect(self.validate)
         self.apply_preset(PRESETS[0])
 
     def apply_preset(self, preset: Preset) -> None:
@@ -150,6 +157,7 @@ class AddCpDialog(QDialog):
             "max_setpoint": round(self.max_setpoint.value() * scale, 3),
             "max_setpoint_per_connector": round(self.per_connector.value() * scale, 3),
             "ocpp_version": self.ocpp_version.currentText(),
+            **self.security.values(),
         }
 
     def definition(self) -> ChargePointDefinition:

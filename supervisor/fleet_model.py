@@ -177,6 +177,12 @@ class CpEntry:
         return self.status is not None and self.status.status != DEAD
 
     @property
+    def security_profile(self) -> int:
+        """The OCPP security profile its status declares (additive field), 0 if none."""
+        value = self.status.extra.get("security_profile", 0) if self.status else 0
+        return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 3 else 0
+
+    @property
     def is_dc(self) -> bool:
         return self.status is not None and self.status.type == "DC"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from html import escape
 from pathlib import Path
 
@@ -30,8 +31,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cp_simu.models import PayloadError
+from cp_simu.broker_access import BrokerAccess
+from cp_simu.models import ChargePointDefinition, PayloadError
 from cp_simu.topics import DEFAULT_ROOT, Topics
+from cp_simu.urls import BrokerUrl
 from supervisor import setup_files
 from supervisor.bridge import ConnectionState, MqttBridge
 from supervisor.cp_panel import CpPanel
@@ -56,6 +59,7 @@ from supervisor.qt_models import (
     FleetTableModel,
     make_proxy,
 )
+from supervisor.security_widgets import BrokerSecurityDialog
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +70,12 @@ SETUP_FILTER = "Setup files (*.json);;All files (*)"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, broker_url: str, root: str = DEFAULT_ROOT) -> None:
+    def __init__(self, broker: str | BrokerAccess, root: str = DEFAULT_ROOT) -> None:
         super().__init__()
         self.root = root
+        self.broker_access = BrokerAccess.of(broker)  # credentials and TLS files, in memory only
+        # Definitions this window started (Add, Load): the security keys a CP status lacks.
+        self.started: dict[str, ChargePointDefinition] = {}
         self.topics = Topics(root)
         self.fleet = Fleet()
         self.bridge = MqttBridge(self)
@@ -83,7 +90,7 @@ class MainWindow(QMainWindow):
         self._ops_timer.timeout.connect(self._poll_ops)
 
         self.setWindowTitle("ocpp-simu supervisor")
-        self._build_connection_bar(broker_url)
+        self._build_connection_bar(str(self.broker_access))
         self._build_actions()
         self._build_central()
         self._build_log()
@@ -105,10 +112,14 @@ class MainWindow(QMainWindow):
         self.url_edit.returnPressed.connect(self.connect_broker)
         self.connect_button = QPushButton("Connect")
         self.connect_button.clicked.connect(self.toggle_connection)
+        self.security_button = QPushButton("Security…")
+        self.security_button.setToolTip("MQTT user name, password and TLS files of the broker connection")
+        self.security_button.clicked.connect(self.edit_broker_security)
         self.broker_indicator = QLabel()
         self.launcher_indicator = QLabel()
         bar.addWidget(QLabel(" Broker "))
         bar.addWidget(self.url_edit)
+        bar.addWidget(self.security_button)
         bar.addWidget(self.connect_button)
         bar.addSeparator()
         bar.addWidget(self.broker_indicator)
@@ -165,6 +176,10 @@ class MainWindow(QMainWindow):
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
         file_menu.addActions([self.load_action, self.save_action])
+        self.save_secrets_action = QAction("Save passwords in setup files", self, checkable=True)
+        self.save_secrets_action.setStatusTip("Off: saved setup files hold no basic-auth password and no "
+                                              "password of a CSMS URL")
+        file_menu.addAction(self.save_secrets_action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         cp_menu = menus.addMenu("&Charge points")
@@ -248,14 +263,38 @@ class MainWindow(QMainWindow):
             self._reset_fleet()
 
     def connect_broker(self) -> None:
-        url = self.url_edit.text().strip()
         self._reset_fleet()
         try:
-            self.bridge.open(url, self.root)
+            access = self._typed_access()
+            self.bridge.open(access, self.root)
         except ValueError as exc:
             self.notice(Notice("supervisor", str(exc)))
             return
-        self.setWindowTitle(f"ocpp-simu supervisor — {url}")
+        self.setWindowTitle(f"ocpp-simu supervisor — {access}")
+
+    def _typed_access(self) -> BrokerAccess:
+        """The URL field's broker with the stored credentials; a user:password typed into the
+        URL replaces them and leaves the field (it would be on screen)."""
+        url = BrokerUrl.parse(self.url_edit.text().strip())
+        stored = self.broker_access.url
+        if url.username:
+            self.url_edit.setText(str(url))
+        else:
+            url = replace(url, username=stored.username, password=stored.password)
+        self.broker_access = replace(self.broker_access, url=url)
+        return self.broker_access
+
+    def edit_broker_security(self) -> None:
+        try:
+            access = self._typed_access()
+        except ValueError as exc:
+            self.notice(Notice("supervisor", str(exc)))
+            return
+        dialog = BrokerSecurityDialog(access, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.broker_access = dialog.access()
+            if self.bridge.state != ConnectionState.DISCONNECTED:
+                self.connect_broker()
 
     def _reset_fleet(self) -> None:
         self.ops.cancel()
@@ -432,6 +471,7 @@ class MainWindow(QMainWindow):
             self.notice(Notice("supervisor", f"not added: {exc}"))
             return
         if self.ops.start([definition]):
+            self.started[definition.id] = definition
             self._select_when_seen = definition.id
 
     def remove_selected(self) -> None:
@@ -496,7 +536,8 @@ class MainWindow(QMainWindow):
         if path is None:
             return False
         try:
-            saved, skipped = setup_files.save_setup(self.fleet, path)
+            saved, skipped = setup_files.save_setup(self.fleet, path, self.started,
+                                                    secrets=self.save_secrets_action.isChecked())
         except OSError as exc:
             self.notice(Notice("supervisor", f"cannot save {path}: {exc.strerror or exc}"))
             return False
@@ -522,6 +563,7 @@ class MainWindow(QMainWindow):
             return False
         self.notice(Notice("supervisor", f"loading {len(definitions)} charge point(s) from {path}", "info"))
         self.ops.replace_fleet(definitions)
+        self.started.update({d.id: d for d in definitions})
         self._kick_ops()
         return True
 

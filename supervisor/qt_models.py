@@ -16,8 +16,9 @@ from PySide6.QtGui import QBrush, QColor
 from supervisor.fleet_model import Changes, CpEntry, Fleet
 from supervisor.palette import cp_colours
 
-COLUMNS = ("Charge point", "State", "Type", "Connectors", "Power")
-ID_COLUMN, STATE_COLUMN, TYPE_COLUMN, CONNECTORS_COLUMN, POWER_COLUMN = range(len(COLUMNS))
+COLUMNS = ("Charge point", "State", "Type", "Connectors", "Power", "Security")
+ID_COLUMN, STATE_COLUMN, TYPE_COLUMN, CONNECTORS_COLUMN, POWER_COLUMN, SECURITY_COLUMN = range(len(COLUMNS))
+LOCK = "\N{LOCK}"
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 CP_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -36,6 +37,11 @@ def connectors_text(entry: CpEntry) -> str:
     if len(statuses) <= 3:
         return " · ".join(statuses)
     return " · ".join(f"{n} {s}" for s, n in Counter(statuses).most_common())
+
+
+def security_text(entry: CpEntry) -> str:
+    """A lock and the OCPP security profile (`🔒 2`); empty for an unsecured CP (profile 0)."""
+    return f"{LOCK} {entry.security_profile}" if entry.security_profile else ""
 
 
 def power_text(watts: float) -> str:
@@ -149,6 +155,8 @@ class FleetTableModel(QAbstractTableModel):
             return type_text(entry)
         if column == CONNECTORS_COLUMN:
             return connectors_text(entry)
+        if column == SECURITY_COLUMN:
+            return security_text(entry)
         return power_text(entry.power_w)
 
     def _brush(self, state: str) -> tuple[QBrush, QBrush]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cp_simu import redact
 from cp_simu.models import ChargePointDefinition, PayloadError, Setup, decode_object
 from supervisor.fleet_model import Fleet
 
@@ -36,20 +38,42 @@ def reference_entry(definition: ChargePointDefinition) -> dict[str, Any]:
     return {**definition.extra, **entry}
 
 
-def fleet_setup(fleet: Fleet) -> tuple[dict[str, Any], list[str]]:
-    """The setup document of every CP with a known definition, and why others were left out."""
+def fleet_setup(fleet: Fleet, started: Mapping[str, ChargePointDefinition] | None = None, *,
+                secrets: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """The setup document of every CP with a known definition, and why others were left out.
+
+    A CP status carries no security settings: those of the CPs this supervisor `started`
+    come from their definitions. Passwords (basic auth, a CSMS URL's) are left out unless
+    `secrets` is asked for."""
     entries, skipped = [], []
     for entry in fleet.cps.values():
         try:
-            entries.append(reference_entry(entry.definition()))
+            saved = reference_entry(entry.definition())
         except PayloadError as exc:
             skipped.append(str(exc))
+            continue
+        known = (started or {}).get(entry.id)
+        if known is not None:
+            saved = {**known.extra, **saved, "central_system": known.central_system}
+        entries.append(saved if secrets else _without_secrets(saved))
     return {"charge_points": entries}, skipped
 
 
-def save_setup(fleet: Fleet, path: Path) -> tuple[int, list[str]]:
-    """Write the fleet's setup to `path`; (number saved, problems)."""
-    document, skipped = fleet_setup(fleet)
+def _without_secrets(entry: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: v for k, v in entry.items() if not redact.is_secret_key(k)}
+    if isinstance(kept.get("central_system"), str):
+        kept["central_system"] = redact.url(kept["central_system"])
+    return kept
+
+
+def save_setup(fleet: Fleet, path: Path, started: Mapping[str, ChargePointDefinition] | None = None, *,
+               secrets: bool = False) -> tuple[int, list[str]]:
+    """Write the fleet's setup to `path`; (number saved, problems). A file with passwords is
+    readable by its owner only."""
+    document, skipped = fleet_setup(fleet, started, secrets=secrets)
+    if secrets:
+        path.touch(mode=0o600)
+        path.chmod(0o600)
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return len(document["charge_points"]), skipped
 
