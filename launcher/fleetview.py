@@ -32,13 +32,17 @@ def _paint(text: str, state: str, width: int = 0) -> str:
 
 @dataclass
 class FleetView:
-    """Registration and connector states of the charge points `ids`, fed by MQTT messages."""
+    """Registration and connector states of every charge point on the broker, fed by MQTT
+    messages: those `up` asked for (`ids`, whose boot the progress bar follows) first, then
+    any other one (started by someone else, e.g. with mosquitto_pub or the supervisor)."""
 
     topics: Topics
     ids: list[str]
     header: Callable[[], str] = lambda: ""
+    hints: list[str] = field(default_factory=list)  # what to do next, under the table
     registrations: dict[str, str] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)  # why a CP is not Accepted
+    central_systems: dict[str, str] = field(default_factory=dict)
     connectors: dict[str, dict[int, dict]] = field(default_factory=dict)
     last_error: str = ""
     started_at: float = field(default_factory=time.monotonic)
@@ -60,13 +64,9 @@ class FleetView:
             if parsed.kind is TopicKind.LAUNCHER_ERROR and isinstance(data, dict):
                 self.last_error = str(data.get("error", ""))
                 self._events.append(f"launcher error: {self.last_error}")
-            elif parsed.kind is TopicKind.CP_STATUS and parsed.cp_id in self.ids and isinstance(data, dict):
-                status, reason = str(data.get("status", "?")), str(data.get("reason") or "")
-                if (self.registrations.get(parsed.cp_id), self.reasons.get(parsed.cp_id, "")) != (status, reason):
-                    self.registrations[parsed.cp_id] = status
-                    self.reasons[parsed.cp_id] = reason
-                    self._events.append(f"{parsed.cp_id} {status}" + (f" ({reason})" if reason else ""))
-            elif (parsed.kind is TopicKind.CONNECTOR_STATUS and parsed.cp_id in self.ids
+            elif parsed.kind is TopicKind.CP_STATUS and parsed.cp_id is not None:
+                self._on_cp_status(parsed.cp_id, data)
+            elif (parsed.kind is TopicKind.CONNECTOR_STATUS and parsed.cp_id is not None
                   and isinstance(data, dict) and str(parsed.connector).isdigit()):
                 slots = self.connectors.setdefault(parsed.cp_id, {})
                 previous = slots.get(int(str(parsed.connector)), {}).get("status")
@@ -74,7 +74,38 @@ class FleetView:
                 if previous != data.get("status"):
                     self._events.append(f"{parsed.cp_id} connector {parsed.connector} {data.get('status')}")
 
+    def _on_cp_status(self, cp_id: str, data: object) -> None:
+        if data is None:  # retained status cleared: the CP was removed
+            for table in (self.registrations, self.reasons, self.central_systems, self.connectors):
+                table.pop(cp_id, None)
+            self._events.append(f"{cp_id} removed")
+            return
+        if not isinstance(data, dict):
+            return
+        status, reason = str(data.get("status", "?")), str(data.get("reason") or "")
+        self.central_systems[cp_id] = str(data.get("central_system") or "")
+        if (self.registrations.get(cp_id), self.reasons.get(cp_id, "")) != (status, reason):
+            self.registrations[cp_id] = status
+            self.reasons[cp_id] = reason
+            self._events.append(f"{cp_id} {status}" + (f" ({reason})" if reason else ""))
+
     # -- derived ----------------------------------------------------------
+    def shown(self) -> list[str]:
+        """`ids` first, then every other charge point with a status, by id."""
+        with self._lock:
+            wanted = set(self.ids)
+            return self.ids + sorted(i for i in self.registrations if i not in wanted)
+
+    def running(self, cp_id: str) -> bool:
+        with self._lock:
+            return self.registrations.get(cp_id, "Dead") != "Dead"
+
+    def csms_in_use(self) -> Counter[str]:
+        """CSMS URL -> how many live charge points use it."""
+        with self._lock:
+            return Counter(url for cp_id, url in self.central_systems.items()
+                           if url and self.registrations.get(cp_id, "Dead") != "Dead")
+
     def accepted(self) -> int:
         with self._lock:
             return sum(1 for i in self.ids if self.registrations.get(i) == "Accepted")
@@ -104,24 +135,25 @@ class FleetView:
     # -- output -----------------------------------------------------------
     def render(self) -> list[str]:
         """The screen, as lines (without the clearing escapes)."""
-        rows = shutil.get_terminal_size((100, 30)).lines - 8
+        shown = self.shown()
+        rows = shutil.get_terminal_size((100, 30)).lines - 8 - len(self.hints)
         lines = [self.header(), self._progress()]
         with self._lock:
-            counts = Counter(self.registrations.get(i, "unknown") for i in self.ids)
+            counts = Counter(self.registrations.get(i, "unknown") for i in shown)
             lines.append("  ".join(f"{_paint(k, k)} {counts[k]}" for k in REGISTRATIONS if counts[k])
                          + (f"  waiting {counts['unknown']}" if counts["unknown"] else ""))
             lines.append("")
             lines.append(click.style(f"{'ID':<12}{'STATUS':<14}CONNECTORS / REASON", bold=True))
-            for cp_id in self.ids[:max(rows, 1)]:
+            for cp_id in shown[:max(rows, 1)]:
                 state = self.registrations.get(cp_id, "…")
                 reason = self.reasons.get(cp_id, "")
                 detail = click.style(reason, fg=_COLORS.get(state)) if reason else self._connector_text(cp_id)
                 lines.append(f"{cp_id:<12}{_paint(state, state, 14)}{detail}")
-            if len(self.ids) > rows:
-                lines.append(f"… and {len(self.ids) - rows} more")
+            if len(shown) > rows:
+                lines.append(f"… and {len(shown) - rows} more")
             if self.last_error:
                 lines.append(click.style(f"last launcher error: {self.last_error[:200]}", fg="red"))
-        lines.append("Ctrl+C stops everything `up` started.")
+        lines.extend(self.hints)
         return lines
 
     def draw(self, tty: bool) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -74,6 +75,17 @@ def _free_port(preferred: int) -> int:
         return s.getsockname()[1]
 
 
+def _program() -> str:
+    """How to call `ocpp-simu` from here: its name when it is on the PATH, else the path of the
+    one beside this interpreter (`make run` does not activate the virtualenv)."""
+    script = Path(sys.executable).with_name("ocpp-simu")
+    if shutil.which("ocpp-simu") == str(script) or not script.exists():
+        return "ocpp-simu"
+    with contextlib.suppress(ValueError):
+        return str(script.relative_to(Path.cwd()))
+    return str(script)
+
+
 def definitions(ids: list[str], cp_type: str, connectors: int, csms_url: str) -> list[dict[str, object]]:
     """Start entries; the launcher's config.ini fills in the rest. DC: one 400 V phase, limits in W."""
     dc = {"nb_phases": 1, "voltage": 400.0, "max_setpoint": 150_000.0 * connectors,
@@ -84,12 +96,15 @@ def definitions(ids: list[str], cp_type: str, connectors: int, csms_url: str) ->
 
 class Up:
     def __init__(self, broker: BrokerAccess, csms: str | None, workdir: Path,
-                 embedded_tls: tuple[str, str] = ("", "")) -> None:
+                 embedded_tls: tuple[str, str] = ("", ""), *, keep_fleet: bool = False) -> None:
         self.access = broker
         self.broker = broker.url
         self.embedded_tls = embedded_tls  # certificate and key, if `up` starts an mqtts:// broker
         self.csms_url = csms
+        self.csms_kind = "external" if csms else ""
+        self.api_url = ""  # the demo CSMS's control API, when `up` started it
         self.workdir = workdir.resolve()
+        self.keep_fleet = keep_fleet
         self.topics = Topics()
         self.started: list[tuple[str, subprocess.Popen[bytes]]] = []  # what we stop, in reverse
         self.cp_ids: list[str] = []  # the charge points we asked for (not those already running)
@@ -142,9 +157,10 @@ class Up:
         certfile, keyfile = self.embedded_tls
         return BrokerSecurity(password_file, certfile, keyfile)
 
-    def start_csms(self) -> str:
+    def start_csms(self) -> None:
+        """The demo CSMS, unless --csms named one."""
         if self.csms_url:
-            return "external"
+            return
         port, api = _free_port(DEMO_CSMS_PORT), _free_port(DEMO_CSMS_PORT + 1)
         proc = self._spawn("csms", ["csms", "--port", str(port), "--api-port", str(api),
                                     "--log", str(self.workdir / "csms.jsonl")])
@@ -152,7 +168,17 @@ class Up:
         self._wait(lambda: not _port_free(port) or proc.poll() is not None, 15, "the demo CSMS")
         if proc.poll() is not None:
             raise click.ClickException(f"the demo CSMS exited; see {self.workdir / 'csms.log'}")
-        return f"demo, control API http://127.0.0.1:{api}/api"
+        self.api_url = f"http://127.0.0.1:{api}/api"
+        self.csms_kind = f"demo, control API {self.api_url}"
+
+    def csms_text(self, view: FleetView) -> str:
+        """The CSMS URLs the fleet really uses: ours (if any) and those the running CPs report
+        (a second `up` may start none, or its own while the first fleet stays where it is)."""
+        ours = redact.url(self.csms_url) if self.csms_url else ""
+        in_use = view.csms_in_use()
+        texts = [f"{ours} ({self.csms_kind})"] if ours else []
+        texts += [f"{url} ({n} running CP{'s' if n > 1 else ''})" for url, n in in_use.items() if url != ours]
+        return " + ".join(texts) or "none yet"
 
     def connect(self, view: FleetView) -> None:
         self.mqtt = MqttClient(self.access, f"ocpp-simu-up-{os.getpid()}")
@@ -183,17 +209,38 @@ class Up:
             raise click.ClickException(f"the launcher exited; see {self.workdir / 'launcher.log'}")
         return f"pid {proc.pid}"
 
-    def start_cps(self, wanted: list[dict[str, object]], view: FleetView) -> None:
-        """Start those not already running (their retained status would say so)."""
-        assert self.mqtt is not None
+    def missing(self, ids: list[str], view: FleetView) -> list[str]:
+        """Those of `ids` not already running (their retained status would say so)."""
         time.sleep(0.3)  # let the retained statuses of an existing fleet arrive
-        if self._stop.is_set():
-            return
-        missing = [d for d in wanted if view.registrations.get(str(d["id"]), "Dead") == "Dead"]
+        return [] if self._stop.is_set() else [i for i in ids if not view.running(i)]
+
+    def start_cps(self, missing: list[dict[str, object]]) -> None:
+        assert self.mqtt is not None
         self.cp_ids = [str(d["id"]) for d in missing]
         if missing:
             command = json.dumps({"type": LauncherCommandType.START.value, "charge_points": missing})
             self.mqtt.publish(self.topics.launcher_cmd, command).wait_for_publish(5)
+
+    def hints(self, cp_id: str) -> list[str]:
+        """What to do next, with the real broker, a real charge point id and the real ports."""
+        host = f"[{self.broker.host}]" if ":" in self.broker.host else self.broker.host
+        pub = f"mosquitto_pub -h {host} -p {self.broker.port}"
+        if self.broker.username:  # the password is not printed: type it in
+            pub += f" -u {self.broker.username} -P <password>"
+        if self.broker.tls:
+            pub += f" --cafile {self.access.ca_file or '<ca.pem>'}"
+        car = '{"cable": 32, "consumption_l1": 16, "consumption_l2": 16, "consumption_l3": 16}'
+        lines = [
+            f"drive:      {pub} -t {self.topics.connector_car(cp_id, 1)} -m '{car}' && "
+            f"{pub} -t {self.topics.connector_id_tag(cp_id, 1)} -m '{{\"id\": \"TAG1\"}}'",
+            f"supervisor: {_program()} supervisor --broker {self.broker}",
+        ]
+        if self.api_url:
+            lines.append(f"CSMS API:   curl -X POST {self.api_url}/cps/{cp_id}/call/RemoteStartTransaction "
+                         f"-d '{{\"connectorId\": 1, \"idTag\": \"TAG1\"}}'")
+        lines.append("Ctrl+C " + ("leaves the fleet running (--keep-fleet)" if self.keep_fleet
+                                  else "stops every charge point of its launcher and everything `up` started"))
+        return lines
 
     # -- running ----------------------------------------------------------
     def show(self, view: FleetView) -> None:
@@ -213,13 +260,17 @@ class Up:
 
     # -- stopping ---------------------------------------------------------
     def stop(self, view: FleetView) -> None:
-        """Stop what we started, newest first; never leave a process behind."""
+        """Stop what we started, newest first, and the fleet of our launcher; never leave a
+        process behind (--keep-fleet: leave it all running, and say what)."""
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl+C must not interrupt the cleanup
-        self._stop_cps(view)
+        if self.keep_fleet:
+            self._leave_running()
+        else:
+            self._stop_cps(view)
         if self.mqtt:
             self.mqtt.stop()
-        for name, proc in reversed(self.started):
+        for name, proc in reversed([] if self.keep_fleet else self.started):
             if proc.poll() is None:
                 proc.terminate()
                 try:
@@ -231,6 +282,21 @@ class Up:
         for log in self._logs:
             log.close()
 
+    def _leave_running(self) -> None:
+        running = [f"{name} (pid {proc.pid})" for name, proc in self.started if proc.poll() is None]
+        count = len(self._fleet())
+        _say(f"--keep-fleet: leaving {count} charge point(s) running"
+             + (f", and {', '.join(running)}" if running else ""))
+
+    def _fleet(self) -> list[str]:
+        """The charge points to stop: ours, and, if `up` started the launcher, every one it runs
+        (also those others started through it: mosquitto_pub, the supervisor)."""
+        ids = list(self.cp_ids)
+        if "launcher" in dict(self.started):
+            instances = Instances(self.workdir)
+            ids += [i for i in instances.ids() if i not in ids and instances.identity(i)]
+        return ids
+
     def _command(self, payload: str) -> bool:
         """Publish a launcher command if a launcher can hear it."""
         if not (self.mqtt and self.mqtt.connected.is_set() and self.launcher_status == LauncherStatus.ALIVE.value):
@@ -240,9 +306,11 @@ class Up:
 
     def _stop_cps(self, view: FleetView) -> None:
         """kill through the launcher, then by verified PID whatever is left in our workdir."""
-        if not self.cp_ids:
+        fleet = self._fleet()
+        if not fleet:
             return
-        killed = self._command(LauncherCommand(LauncherCommandType.KILL, ids=self.cp_ids).to_json())
+        _say(f"stopping {len(fleet)} charge point(s)")
+        killed = self._command(LauncherCommand(LauncherCommandType.KILL, ids=fleet).to_json())
         ours = dict(self.started).get("launcher")
         if killed and ours is not None and self._command(LauncherCommand(LauncherCommandType.CLOSE).to_json()):
             # Handled in order: once our launcher has closed, its kill is done.
@@ -250,11 +318,10 @@ class Up:
                 ours.wait(STOP_WAIT + KILL_WAIT)
         elif killed:  # someone else's launcher: its CPs' wills say when they are gone
             deadline = time.monotonic() + STOP_WAIT
-            while time.monotonic() < deadline and any(
-                    view.registrations.get(i, "Dead") != "Dead" for i in self.cp_ids):
+            while time.monotonic() < deadline and any(view.running(i) for i in fleet):
                 time.sleep(0.1)
         instances = Instances(self.workdir)
-        for cp_id in self.cp_ids:
+        for cp_id in fleet:
             identity = instances.identity(cp_id) if instances.exists(cp_id) else None
             if identity:
                 _say(f"killing {cp_id} (pid {identity[0]}) directly", err=True)
@@ -282,11 +349,15 @@ class Up:
               help="For an mqtts:// --broker that `up` starts: its certificate (PEM).")
 @click.option("--broker-keyfile", type=click.Path(dir_okay=False, exists=True),
               help="For an mqtts:// --broker that `up` starts: its private key (PEM).")
+@click.option("--keep-fleet", is_flag=True,
+              help="On exit, leave the charge points and what `up` started for them running.")
 def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, workdir: Path,
-       broker_certfile: str | None, broker_keyfile: str | None, **mqtt: str | None) -> None:
-    """Start broker, demo CSMS, launcher and N charge points as needed; show them live.
+       broker_certfile: str | None, broker_keyfile: str | None, keep_fleet: bool, **mqtt: str | None) -> None:
+    """Start broker, demo CSMS, launcher and N charge points as needed; show every charge
+    point on the broker live.
 
-    Ctrl+C stops everything `up` started (and only that); logs stay in WORKDIR. An
+    Ctrl+C stops everything `up` started, and every charge point of the launcher it started
+    (also those added through it by others), unless --keep-fleet; logs stay in WORKDIR. An
     embedded broker started for a URL with user:password admits only that user; for
     mqtts:// it serves TLS with --broker-certfile/--broker-keyfile.
     """
@@ -298,21 +369,26 @@ def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, w
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     workdir.mkdir(parents=True, exist_ok=True)
-    run = Up(access, csms, workdir, (broker_certfile or "", broker_keyfile or ""))
+    run = Up(access, csms, workdir, (broker_certfile or "", broker_keyfile or ""), keep_fleet=keep_fleet)
     for sig in STOP_SIGNALS:
         signal.signal(sig, run.request_stop)
     parts: dict[str, str] = {}
     ids = [f"CP_{i:04d}" for i in range(1, cps + 1)]
     view = FleetView(Topics(), ids, header=lambda: (
-        f"ocpp-simu up · broker {broker_url} ({parts.get('broker')}) · CSMS {redact.url(str(run.csms_url))} "
-        f"({parts.get('csms')}) · launcher {run.launcher_status or '?'} ({parts.get('launcher')})"))
+        f"ocpp-simu up · broker {broker_url} ({parts.get('broker')}) · CSMS {run.csms_text(view)} "
+        f"· launcher {run.launcher_status or '?'} ({parts.get('launcher')})"))
     try:
         parts["broker"] = run.start_broker()
-        parts["csms"] = run.start_csms()
         run.connect(view)
         parts["launcher"] = run.start_launcher(parts["broker"] == "embedded")
+        missing = run.missing(ids, view)
+        if missing or not ids:  # none when the whole fleet runs already: it stays on its CSMS
+            run.start_csms()
+        view.hints = run.hints(ids[0] if ids else "<cp_id>")
         click.echo(view.header())
-        run.start_cps(definitions(ids, cp_type, connectors, str(run.csms_url)), view)
+        if not sys.stdout.isatty():  # the live screen shows them under the table
+            click.echo("\n".join(view.hints))
+        run.start_cps(definitions(missing, cp_type, connectors, str(run.csms_url)))
         view.started_at = time.monotonic()
         run.show(view)
     finally:

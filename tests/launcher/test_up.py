@@ -6,12 +6,17 @@ import asyncio
 import contextlib
 import json
 import os
+import pty
+import select
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import urllib.request
 from pathlib import Path
 
+import click
 import psutil
 import pytest
 
@@ -105,19 +110,37 @@ def test_closed_terminal_stops_up_and_leaves_nothing(tmp_path: Path):
         kill_cps(workdir)
 
 
-def test_view_says_why_a_charge_point_is_disconnected(tmp_path: Path):
+@pytest.mark.parametrize("terminal", [False, True], ids=["lines", "live-screen"])
+def test_view_says_why_a_charge_point_is_disconnected(tmp_path: Path, terminal: bool):
     workdir = tmp_path / "up"
     csms = f"ws://127.0.0.1:{free_port()}/"  # nothing listens there
     args = ocpp_simu("up", "--cps", "1", "--csms", csms, "--broker", f"mqtt://127.0.0.1:{free_port()}",
                      "--workdir", str(workdir))
+    expected = "CP_0001 Disconnected (connection refused)"
+    if terminal:  # the live screen: a row per CP, the reason in its last column, the hints under it
+        expected = "CP_0001     " + "Disconnected  " + "connection refused"
+    main, child = pty.openpty()
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=child if terminal else subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    os.close(child)
+    screen = bytearray()
+    stream = main if terminal else proc.stdout.fileno()  # type: ignore[union-attr]
     try:
-        with managed(args, log=tmp_path / "up.out") as up:
-            wait_until(lambda: "CP_0001 Disconnected (connection refused)" in up.output() or not up.alive(), 60,
-                       what="the reason in up's view")
-            assert up.alive(), up.output()
-            up.signal(signal.SIGINT)
-            assert up.wait(30) == 0, up.output()
+        def seen() -> bool:
+            if select.select([stream], [], [], 0.2)[0]:
+                with contextlib.suppress(OSError):
+                    screen.extend(os.read(stream, 65536))
+            return expected in click.unstyle(screen.decode(errors="replace"))
+        wait_until(lambda: seen() or proc.poll() is not None, 60, what="the reason in up's view")
+        assert proc.poll() is None, screen.decode(errors="replace")
+        if terminal:
+            assert "supervisor: " in screen.decode(errors="replace")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        os.close(main)
         kill_cps(workdir)
 
 
@@ -154,3 +177,108 @@ def test_demo_csms_ports_are_usable_right_after_it_stopped(tmp_path: Path):
         wait_until(lambda: (port_open(port) and port_open(api)) or not again.alive(), 15, what="CSMS again")
         assert again.alive(), again.output()
         assert not _port_free(port) and not _port_free(api)  # a listener is still seen
+
+
+def _hint(output: str, label: str) -> str:
+    """The command after `label` on up's hint line."""
+    line = next(line for line in output.splitlines() if line.startswith(label))
+    return line[len(label):].strip()
+
+
+def _up_processes(up_pid: int, workdir: Path) -> list[psutil.Process]:
+    return psutil.Process(up_pid).children(recursive=True) + cp_processes(workdir)
+
+
+def _reap(started: list[psutil.Process], workdir: Path) -> None:
+    for proc in started:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    kill_cps(workdir)
+
+
+@pytest.mark.skipif(not shutil.which("mosquitto_pub") or not shutil.which("curl"),
+                    reason="needs mosquitto_pub and curl (make test installs them)")
+def test_up_says_what_to_do_next_shows_and_stops_its_launchers_whole_fleet(tmp_path: Path):
+    workdir = tmp_path / "up"
+    port = free_port()
+    args = ocpp_simu("up", "--cps", "2", "--broker", f"mqtt://127.0.0.1:{port}", "--workdir", str(workdir))
+    started: list[psutil.Process] = []
+    try:
+        with managed(args, log=tmp_path / "up.out") as up:
+            wait_until(lambda: "2/2 Accepted" in up.output() or not up.alive(), 60, what="2/2 Accepted")
+            started = _up_processes(up.pid, workdir)
+            out = up.output()
+            supervisor = _hint(out, "supervisor:")
+            assert supervisor.endswith(f"ocpp-simu supervisor --broker mqtt://127.0.0.1:{port}")
+            assert "--no-connect" in subprocess.run([*shlex.split(supervisor), "--help"], check=True, timeout=30,
+                                                    capture_output=True, text=True).stdout  # a real program
+
+            # the hints are real commands: a car plugs in and a card starts a charge on CP_0001
+            drive = _hint(out, "drive:")
+            assert f"mosquitto_pub -h 127.0.0.1 -p {port} -t cp_simu/cps/CP_0001/connectors/1/car" in drive
+            subprocess.run(drive, shell=True, check=True, timeout=15)
+            wait_until(lambda: "CP_0001 connector 1 Charging" in up.output(), 20, what="CP_0001 charging")
+            curl = _hint(out, "CSMS API:")
+            answer = subprocess.run(curl + " -s", shell=True, check=True, timeout=20, capture_output=True, text=True)
+            assert json.loads(answer.stdout)["status"] == "ok"  # the CSMS's call reached CP_0001
+
+            # someone else starts a charge point through up's launcher: up shows it, then stops it too
+            csms_url = out.split("· CSMS ", 1)[1].split(" ", 1)[0]
+            start = json.dumps({"type": "start", "charge_points": [{"id": "GUEST_1", "central_system": csms_url}]})
+            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", "cp_simu/launcher/cmd",
+                            "-m", start], check=True, timeout=15)
+            wait_until(lambda: "GUEST_1 Accepted" in up.output(), 30, what="GUEST_1 in up's view")
+            assert len(cp_processes(workdir)) == 3
+            started = _up_processes(up.pid, workdir)
+
+            up.signal(signal.SIGINT)
+            assert up.wait(30) == 0, up.output()
+            assert "stopping 3 charge point(s)" in up.output()
+        wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in started),
+                   10, what="every process `up` started, and GUEST_1, to end")
+    finally:
+        _reap(started, workdir)
+
+
+def test_keep_fleet_leaves_it_running(tmp_path: Path):
+    workdir = tmp_path / "up"
+    args = ocpp_simu("up", "--cps", "1", "--broker", f"mqtt://127.0.0.1:{free_port()}", "--workdir", str(workdir),
+                     "--keep-fleet")
+    started: list[psutil.Process] = []
+    try:
+        with managed(args, log=tmp_path / "up.out") as up:
+            wait_until(lambda: "1/1 Accepted" in up.output() or not up.alive(), 60, what="1/1 Accepted")
+            started = _up_processes(up.pid, workdir)
+            up.signal(signal.SIGINT)
+            assert up.wait(30) == 0, up.output()
+            assert "--keep-fleet: leaving 1 charge point(s) running" in up.output()
+        assert len(cp_processes(workdir)) == 1
+        assert all(p.is_running() for p in started)
+    finally:
+        _reap(started, workdir)
+
+
+def test_a_second_up_prints_the_csms_its_running_fleet_uses(tmp_path: Path):
+    port = free_port()
+    first_args = ocpp_simu("up", "--cps", "2", "--broker", f"mqtt://127.0.0.1:{port}",
+                           "--workdir", str(tmp_path / "first"))
+    second_args = ocpp_simu("up", "--cps", "2", "--broker", f"mqtt://127.0.0.1:{port}",
+                            "--workdir", str(tmp_path / "second"))
+    started: list[psutil.Process] = []
+    try:
+        with managed(first_args, log=tmp_path / "first.out") as first:
+            wait_until(lambda: "2/2 Accepted" in first.output() or not first.alive(), 60, what="first fleet")
+            started = _up_processes(first.pid, tmp_path / "first")
+            csms_url = first.output().split("· CSMS ", 1)[1].split(" ", 1)[0]
+            with managed(second_args, log=tmp_path / "second.out") as second:
+                wait_until(lambda: "2/2 Accepted" in second.output() or not second.alive(), 30, what="second view")
+                header = next(line for line in second.output().splitlines() if line.startswith("ocpp-simu up"))
+                assert f"CSMS {csms_url} (2 running CPs)" in header, header
+                assert not (tmp_path / "second" / "csms.log").exists()  # no CSMS of its own: none needed
+                second.signal(signal.SIGINT)
+                assert second.wait(30) == 0, second.output()
+            assert len(cp_processes(tmp_path / "first")) == 2  # not its launcher: not its fleet
+            first.signal(signal.SIGINT)
+            assert first.wait(30) == 0, first.output()
+    finally:
+        _reap(started, tmp_path / "first")
