@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from cp_simu.broker import reachable
 from cp_simu.mqtt import Message, MqttClient
 from cp_simu.topics import Topics
+from cp_simu.urls import BrokerUrl
 from tests.procs import ManagedProcess, free_port, managed, ocpp_simu, port_open, wait_until
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -58,10 +60,12 @@ def start_amqtt(tmp: Path, *, users: dict[str, str] | None = None,
     if tls:
         options += ["--certfile", str(tls.cert), "--keyfile", str(tls.key), "--cafile", str(tls.ca)]
         options += ["--require-certificate"] if tls.require_certificate else []
+    url = f"{'mqtts' if tls else 'mqtt'}://127.0.0.1:{port}"
     with managed(ocpp_simu("broker", "--port", str(port), *options), log=tmp / f"amqtt-{port}.log") as proc:
-        wait_until(lambda: port_open(port) or not proc.alive(), 15, what="embedded broker")
+        # An MQTT probe: a bare TCP one would make amqtt log an error.
+        wait_until(lambda: reachable(BrokerUrl.parse(url), 0.2) or not proc.alive(), 15, what="embedded broker")
         assert proc.alive(), proc.output()
-        yield Broker(f"{'mqtts' if tls else 'mqtt'}://127.0.0.1:{port}", port, "amqtt", proc)
+        yield Broker(url, port, "amqtt", proc)
 
 
 def start_mosquitto(tmp: Path, *, users: dict[str, str] | None = None,
