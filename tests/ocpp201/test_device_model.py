@@ -209,6 +209,13 @@ def test_launcher_copies_the_defaults_for_201_only_and_a_template_beside_config_
                           ChargePointDefinition.from_dict({"id": "C", "ocpp_version": "2.0.1"}), tmp_path / "C")
     assert "custom template" in (tmp_path / "C" / DEVICE_MODEL_FILE).read_text()
 
+    custom["components"][0]["variables"][0]["attributes"][0]["mutability"] = "Sometimes"
+    (tmp_path / DEVICE_MODEL_FILE).write_text(json.dumps(custom))
+    with pytest.raises(ConfigError, match=f"{tmp_path / DEVICE_MODEL_FILE}: components/0/variables/0/attributes/0"):
+        write_instance_config(load_config(tmp_path / "config.ini"),
+                              ChargePointDefinition.from_dict({"id": "D", "ocpp_version": "2.0.1"}), tmp_path / "D")
+    assert not (tmp_path / "D" / "config.ini").exists()
+
 
 @pytest.mark.parametrize(("edit", "message"), [
     (lambda d: d["components"][0].pop("variables"), "'variables' is a required property"),
