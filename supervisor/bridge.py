@@ -5,6 +5,11 @@ paho calls our handlers on its network thread. They only parse the message (pure
 emits a queued signal that arms a short timer on the GUI thread, which then hands the whole
 batch over at once. 1,000 retained statuses arriving together thus cost a few model updates
 instead of thousands of event-loop wake-ups, and no widget is ever touched from paho's thread.
+
+paho's thread must never emit on a bridge that is being destroyed (a use-after-free that once
+crashed the supervisor on Ctrl+C with `bool_dealloc`): a handler emits only under the lock and
+only for the current connection, and closing takes the same lock, so after close() returns no
+handler reaches Qt; close(wait=True) also joins paho's thread before the window goes.
 """
 
 from __future__ import annotations
@@ -83,15 +88,19 @@ class MqttBridge(QObject):
         self._set_state(ConnectionState.CONNECTING)
         client.start()
 
-    def close(self) -> None:
-        """Forget the connection now; paho's thread is joined in the background."""
+    def close(self, wait: bool = False) -> None:
+        """Forget the connection now; paho's thread is joined in the background, or before
+        returning with `wait` (when the window closes: no Python thread may outlive it)."""
         client, self._client = self._client, None
-        self._current = 0
         with self._lock:
+            self._current = 0
             self._queue.clear()
             self._woken = False
         if client is not None:
-            threading.Thread(target=client.stop, name="mqtt-close", daemon=True).start()
+            if wait:
+                client.stop()
+            else:
+                threading.Thread(target=client.stop, name="mqtt-close", daemon=True).start()
         self._set_state(ConnectionState.DISCONNECTED)
 
     @property
@@ -143,10 +152,12 @@ class MqttBridge(QObject):
 
     def _enqueue(self, generation: int, event: Event | _Lost) -> None:
         with self._lock:
+            if generation != self._current:
+                return  # a closed connection: the bridge may already be gone
             self._queue.append((generation, event))
-            wake, self._woken = not self._woken, True
-        if wake:
-            self._wake.emit()
+            if not self._woken:
+                self._woken = True
+                self._wake.emit()  # queued to the GUI thread; under the lock so close() waits for it
 
     # -- GUI thread side -----------------------------------------------------
     def _on_wake(self) -> None:

@@ -590,7 +590,7 @@ class MainWindow(QMainWindow):
             self._ops_timer.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.bridge.close()
+        self.bridge.close(wait=True)  # paho's thread ends before any Qt object of the window
         super().closeEvent(event)
 
 
