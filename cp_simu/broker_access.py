@@ -92,7 +92,7 @@ def resolve(url: str | None, *, username: str | None = None, password_file: str 
     the password)."""
     env = os.environ if env is None else env
     parsed = BrokerUrl.parse(url or getattr(defaults, "broker", None) or "mqtt://127.0.0.1:1883")
-    user = username or parsed.username or getattr(defaults, "username", "") or None
+    user = username or parsed.username or env.get(ENV_USERNAME) or getattr(defaults, "username", "") or None
     password = (_read_password(password_file) if password_file else env.get(ENV_PASSWORD) or parsed.password
                 or _read_password(getattr(defaults, "password_file", "") or None))
     redact.register_secret(password)

@@ -3,16 +3,19 @@ spawn modes; the credentials never show up on a command line, in a config.ini or
 
 from __future__ import annotations
 
+import json
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from cp_simu.config import default_template_text
 from cp_simu.urls import BrokerUrl
 from tests.conftest import Broker, start_mosquitto
-from tests.launcher.conftest import cp_processes, definition
-from tests.procs import managed, ocpp_simu, wait_until
+from tests.launcher.conftest import TOPICS, cp_processes, definition
+from tests.procs import free_port, managed, ocpp_simu, wait_until
 
 USER, PASSWORD = "fleet", "Br0ker-Secret-77"
 
@@ -86,3 +89,26 @@ def test_launcher_topics_on_a_protected_broker_need_the_password(launcher_factor
     anonymous = MqttClient(plain_url(broker), "anonymous-probe")
     with pytest.raises(TimeoutError, match="refused"):
         anonymous.connect(3)
+
+
+def test_a_config_template_broker_url_keeps_its_credentials(broker, csms, recorder_factory, fleet_dir: Path,
+                                                            tmp_path: Path) -> None:
+    template = default_template_text().replace("broker = mqtt://127.0.0.1:1883", f"broker = {broker.url}")
+    (fleet_dir / "config.ini").write_text(template)
+    rec = recorder_factory(broker.url)
+    with managed(ocpp_simu("-v", "launcher", "--workdir", str(fleet_dir)), log=tmp_path / "launcher.log") as proc:
+        wait_until(lambda: rec.last(TOPICS.launcher_status) == b"Alive" or not proc.alive(), 20,
+                   what="the launcher on the template's broker")
+        rec.publish(TOPICS.launcher_cmd, json.dumps({"type": "start", "charge_points": [definition("TPL1", csms.url)]}))
+        rec.wait_json(TOPICS.cp_status("TPL1"), lambda d: d["status"] == "Accepted", 20)
+        instance = (fleet_dir / "chargepoints" / "TPL1" / "config.ini").read_text()
+        assert PASSWORD not in instance and f"broker = {plain_url(broker)}" in instance
+        assert PASSWORD not in proc.output()
+
+
+def test_no_embedded_broker_is_started_for_credentials(tmp_path: Path) -> None:
+    url = f"mqtt://{USER}:{PASSWORD}@127.0.0.1:{free_port()}"
+    done = subprocess.run(ocpp_simu("launcher", "--broker", url, "--workdir", str(tmp_path / "w")),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "no MQTT broker answers" in done.stderr
+    assert PASSWORD not in done.stderr + done.stdout
