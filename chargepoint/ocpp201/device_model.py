@@ -400,14 +400,23 @@ class DeviceModel:
     def update(self, key: str, value: object, attribute: str = ACTUAL) -> None:
         """The station sets a value it owns (mutability not checked, characteristics are):
         stored, persisted if it changed, listeners told. InvalidValue if refused."""
-        variable = self._variables[key]
-        if attribute not in variable.attributes:
-            raise KeyError(f"{key} has no {attribute} attribute")
-        text = variable.characteristics.normalized(_text(value))
-        if variable.attributes[attribute].value != text:
-            variable.attributes[attribute].value = text
+        self.update_many({(key, attribute): value})
+
+    def update_many(self, values: dict[tuple[str, str], object]) -> None:
+        """`update` for several (key, attribute) at once, with one write of the file."""
+        changed = []
+        for (key, attribute), value in values.items():
+            variable = self._variables[key]
+            if attribute not in variable.attributes:
+                raise KeyError(f"{key} has no {attribute} attribute")
+            text = variable.characteristics.normalized(_text(value))
+            if variable.attributes[attribute].value != text:
+                variable.attributes[attribute].value = text
+                changed.append((variable, attribute, text))
+        if changed:
             self.save()
-            self._notify(variable, attribute, text)
+            for variable, attribute, text in changed:
+                self._notify(variable, attribute, text)
 
     def set_actual(self, key: str, value: object) -> None:
         self.update(key, value)
@@ -598,6 +607,7 @@ def apply_definition(model: DeviceModel, definition: Any) -> None:
                                  "ChargingStation/Model": definition.model,
                                  "ChargingStation/SupplyPhases": phases,
                                  "SecurityCtrlr/Identity": definition.id}
+    updates: dict[tuple[str, str], object] = {}
     for n in range(1, definition.nb_connectors + 1):
         values |= {f"EVSE@{n}/SupplyPhases": phases, f"Connector@{n}.1/SupplyPhases": phases,
                    f"Connector@{n}.1/ConnectorType": "cCCS2" if dc else "cType2"}
@@ -606,7 +616,6 @@ def apply_definition(model: DeviceModel, definition: Any) -> None:
             variable = model.variable(key)
             variable.characteristics = replace(variable.characteristics, max_limit=evse_power)
             if "MaxSet" in variable.attributes:
-                model.update(key, evse_power, "MaxSet")
-    for key, value in values.items():
-        if key in model:
-            model.update(key, value)
+                updates[(key, "MaxSet")] = evse_power
+    updates |= {(key, ACTUAL): value for key, value in values.items() if key in model}
+    model.update_many(updates)
