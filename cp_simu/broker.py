@@ -142,9 +142,14 @@ def _probe_connect() -> bytes:
 def reachable(url: BrokerUrl, timeout: float = 0.5) -> bool:
     """Whether an MQTT broker answers at the URL's address (a CONNACK, even a refusal: a
     broker that wants credentials is there all the same). mqtts:// is probed over TLS
-    without verification: the probe sends no credentials and reads nothing but CONNACK."""
+    without verification: the probe sends no credentials and reads nothing but CONNACK; a
+    TLS server that ends the exchange (it wants a client certificate) counts as a broker."""
     try:
-        with socket.create_connection((url.host, url.port), timeout=timeout) as raw:
+        raw = socket.create_connection((url.host, url.port), timeout=timeout)
+    except OSError:
+        return False
+    with raw:
+        try:
             sock = raw
             if url.tls:
                 context = ssl.create_default_context()
@@ -152,13 +157,14 @@ def reachable(url: BrokerUrl, timeout: float = 0.5) -> bool:
                 context.verify_mode = ssl.CERT_NONE
                 sock = context.wrap_socket(raw, server_hostname=url.host)
             sock.sendall(_probe_connect())
-            if sock.recv(4)[:1] != bytes([_CONNACK]):
-                return False
-            with contextlib.suppress(OSError):
-                sock.sendall(_DISCONNECT)
-            return True
-    except OSError:
-        return False
+            answer = sock.recv(4)[:1]
+        except OSError:
+            return url.tls
+        if answer != bytes([_CONNACK]):
+            return url.tls and not answer
+        with contextlib.suppress(OSError):
+            sock.sendall(_DISCONNECT)
+        return True
 
 
 def spawn_embedded(url: BrokerUrl, log_file: Path | None = None, timeout: float = 15.0,
