@@ -9,7 +9,7 @@ from dataclasses import replace
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Qt, QTimer
+from PySide6.QtCore import QByteArray, QItemSelection, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -60,6 +60,7 @@ from supervisor.qt_models import (
     make_proxy,
 )
 from supervisor.security_widgets import BrokerSecurityDialog
+from supervisor.settings import SupervisorSettings
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,11 @@ SETUP_FILTER = "Setup files (*.json);;All files (*)"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, broker: str | BrokerAccess, root: str = DEFAULT_ROOT) -> None:
+    def __init__(self, broker: str | BrokerAccess, root: str = DEFAULT_ROOT,
+                 settings: SupervisorSettings | None = None) -> None:
         super().__init__()
         self.root = root
+        self.settings = settings or SupervisorSettings()
         self.broker_access = BrokerAccess.of(broker)  # credentials and TLS files, in memory only
         # Definitions this window started (Add, Load): the security keys a CP status lacks.
         self.started: dict[str, ChargePointDefinition] = {}
@@ -95,6 +98,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_log()
         self.resize(1320, 820)
+        self._restore_layout()
 
         self.bridge.events.connect(self._on_events)
         self.bridge.state_changed.connect(self._on_state)
@@ -234,7 +238,7 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.panel)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter = self.splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(scroll)
         splitter.setStretchFactor(1, 1)
@@ -254,6 +258,22 @@ class MainWindow(QMainWindow):
         self.resizeDocks([dock], [150], Qt.Orientation.Vertical)
         self.view_menu.addAction(dock.toggleViewAction())
 
+    def _layout_states(self) -> dict[str, tuple[Callable[[], QByteArray], Callable[[QByteArray], object]]]:
+        """Each remembered layout key with the widget method that saves (save) or restores it."""
+        s = SupervisorSettings
+        return {s.GEOMETRY: (self.saveGeometry, self.restoreGeometry),
+                s.WINDOW_STATE: (self.saveState, self.restoreState),
+                s.SPLITTER: (self.splitter.saveState, self.splitter.restoreState),
+                s.COLUMNS: (self.table.horizontalHeader().saveState, self.table.horizontalHeader().restoreState)}
+
+    def _restore_layout(self) -> None:
+        for key, (_save, restore) in self._layout_states().items():
+            if (state := self.settings.state(key)) is not None:
+                restore(state)
+
+    def _save_layout(self) -> None:
+        self.settings.save_states({key: save() for key, (save, _restore) in self._layout_states().items()})
+
     # -- connection --------------------------------------------------------------
     def toggle_connection(self) -> None:
         if self.bridge.state == ConnectionState.DISCONNECTED:
@@ -270,6 +290,7 @@ class MainWindow(QMainWindow):
         except ValueError as exc:
             self.notice(Notice("supervisor", str(exc)))
             return
+        self.settings.broker = access.url  # the next start connects here
         self.setWindowTitle(f"ocpp-simu supervisor — {access}")
 
     def _typed_access(self) -> BrokerAccess:
@@ -544,6 +565,7 @@ class MainWindow(QMainWindow):
         for problem in skipped:
             self.notice(Notice("supervisor", f"not saved: {problem}", "warning"))
         self.notice(Notice("supervisor", f"saved {saved} charge point(s) to {path}", "info"))
+        self.settings.setup_folder = str(path.resolve().parent)
         return True
 
     def load_setup(self, path: Path | None = None) -> bool:
@@ -556,6 +578,7 @@ class MainWindow(QMainWindow):
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self.notice(Notice("supervisor", f"cannot load {path}: {reason}"))
             return False
+        self.settings.setup_folder = str(path.resolve().parent)
         alive = [i for i, e in self.fleet.cps.items() if e.alive]
         if self.fleet.cps and not self.confirm(
                 f"Replace the fleet ({_count(list(self.fleet.cps))}, {len(alive)} running) by the "
@@ -574,9 +597,10 @@ class MainWindow(QMainWindow):
 
     def ask_path(self, save: bool) -> Path | None:
         if save:
-            name, _ = QFileDialog.getSaveFileName(self, "Save setup", "setup.json", SETUP_FILTER)
+            name, _ = QFileDialog.getSaveFileName(self, "Save setup", str(self.setup_folder() / "setup.json"),
+                                                  SETUP_FILTER)
         else:
-            name, _ = QFileDialog.getOpenFileName(self, "Load setup", "", SETUP_FILTER)
+            name, _ = QFileDialog.getOpenFileName(self, "Load setup", str(self.setup_folder()), SETUP_FILTER)
         return Path(name) if name else None
 
     # -- pending multi-step commands ---------------------------------------------------
@@ -589,7 +613,13 @@ class MainWindow(QMainWindow):
         if not self.ops.pending:
             self._ops_timer.stop()
 
+    def setup_folder(self) -> Path:
+        """Where the setup file dialogs open: the folder of the last file saved or loaded."""
+        folder = Path(self.settings.setup_folder or Path.cwd())
+        return folder if folder.is_dir() else Path.cwd()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._save_layout()
         self.bridge.close(wait=True)  # paho's thread ends before any Qt object of the window
         super().closeEvent(event)
 

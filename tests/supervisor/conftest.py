@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QSettings
 
 from cp_simu.models import ChargePointDefinition, ConnectorStatus, CpStatus
 from cp_simu.topics import Topics
@@ -13,6 +15,15 @@ from supervisor.main_window import MainWindow
 from tests.conftest import Recorder
 
 T = Topics()
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every window and supervisor process of a test keeps its settings apart, never the user's."""
+    config = tmp_path_factory.mktemp("config")
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(config))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))  # for the processes a test starts
+    return config
 
 
 @pytest.fixture
