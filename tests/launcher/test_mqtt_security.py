@@ -3,18 +3,22 @@ spawn modes; the credentials never show up on a command line, in a config.ini or
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from cp_simu.config import default_template_text
+from cp_simu.mqtt import MqttClient
 from cp_simu.urls import BrokerUrl
 from tests.conftest import Broker, start_mosquitto
-from tests.launcher.conftest import TOPICS, cp_processes, definition
+from tests.launcher.conftest import TOPICS, cp_processes, definition, kill_cps
 from tests.procs import free_port, managed, ocpp_simu, wait_until
 
 USER, PASSWORD = "fleet", "Br0ker-Secret-77"
@@ -83,8 +87,6 @@ def test_a_wrong_password_is_refused_and_never_echoed(broker, tmp_path: Path) ->
 
 def test_launcher_topics_on_a_protected_broker_need_the_password(launcher_factory, broker) -> None:
     """An anonymous client sees nothing of the fleet: the broker really requires the password."""
-    from cp_simu.mqtt import MqttClient
-
     launcher_factory()
     anonymous = MqttClient(plain_url(broker), "anonymous-probe")
     with pytest.raises(TimeoutError, match="refused"):
@@ -112,3 +114,27 @@ def test_no_embedded_broker_is_started_for_credentials(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "no MQTT broker answers" in done.stderr
     assert PASSWORD not in done.stderr + done.stdout
+
+
+def test_up_starts_an_embedded_broker_for_its_user_only(tmp_path: Path) -> None:
+    workdir, port = tmp_path / "up", free_port()
+    args = ocpp_simu("up", "--cps", "2", "--broker", f"mqtt://127.0.0.1:{port}", "--mqtt-username", USER,
+                     "--workdir", str(workdir))
+    started: list[psutil.Process] = []
+    try:
+        with managed(args, log=tmp_path / "up.out", env={"OCPP_SIMU_MQTT_PASSWORD": PASSWORD}) as up:
+            wait_until(lambda: "2/2 Accepted" in up.output() or not up.alive(), 60, what="2/2 Accepted")
+            started = psutil.Process(up.pid).children(recursive=True) + cp_processes(workdir)
+            assert PASSWORD not in cmdlines([p.pid for p in started])
+            with pytest.raises(TimeoutError, match="Not authorized"):
+                MqttClient(f"mqtt://127.0.0.1:{port}", "anonymous-probe").connect(3)
+            assert stat.S_IMODE((workdir / "broker.users").stat().st_mode) == 0o600
+            up.signal(signal.SIGINT)
+            assert up.wait(30) == 0, up.output()
+        assert PASSWORD not in (tmp_path / "up.out").read_text()
+        assert not any(PASSWORD in p.read_text(errors="replace") for p in workdir.rglob("*.log*"))
+    finally:
+        for proc in started:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        kill_cps(workdir)
