@@ -5,6 +5,10 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# ocpp-csms (a third-party CSMS from PyPI) for tests/interop, in its own virtualenv: its
+# dependencies never change ocpp-simu's pins.
+INTEROP_VENV  := .venv-interop
+INTEROP_STAMP := $(INTEROP_VENV)/.installed
 CPS    ?= 3
 
 # What the tests, the README's examples and the supervisor need from the system, each with the
@@ -20,7 +24,7 @@ SYSTEM_PATH ?= $(PATH):/usr/sbin:/sbin
 APT_GET     ?= apt-get
 SUDO        ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test docs lint bench system-deps missing-system-deps venv clean
+.PHONY: run test docs lint bench system-deps missing-system-deps venv interop-venv clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -30,6 +34,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+$(INTEROP_STAMP): tests/interop/requirements.txt
+	test -x $(INTEROP_VENV)/bin/python || $(PYTHON) -m venv $(INTEROP_VENV)
+	$(INTEROP_VENV)/bin/python -m pip install -q -r tests/interop/requirements.txt
+	touch $(INTEROP_STAMP)
+
+## interop-venv: ocpp-csms (pinned, tests/interop/requirements.txt) for the interop suite
+interop-venv: $(INTEROP_STAMP)
 
 ## missing-system-deps: the Debian packages of SYSTEM_DEPS that are missing, one per line
 missing-system-deps:
@@ -55,9 +67,11 @@ system-deps:
 run: $(STAMP)
 	$(BIN)/ocpp-simu up --cps $(CPS)
 
-## test: the documentation site (strict) and the whole suite with real brokers, CSMS and processes
-test: $(STAMP) system-deps docs
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider
+## test: the documentation site (strict) and the whole suite with real brokers, CSMSs (the demo one
+## and ocpp-csms from PyPI) and processes
+test: $(STAMP) $(INTEROP_STAMP) system-deps docs
+	QT_QPA_PLATFORM=offscreen OCPP_SIMU_INTEROP_PYTHON=$(abspath $(INTEROP_VENV))/bin/python \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## docs: build the MkDocs site strictly (a broken link or anchor fails) into a throw-away directory
 docs: $(STAMP)
@@ -73,4 +87,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(INTEROP_VENV) .pytest_cache .ruff_cache

@@ -58,6 +58,9 @@ QUEUE_FILE = "queue.jsonl"
 OCPP_LOG_FILE = "ocpp.log"
 SAVE_WHILE_CHARGING = 10.0  # s between state.json writes while energy flows (meter register)
 RESET_DRAIN_TIMEOUT = 5.0  # s a reset waits for its StopTransactions to reach the CSMS
+# A station takes a moment to reboot: a CSMS that reads the Reset answer only after the
+# connection dropped (ocpp-csms 0.1.0 then reports a connection error) gets it first.
+REBOOT_GRACE = 0.5  # s
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,7 @@ class Station:
         deadline = time.monotonic() + RESET_DRAIN_TIMEOUT
         while len(self.queue) and self.adapter.online and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
+        await asyncio.sleep(REBOOT_GRACE)
         for connector in self.connectors.values():
             connector.reboot()
         self.adapter.reboot()

@@ -7,6 +7,7 @@ OCPP_SIMU_INTEROP_PYTHON: then a missing interpreter fails the suite instead of 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import urllib.error
@@ -18,8 +19,15 @@ from typing import Any
 import pytest
 
 from cp_simu.config import SECTION_OCPP, SECTION_SIMULATION, update_section
-from tests.launcher.conftest import broker, fleet_dir, launcher_factory  # noqa: F401 - fixtures used here
-from tests.procs import REPO, ManagedProcess, free_port, port_open, wait_until
+from tests.conftest import MOSQUITTO, Recorder, start_amqtt, start_mosquitto
+from tests.launcher.conftest import (  # noqa: F401 - fixtures used here
+    LauncherRun,
+    broker,
+    fleet_dir,
+    kill_cps,
+    launcher_factory,
+)
+from tests.procs import REPO, ManagedProcess, free_port, managed, ocpp_simu, port_open, wait_until
 
 INTEROP_PYTHON_ENV = "OCPP_SIMU_INTEROP_PYTHON"
 DRIVER = Path(__file__).with_name("csms_driver.py")
@@ -122,11 +130,36 @@ def ocpp_csms_factory(interop_python: str, tmp_path: Path) -> Iterator[Callable[
         csms.stop()
 
 
-@pytest.fixture
-def fleet_template(tmp_path: Path) -> Path:
+def write_fleet_template(directory: Path) -> Path:
     """The shipped config.ini with quick reconnections (the launcher's --config)."""
-    path = tmp_path / "fleet-config.ini"
+    path = directory / "fleet-config.ini"
     path.write_text((REPO / "config.ini").read_text())
     update_section(path, SECTION_SIMULATION, FLEET_SIMULATION)
     update_section(path, SECTION_OCPP, FLEET_OCPP)
     return path
+
+
+@pytest.fixture
+def fleet_template(tmp_path: Path) -> Path:
+    return write_fleet_template(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LauncherRun]:
+    """One launcher in the default spawn mode (fork server) for a module's tests: each test
+    starts its own charge point ids against its own ocpp-csms. The charge points are killed
+    when the module ends."""
+    tmp = tmp_path_factory.mktemp("interop-fleet")
+    workdir = tmp / "simu"
+    workdir.mkdir()
+    with contextlib.ExitStack() as stack:
+        start_broker = contextlib.contextmanager(start_mosquitto if MOSQUITTO else start_amqtt)
+        broker_url = stack.enter_context(start_broker(tmp)).url
+        rec = Recorder(broker_url, "cp_simu/#", f"interop-fleet-{os.getpid()}")
+        stack.callback(rec.close)
+        stack.callback(kill_cps, workdir)
+        args = ocpp_simu("-v", "launcher", "--broker", broker_url, "--workdir", str(workdir),
+                         "--config", str(write_fleet_template(tmp)))
+        run = LauncherRun(stack.enter_context(managed(args, log=tmp / "launcher.log", cwd=tmp)), workdir, rec)
+        run.wait_ready()
+        yield run

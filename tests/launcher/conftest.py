@@ -106,6 +106,13 @@ class LauncherRun:
     def instance(self, cp_id: str) -> Path:
         return self.workdir / "chargepoints" / cp_id
 
+    def wait_ready(self) -> None:
+        """Until the launcher announced itself (its info) and is Alive."""
+        wait_until(lambda: (self.info() or {}).get("pid") == self.proc.pid or not self.proc.alive(), 20,
+                   what="the launcher's info")
+        assert self.proc.alive(), self.proc.output()
+        wait_until(lambda: self.rec.last(TOPICS.launcher_status) == b"Alive", 5, what="launcher Alive")
+
 
 LauncherFactory = Callable[..., LauncherRun]
 
@@ -122,10 +129,7 @@ def launcher_factory(broker, recorder_factory, fleet_dir: Path, tmp_path: Path) 
         proc = stack.enter_context(managed(args, log=log, cwd=tmp_path))
         run = LauncherRun(proc, workdir, rec)
         if wait:
-            wait_until(lambda: (run.info() or {}).get("pid") == proc.pid or not proc.alive(), 20,
-                       what="the launcher's info")
-            assert proc.alive(), proc.output()
-            wait_until(lambda: rec.last(TOPICS.launcher_status) == b"Alive", 5, what="launcher Alive")
+            run.wait_ready()
         return run
 
     with stack:
