@@ -1,5 +1,6 @@
-"""Demo defaults: MeterValues every ≤ 10 s with the measurands real AC/DC stations send, and a
-plausible SoC from DC stations (there is no EV model: it rises with the session's energy)."""
+"""Demo defaults: MeterValues every ≤ 10 s with the measurands real AC/DC stations send, a
+plausible SoC from DC stations (there is no EV model: it rises with the session's energy), and
+the heartbeat interval the CSMS sets."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from chargepoint.model.meter import START_SOC, Readings, Sample, estimated_soc
 from chargepoint.ocpp16.config_keys import REGISTRY
 from chargepoint.ocpp16.meter_values import sampled_values
 from cp_simu.config import load_config
-from tests.chargepoint.conftest import ANY, Driver, messages, wait_message
+from tests.chargepoint.conftest import ANY, Driver, call, messages, wait_message
+from tests.procs import wait_until
 
 REAL_STATION = {"Energy.Active.Import.Register", "Current.Import", "Current.Offered", "Power.Active.Import"}
 DC = {"type": "DC", "nb_phases": 1, "voltage": 400.0, "max_setpoint": 50_000.0,
@@ -66,3 +68,12 @@ def test_dc_session_reports_soc_and_ac_does_not(broker, csms, recorder_factory, 
     assert START_SOC <= float(dc_values["SoC"]["value"]) < 100
     ac_values = [v["measurand"] for v in periodic("AC1")["meterValue"][0]["sampledValue"]]
     assert set(ac_values) >= REAL_STATION and "SoC" not in ac_values
+
+
+def test_heartbeat_interval_is_the_one_the_csms_sets(broker, csms_factory, recorder_factory, cp_factory):
+    csms = csms_factory("--heartbeat-interval", "2")
+    cp_factory(csms.url, broker.url)  # its config.ini says 300
+    Driver(recorder_factory(broker.url)).status("Accepted")
+    wait_until(lambda: len(messages(csms, "Heartbeat")) >= 2, 8, what="two heartbeats 2 s apart")
+    config = call(csms.api, "CP1", "GetConfiguration", {"key": ["HeartbeatInterval"]})
+    assert config["configurationKey"][0]["value"] == "2"
