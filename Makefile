@@ -23,6 +23,15 @@ SYSTEM_DEPS := mosquitto=mosquitto mosquitto_pub=mosquitto-clients mosquitto_sub
 SYSTEM_PATH ?= $(PATH):/usr/sbin:/sbin
 APT_GET     ?= apt-get
 SUDO        ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The shell that prints the missing packages (no sub-make: `make -n` must never install anything).
+FIND_MISSING = libs=$$( (ldconfig -p || /sbin/ldconfig -p) 2>/dev/null | awk '{print $$1}'); \
+	for dep in $(SYSTEM_DEPS); do \
+	  what=$${dep%%=*}; pkg=$${dep\#*=}; \
+	  case $$what in \
+	    *.so*) printf '%s\n' "$$libs" | grep -qxF "$$what" || echo $$pkg ;; \
+	    *) (PATH="$(SYSTEM_PATH)"; command -v $$what) >/dev/null || echo $$pkg ;; \
+	  esac; \
+	done | sort -u
 
 .PHONY: run test docs lint bench system-deps missing-system-deps venv interop-venv clean
 
@@ -45,18 +54,11 @@ interop-venv: $(INTEROP_STAMP)
 
 ## missing-system-deps: the Debian packages of SYSTEM_DEPS that are missing, one per line
 missing-system-deps:
-	@libs=$$( (ldconfig -p || /sbin/ldconfig -p) 2>/dev/null | awk '{print $$1}'); \
-	for dep in $(SYSTEM_DEPS); do \
-	  what=$${dep%%=*}; pkg=$${dep#*=}; \
-	  case $$what in \
-	    *.so*) printf '%s\n' "$$libs" | grep -qxF "$$what" || echo $$pkg ;; \
-	    *) (PATH="$(SYSTEM_PATH)"; command -v $$what) >/dev/null || echo $$pkg ;; \
-	  esac; \
-	done | sort -u
+	@$(FIND_MISSING)
 
 ## system-deps: install (apt) the packages missing-system-deps lists, if any
 system-deps:
-	@missing=$$($(MAKE) -s --no-print-directory missing-system-deps); \
+	@missing=$$($(FIND_MISSING)); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:" $$missing; \
 	  $(SUDO) $(APT_GET) update -qq && \

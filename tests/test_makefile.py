@@ -78,3 +78,12 @@ def test_a_missing_library_names_its_package(tmp_path: Path):
     result = _make("missing-system-deps", "SYSTEM_DEPS=libnot-there-at-all.so.7=libnot-there7 libc.so.6=libc6")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["libnot-there7"]
+
+
+def test_a_dry_run_installs_nothing(tmp_path: Path):
+    """`make -n test` shows what it would do; it must not reach apt-get."""
+    bin_dir = _bin_dir(tmp_path, "mosquitto")
+    apt_get, record = _recording_apt_get(tmp_path)
+    result = _make("-n", "system-deps", f"SYSTEM_PATH={bin_dir}", f"APT_GET={apt_get}", "SUDO=")
+    assert result.returncode == 0, result.stderr
+    assert not record.exists()
