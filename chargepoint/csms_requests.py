@@ -15,6 +15,7 @@ from chargepoint.maintenance import Retries
 from chargepoint.model.authorization import ACCEPTED, IdTagInfo
 from chargepoint.model.connector import StopReason
 from chargepoint.model.smart_charging import Answer, utc_from_timestamp
+from chargepoint.security import SECURITY_LOG
 
 if TYPE_CHECKING:
     from chargepoint.station import Station
@@ -30,6 +31,7 @@ class CsmsRequests:
         self.queue = station.queue
         self.message_log = station.message_log
         self.connection = station.connection
+        self.security = station.security
 
     # -- registration and what the adapter reports ----------------------------------------
     def set_registration(self, status: str, reason: str = "") -> None:
@@ -199,9 +201,45 @@ class CsmsRequests:
                         retry_interval: int | None) -> None:
         self.station.firmware.start(location, retrieve_at, Retries.from_request(retries, retry_interval))
 
-    def diagnostics_file_name(self) -> str:
+    def diagnostics_file_name(self, kind: str = "diagnostics") -> str:
         stamp = utc_from_timestamp(self.station.clock()).strftime("%Y%m%dT%H%M%SZ")
-        return f"diagnostics-{self.definition.id.replace(':', '_')}-{stamp}.zip"
+        return f"{kind}-{self.definition.id.replace(':', '_')}-{stamp}.zip"
+
+    @property
+    def firmware_request_id(self) -> int | None:
+        return self.station.firmware.request_id
+
+    @property
+    def log_status(self) -> str:
+        return self.station.logs.status
+
+    @property
+    def log_request_id(self) -> int | None:
+        return self.station.logs.request_id
+
+    def signed_update_firmware(self, request_id: int, location: str, retrieve_at: float, signing_certificate: str,
+                               signature: str, retries: int | None, retry_interval: int | None, *,
+                               dry_run: bool = False) -> str:
+        """Accepted only for a signing certificate that chains to an installed manufacturer root;
+        the image is installed only if its signature verifies."""
+        status = self.security.check_firmware_certificate(signing_certificate)
+        if status == ACCEPTED and not dry_run:
+            self.station.firmware.start(location, retrieve_at, Retries.from_request(retries, retry_interval),
+                                        request_id=request_id,
+                                        verify=self.security.firmware_verifier(signing_certificate, signature))
+        return status
+
+    def get_log(self, log_type: str, request_id: int, location: str, window: tuple[float | None, float | None],
+                retries: int | None, retry_interval: int | None, *, dry_run: bool = False) -> str:
+        """GetLog: the file name the upload will have ("" when refused)."""
+        security_log = log_type == "SecurityLog"
+        file_name = self.diagnostics_file_name("security-log" if security_log else "diagnostics-log")
+        if not dry_run:
+            logs = self.station.logs
+            logs.request_id = request_id
+            include = (lambda name: name.startswith(SECURITY_LOG)) if security_log else (lambda name: True)
+            logs.start(file_name, location, window, Retries.from_request(retries, retry_interval), include)
+        return file_name
 
     def upload_diagnostics(self, file_name: str, location: str, start: float | None, stop: float | None,
                            retries: int | None, retry_interval: int | None) -> None:

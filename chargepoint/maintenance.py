@@ -1,4 +1,5 @@
-"""Firmware updates and diagnostics uploads (UpdateFirmware, GetDiagnostics), version-neutral.
+"""Firmware updates and log uploads (UpdateFirmware / SignedUpdateFirmware, GetDiagnostics /
+GetLog), version-neutral.
 
 Each is one background job at a time (a new request replaces a running one). Transfers and
 the archive run in a thread executor, so OCPP and MQTT never wait for a slow server. Progress
@@ -33,6 +34,7 @@ _EXTENSION = re.compile(r"\.[A-Za-z]\w*$")
 _VERSION = re.compile(r"\d+(?:\.\d+)+(?:-[0-9A-Za-z.]+)?")
 
 Report = Callable[[str], Awaitable[None]]
+Verify = Callable[[Path], str | None]  # a downloaded image -> why its signature is refused, None if good
 Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 
 
@@ -44,6 +46,15 @@ class FirmwareStatus(StrEnum):
     INSTALLING = "Installing"
     INSTALLED = "Installed"
     INSTALLATION_FAILED = "InstallationFailed"
+    INVALID_SIGNATURE = "InvalidSignature"  # signed updates only
+    SIGNATURE_VERIFIED = "SignatureVerified"
+
+
+class LogStatus(StrEnum):
+    IDLE = "Idle"
+    UPLOADING = "Uploading"
+    UPLOADED = "Uploaded"
+    UPLOAD_FAILURE = "UploadFailure"
 
 
 class DiagnosticsStatus(StrEnum):
@@ -132,11 +143,15 @@ class FirmwareUpdater(_Job):
         self._idle_connectors = idle_connectors
         self._install = install
         self._reboot = reboot
+        self.request_id: int | None = None  # of a signed update (SignedFirmwareStatusNotification)
 
-    def start(self, location: str, retrieve_at: float, retries: Retries) -> None:
-        self._launch(self._update(location, retrieve_at, retries))
+    def start(self, location: str, retrieve_at: float, retries: Retries, *, request_id: int | None = None,
+              verify: Verify | None = None) -> None:
+        """`verify` (signed updates): the image is installed only if it accepts the signature."""
+        self.request_id = request_id
+        self._launch(self._update(location, retrieve_at, retries, verify))
 
-    async def _update(self, location: str, retrieve_at: float, retries: Retries) -> None:
+    async def _update(self, location: str, retrieve_at: float, retries: Retries, verify: Verify | None) -> None:
         await asyncio.sleep(max(0.0, retrieve_at - self._clock()))
         name = Path(unquote(urlsplit(location).path)).name or "firmware.bin"
         image = self.directory / name
@@ -146,6 +161,13 @@ class FirmwareUpdater(_Job):
             await self._set(FirmwareStatus.DOWNLOAD_FAILED)
             return
         await self._set(FirmwareStatus.DOWNLOADED)
+        if verify is not None:
+            problem = verify(image)
+            if problem is not None:
+                log.error("firmware %s refused: %s", image.name, problem)
+                await self._set(FirmwareStatus.INVALID_SIGNATURE)
+                return
+            await self._set(FirmwareStatus.SIGNATURE_VERIFIED)
         await self._idle_connectors()
         await self._set(FirmwareStatus.INSTALLING)
         version = firmware_version(name)
@@ -166,27 +188,43 @@ class DiagnosticsUploader(_Job):
     """GetDiagnostics: an archive of the instance directory for the time window, uploaded."""
 
     idle = DiagnosticsStatus.IDLE
+    uploading, uploaded = DiagnosticsStatus.UPLOADING, DiagnosticsStatus.UPLOADED
+    failed = DiagnosticsStatus.UPLOAD_FAILED
 
     def __init__(self, directory: Path, report: Report, spawn: Spawn) -> None:
         super().__init__(report, spawn)
         self.directory = directory
 
     def start(self, file_name: str, location: str, window: tuple[float | None, float | None],
-              retries: Retries) -> None:
-        self._launch(self._upload(file_name, location, window, retries))
+              retries: Retries, include: Callable[[str], bool] = lambda name: True) -> None:
+        """`include`: which files of the instance directory (relative names) go into the archive."""
+        self._launch(self._upload(file_name, location, window, retries, include))
 
     async def _upload(self, file_name: str, location: str, window: tuple[float | None, float | None],
-                      retries: Retries) -> None:
+                      retries: Retries, include: Callable[[str], bool]) -> None:
         start, stop = (None if t is None else utc_from_timestamp(t) for t in window)
         loop = asyncio.get_running_loop()
         with tempfile.TemporaryDirectory(prefix="diagnostics-") as tmp:
             archive = Path(tmp) / file_name
             try:
-                await loop.run_in_executor(None, build_diagnostics_archive, self.directory, start, stop, archive)
+                await loop.run_in_executor(None, build_diagnostics_archive, self.directory, start, stop, archive,
+                                           include)
             except OSError as exc:
                 log.error("cannot build the diagnostics archive: %s", exc)
-                await self._set(DiagnosticsStatus.UPLOAD_FAILED)
+                await self._set(self.failed)
                 return
-            await self._set(DiagnosticsStatus.UPLOADING)
+            await self._set(self.uploading)
             uploaded = await self._transfer(lambda: upload(archive, location), retries, "diagnostics upload")
-        await self._set(DiagnosticsStatus.UPLOADED if uploaded else DiagnosticsStatus.UPLOAD_FAILED)
+        await self._set(self.uploaded if uploaded else self.failed)
+
+
+class LogUploader(DiagnosticsUploader):
+    """GetLog: the diagnostics archive (DiagnosticsLog) or the security log (SecurityLog),
+    reported with the request's id (LogStatusNotification)."""
+
+    idle = LogStatus.IDLE
+    uploading, uploaded, failed = LogStatus.UPLOADING, LogStatus.UPLOADED, LogStatus.UPLOAD_FAILURE
+
+    def __init__(self, directory: Path, report: Report, spawn: Spawn) -> None:
+        super().__init__(directory, report, spawn)
+        self.request_id: int | None = None

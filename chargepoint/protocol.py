@@ -18,12 +18,12 @@ if TYPE_CHECKING:
     from chargepoint.model.authorization import IdTagInfo
     from chargepoint.model.connector import Transaction, TransactionStopped
     from chargepoint.model.meter import Sample
+    from chargepoint.security import Security
     from cp_simu.models import ChargePointDefinition
 
 
 @dataclass(frozen=True)
 class ConnectionSettings:
-    ca_file: str = ""
     reconnect_min: float = 1.0
     reconnect_max: float = 30.0
     call_timeout: float = 30.0
@@ -62,6 +62,9 @@ class ProtocolAdapter(Protocol):
     async def report_diagnostics(self, status: str) -> None:
         """A diagnostics upload's progress; returns once delivered (dropped while offline)."""
 
+    async def report_log(self, status: str) -> None:
+        """A GetLog upload's progress; returns once delivered (dropped while offline)."""
+
 
 class Controller(Protocol):
     """What the charge point offers its protocol adapter (implemented by `CsmsRequests`)."""
@@ -71,6 +74,7 @@ class Controller(Protocol):
     queue: OfflineQueue
     message_log: MessageLog
     connection: ConnectionSettings
+    security: Security
 
     def set_registration(self, status: str, reason: str = "") -> None:
         """Accepted / Pending / Rejected / Disconnected; `reason` says why it is not Accepted
@@ -134,7 +138,25 @@ class Controller(Protocol):
     def update_firmware(self, location: str, retrieve_at: float, retries: int | None,
                         retry_interval: int | None) -> None: ...
 
-    def diagnostics_file_name(self) -> str: ...
+    def diagnostics_file_name(self, kind: str = "diagnostics") -> str: ...
+
+    # Security extension
+    @property
+    def firmware_request_id(self) -> int | None:
+        """Of the signed firmware update in progress (None for an UpdateFirmware)."""
+
+    @property
+    def log_status(self) -> str: ...
+
+    @property
+    def log_request_id(self) -> int | None: ...
+
+    def signed_update_firmware(self, request_id: int, location: str, retrieve_at: float, signing_certificate: str,
+                               signature: str, retries: int | None, retry_interval: int | None, *,
+                               dry_run: bool = False) -> str: ...
+
+    def get_log(self, log_type: str, request_id: int, location: str, window: tuple[float | None, float | None],
+                retries: int | None, retry_interval: int | None, *, dry_run: bool = False) -> str: ...
 
     def upload_diagnostics(self, file_name: str, location: str, start: float | None, stop: float | None,
                            retries: int | None, retry_interval: int | None) -> None: ...

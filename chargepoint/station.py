@@ -24,7 +24,7 @@ from chargepoint.core.ocpp_config import OcppConfiguration
 from chargepoint.core.offline_queue import OfflineQueue
 from chargepoint.core.timers import Timers, log_failure
 from chargepoint.csms_requests import CsmsRequests
-from chargepoint.maintenance import DiagnosticsUploader, FirmwareUpdater
+from chargepoint.maintenance import DiagnosticsUploader, FirmwareUpdater, LogUploader
 from chargepoint.meter_reports import MeterReports
 from chargepoint.model.authorization import AuthorizationCache
 from chargepoint.model.connector import (
@@ -43,6 +43,7 @@ from chargepoint.mqtt_api import MqttApi
 from chargepoint.mqtt_inputs import MqttInputs
 from chargepoint.protocol import ConnectionSettings, Controller, ProtocolAdapter, registry_for
 from chargepoint.saved_state import SavedState
+from chargepoint.security import Security
 from chargepoint.setpoints import Setpoints
 from chargepoint.status_payloads import connector_status, cp_status
 from chargepoint.tag_authorizer import TagAuthorizer
@@ -90,11 +91,15 @@ class Station:
         d = self.definition = instance.definition
         self.directory = instance.directory
         self.clock = clock
-        self.config = OcppConfiguration(registry_for(d.ocpp_version), cfg.ocpp, instance.directory / INSTANCE_FILE,
-                                        fixed={"NumberOfConnectors": str(d.nb_connectors)})
+        security = cfg.security
+        self.config = OcppConfiguration(
+            registry_for(d.ocpp_version),
+            {**cfg.ocpp, "AuthorizationKey": security.basic_auth_password,
+             "SecurityProfile": str(security.security_profile)},
+            instance.directory / INSTANCE_FILE, fixed={"NumberOfConnectors": str(d.nb_connectors)})
         section = cfg.parser[SECTION_SIMULATION] if cfg.parser.has_section(SECTION_SIMULATION) else {}
+        self.security = Security(instance.directory, d.id, security, self.config, cfg.simulation.ca_file)
         self.connection = ConnectionSettings(
-            ca_file=cfg.simulation.ca_file,
             reconnect_min=float(section.get("reconnect_min", 1.0)),
             reconnect_max=float(section.get("reconnect_max", 30.0)),
             call_timeout=float(section.get("call_timeout", 30.0)))
@@ -133,6 +138,7 @@ class Station:
             reboot=functools.partial(self.reboot, StopReason.REBOOT))
         self.diagnostics = DiagnosticsUploader(instance.directory, self.adapter.report_diagnostics,
                                                self.timers.spawn)
+        self.logs = LogUploader(instance.directory, self.adapter.report_log, self.timers.spawn)
         # loop-bound state, set up in run()
         self._closed = asyncio.Event()
         self._update_scheduled = False

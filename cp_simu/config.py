@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cp_simu.models import ChargePointDefinition, PayloadError
+from cp_simu.security_settings import SECTION_SECURITY, SecuritySettings, SecuritySettingsError
 from cp_simu.topics import DEFAULT_ROOT
 from cp_simu.urls import DEFAULT_BROKER_URL, BrokerUrl
 
@@ -77,6 +78,7 @@ class SimuConfig:
     ocpp: dict[str, str]
     mqtt: MqttSettings
     simulation: SimulationSettings
+    security: SecuritySettings = field(default_factory=SecuritySettings)
     parser: configparser.ConfigParser = field(repr=False, default_factory=configparser.ConfigParser)
 
     def definition(self) -> ChargePointDefinition:
@@ -151,8 +153,14 @@ def parse_config(text: str, path: Path | None = None) -> SimuConfig:
         raise ConfigError(f"{where} [{SECTION_SIMULATION}] power_factor: must be in (0, 1]")
     if simulation.status_refresh_interval <= 0:
         raise ConfigError(f"{where} [{SECTION_SIMULATION}] status_refresh_interval: must be > 0")
+    try:
+        security = SecuritySettings.from_mapping(
+            dict(parser[SECTION_SECURITY]) if parser.has_section(SECTION_SECURITY) else {},
+            f"{where} [{SECTION_SECURITY}] ")
+    except SecuritySettingsError as exc:
+        raise ConfigError(str(exc)) from None
     ocpp = dict(parser[SECTION_OCPP]) if parser.has_section(SECTION_OCPP) else {}
-    return SimuConfig(path, cp, ocpp, mqtt, simulation, parser)
+    return SimuConfig(path, cp, ocpp, mqtt, simulation, security, parser)
 
 
 def load_config(path: str | Path | None = None) -> SimuConfig:
@@ -168,7 +176,8 @@ def load_config(path: str | Path | None = None) -> SimuConfig:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write a file so a crash leaves either the old or the new content, never half."""
+    """Write a file so a crash leaves either the old or the new content, never half. The file
+    is readable by its owner only (mode 0600, as mkstemp creates it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -190,14 +199,23 @@ def _render(parser: configparser.ConfigParser) -> str:
 
 def write_instance_config(template: SimuConfig, definition: ChargePointDefinition, directory: Path,
                           broker: str | None = None, root: str | None = None) -> Path:
-    """Instance config.ini = template with the definition written into [ChargePoint]; a 2.0.1
-    charge point also gets its device_model.json (the one beside the template, else the default).
+    """Instance config.ini = template with the definition written into [ChargePoint], and its
+    security keys into [Security] (over the template's); a 2.0.1 charge point also gets its
+    device_model.json (the one beside the template, else the default). The file is private
+    (mode 0600): it may hold a password.
 
     The broker URL is written without user name and password (a charge point gets them
     from its environment). Raises ConfigError, before writing anything, for a key or value that could not be
     written back as one line of [ChargePoint].
     """
-    values = {k: str(v) for k, v in definition.to_dict().items() if not isinstance(v, dict | list)}
+    entry = definition.to_dict()
+    security_keys = SecuritySettings.keys()
+    given_security = {k: entry.pop(k) for k in security_keys if k in entry}
+    try:
+        security = SecuritySettings.from_mapping({**template.security.to_ini(), **given_security})
+    except SecuritySettingsError as exc:
+        raise ConfigError(f"[{SECTION_SECURITY}] {exc}") from None
+    values = {k: str(v) for k, v in entry.items() if not isinstance(v, dict | list)}
     for key, text in values.items():
         if not _SAFE_KEY.match(key):
             raise ConfigError(f"[{SECTION_CP}] {key[:40]!r}: not a valid key (letters, digits, _)")
@@ -209,6 +227,7 @@ def write_instance_config(template: SimuConfig, definition: ChargePointDefinitio
         parser.add_section(SECTION_CP)
     for key, text in values.items():
         parser[SECTION_CP][key] = text
+    parser[SECTION_SECURITY] = security.to_ini()
     if not parser.has_section(SECTION_MQTT):
         parser.add_section(SECTION_MQTT)
     try:

@@ -44,6 +44,8 @@ def connection_failure(exc: BaseException) -> str:
         return closed(exc.rcvd, exc.sent, exc.rcvd_then_sent)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS failure: certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError) and tls_version_refused(exc):
+        return "TLS failure: the peer offers no TLS 1.2 or newer"
     if isinstance(exc, ssl.SSLError):
         return f"TLS failure: {exc.reason or exc}"
     if isinstance(exc, socket.gaierror):
@@ -55,6 +57,12 @@ def connection_failure(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror[:1].lower() + exc.strerror[1:]
     return str(exc) or type(exc).__name__
+
+
+def tls_version_refused(exc: ssl.SSLError) -> bool:
+    """The handshake failed on the protocol version (the peer speaks only TLS < 1.2)."""
+    reason = str(exc.reason or exc)
+    return any(word in reason for word in ("PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE"))
 
 
 def closed(rcvd: Close | None, sent: Close | None = None, rcvd_then_sent: bool | None = None) -> str:

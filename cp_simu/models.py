@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Self
 
 from cp_simu import redact
+from cp_simu.security_settings import SecuritySettings, SecuritySettingsError
 from cp_simu.urls import central_system_problem
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-.:]{1,48}$")
@@ -229,6 +230,10 @@ class ChargePointDefinition(JsonPayload):
         if not isinstance(data, Mapping):
             raise PayloadError(f"{path or 'charge point'}: expected an object, got {_json_type(data)}")
         merged = {**(defaults or {}), **data}
+        try:
+            SecuritySettings.from_mapping(data, path)
+        except SecuritySettingsError as exc:
+            raise PayloadError(str(exc)) from None
         r = _Reader(merged, path)
         base = cls(id=validate_cp_id(r.raw("id"), r.where("id")))
         definition = cls(

@@ -1,15 +1,15 @@
-"""The WebSocket to the CSMS: TLS, subprotocol, frame logging and reconnection backoff."""
+"""The WebSocket to the CSMS: security profile, subprotocol, frame logging and reconnection backoff."""
 
 from __future__ import annotations
 
 import random
 import socket
-import ssl
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from chargepoint.core.message_log import MessageLog
+from chargepoint.core.transport_security import TransportSecurity
 from cp_simu import failures
 
 
@@ -57,15 +57,19 @@ class OcppConnection:
         return failures.closed(p.close_rcvd, p.close_sent, p.close_rcvd_then_sent)
 
 
-async def open_connection(url: str, subprotocol: str, log: MessageLog, *, ca_file: str = "",
-                          ping_interval: float = 30.0, open_timeout: float = 10.0,
-                          sock: socket.socket | None = None) -> OcppConnection:
-    """Open the WebSocket; wss:// verifies the server against `ca_file` or the system's CAs.
-    `sock`: an already connected socket to speak over (the fork server's warm-up)."""
-    context = ssl.create_default_context(cafile=ca_file or None) if url.startswith("wss:") else None
+async def open_connection(url: str, subprotocol: str, log: MessageLog, *,
+                          security: TransportSecurity | None = None, ping_interval: float = 30.0,
+                          open_timeout: float = 10.0, sock: socket.socket | None = None) -> OcppConnection:
+    """Open the WebSocket secured as `security` says (profile 0 by default: a wss:// URL is
+    verified against the system's CAs). `sock`: an already connected socket to speak over
+    (the fork server's warm-up)."""
+    security = security or TransportSecurity()
+    security.check()
+    url = security.target(url)
+    context = await security.context_for(url)
     ws = await connect(url, subprotocols=[Subprotocol(subprotocol)], ssl=context,
-                       ping_interval=ping_interval or None, open_timeout=open_timeout,
-                       compression=None, proxy=None, max_queue=4, sock=sock)
+                       additional_headers=security.headers(), ping_interval=ping_interval or None,
+                       open_timeout=open_timeout, compression=None, proxy=None, max_queue=4, sock=sock)
     if ws.subprotocol != subprotocol:
         await ws.close()
         raise ConnectionError(f"the CSMS did not accept the {subprotocol} subprotocol")

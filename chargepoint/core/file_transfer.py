@@ -15,11 +15,14 @@ import urllib.error
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from http.client import HTTPResponse
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from cp_simu.config import INSTANCE_FILE
+from cp_simu.security_settings import without_secrets
 
 CHUNK = 64 * 1024
 MAX_STATE_FILE_BYTES = 16 * 1024 * 1024  # larger non-log files (firmware images…) stay out of archives
@@ -85,9 +88,11 @@ def upload(path: Path, url: str, timeout: float = 60.0, method: str | None = Non
 
 
 def build_diagnostics_archive(instance_dir: Path, start: datetime | None, stop: datetime | None,
-                              dest: Path) -> Path:
-    """Zip a charge point's instance directory for GetDiagnostics: its logs within
-    [start, stop] and its state and configuration files.
+                              dest: Path, include: Callable[[str], bool] = lambda name: True) -> Path:
+    """Zip a charge point's instance directory for GetDiagnostics / GetLog: its logs within
+    [start, stop] and its state and configuration files (those whose relative name
+    `include` accepts). Secrets stay home: private keys (`*.key`) are left out and the
+    passwords of config.ini are blanked.
 
     A log (`*.log`, `*.log.N`) last written before `start` is left out; in the others, lines
     carrying a timestamp outside the window are dropped, and so are the untimestamped lines
@@ -97,12 +102,15 @@ def build_diagnostics_archive(instance_dir: Path, start: datetime | None, stop: 
     instance_dir, dest = Path(instance_dir), Path(dest)
     partial = dest.with_name(dest.name + ".part")
     files = sorted(p for p in instance_dir.rglob("*")
-                   if p.is_file() and p not in (dest, partial) and p.suffix != ".zip" and not p.name.endswith(".part"))
+                   if p.is_file() and p not in (dest, partial) and p.suffix not in (".zip", ".key")
+                   and not p.name.endswith(".part") and include(p.relative_to(instance_dir).as_posix()))
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         for file in files:
             name = file.relative_to(instance_dir).as_posix()
             stat = file.stat()
-            if LOG_NAME.search(file.name):
+            if name == INSTANCE_FILE:
+                archive.writestr(name, without_secrets(file.read_text(errors="replace")))
+            elif LOG_NAME.search(file.name):
                 content = _log_excerpt(file, stat.st_mtime, start, stop)
                 if content is not None:
                     info = zipfile.ZipInfo(name, datetime.fromtimestamp(stat.st_mtime).timetuple()[:6])

@@ -43,6 +43,10 @@ class KeyDef:
     choices: frozenset[str] | None = None  # allowed list items (CSL) or values (STRING)
     max_items_key: str | None = None  # key holding the maximum list length (CSL)
     minimum: int = 0
+    maximum: int | None = None
+    writeonly: bool = False  # never read back (AuthorizationKey): not in GetConfiguration nor ocpp_config
+    stored_as: tuple[str, str] | None = None  # (config.ini section, key) when not [Ocpp] <name>
+    length: tuple[int, int] | None = None  # allowed length of a STRING value
 
 
 class OcppConfiguration:
@@ -73,14 +77,19 @@ class OcppConfiguration:
     def items(self, name: str) -> list[str]:
         return [item.strip() for item in self.get(name).split(",") if item.strip()]
 
+    def _readable(self, name: str) -> bool:
+        return name in self.keys and not self.keys[name].writeonly
+
     def lookup(self, names: Iterable[str] | None) -> tuple[list[tuple[KeyDef, str]], list[str]]:
-        """(known keys with values, unknown names); None asks for every key."""
-        wanted = list(self.keys) if names is None else list(names)
-        known = [(self.keys[n], self._values[n]) for n in wanted if n in self.keys]
-        return known, [n for n in wanted if n not in self.keys]
+        """(readable keys with values, other names); None asks for every readable key. A
+        write-only key is answered as unknown: its value never leaves the charge point."""
+        wanted = [n for n in self.keys if self._readable(n)] if names is None else list(names)
+        known = [(self.keys[n], self._values[n]) for n in wanted if self._readable(n)]
+        return known, [n for n in wanted if not self._readable(n)]
 
     def dump(self) -> dict[str, str]:
-        return dict(sorted(self._values.items()))
+        """Every readable key (the MQTT `ocpp_config` view)."""
+        return dict(sorted((n, v) for n, v in self._values.items() if self._readable(n)))
 
     def change(self, name: str, value: str) -> ChangeResult:
         """Validate, persist, notify. Read-only keys are Rejected, unknown NotSupported."""
@@ -96,7 +105,8 @@ class OcppConfiguration:
         if name in redact.SECRET_CONFIG_KEYS:
             redact.register_secret(normalised)
         if self.path is not None:
-            update_section(self.path, SECTION_OCPP, {name: normalised})
+            section, ini_key = key.stored_as or (SECTION_OCPP, name)
+            update_section(self.path, section, {ini_key: normalised})
         for listener in list(self.listeners):
             listener(name, normalised)
         return ChangeResult.REBOOT_REQUIRED if key.reboot_required else ChangeResult.ACCEPTED
@@ -110,7 +120,8 @@ class OcppConfiguration:
                 number = int(text)
             except ValueError:
                 return None
-            return str(number) if number >= key.minimum else None
+            in_range = number >= key.minimum and (key.maximum is None or number <= key.maximum)
+            return str(number) if in_range else None
         if key.kind is KeyKind.CSL:
             items = [item.strip() for item in text.split(",") if item.strip()]
             if key.choices is not None and any(item not in key.choices for item in items):
@@ -119,5 +130,7 @@ class OcppConfiguration:
                 return None
             return ",".join(items)
         if key.choices is not None and text not in key.choices:
+            return None
+        if key.length is not None and not key.length[0] <= len(value) <= key.length[1]:
             return None
         return value

@@ -37,10 +37,14 @@ ocpp.messages.ASYNC_VALIDATION = False
 SUBPROTOCOL = "ocpp1.6"
 BOOT_RETRY_MIN = 1.0  # s, shortest wait between two BootNotifications
 BOOT_RETRY_ON_ERROR = 10.0  # s, after a BootNotification got no usable answer
-TRIGGERS = frozenset({  # TriggerMessage of OCPP 1.6 (the security extension's are not implemented)
+TRIGGERS = frozenset({  # TriggerMessage of OCPP 1.6
     MessageTrigger.boot_notification, MessageTrigger.diagnostics_status_notification,
     MessageTrigger.firmware_status_notification, MessageTrigger.heartbeat, MessageTrigger.meter_values,
     MessageTrigger.status_notification})
+EXTENDED_TRIGGERS = frozenset({  # ExtendedTriggerMessage of the security extension
+    MessageTrigger.boot_notification, MessageTrigger.log_status_notification,
+    MessageTrigger.firmware_status_notification, MessageTrigger.heartbeat, MessageTrigger.meter_values,
+    MessageTrigger.sign_charge_point_certificate, MessageTrigger.status_notification})
 
 
 def id_tag_info(data: dict[str, Any] | None) -> IdTagInfo | None:
@@ -65,6 +69,8 @@ class Ocpp16Adapter:
         self._session_tasks: set[asyncio.Task[Any]] = set()
         self.connect = open_connection  # opens the WebSocket (the fork server's warm-up: in memory)
         station.config.listeners.append(self._config_changed)
+        self._events_waiting = asyncio.Event()  # a security event is to be sent
+        station.security.event_listeners.append(self._events_waiting.set)
 
     @property
     def online(self) -> bool:
@@ -73,22 +79,27 @@ class Ocpp16Adapter:
     # -- lifecycle ------------------------------------------------------------------------
     async def run(self) -> None:
         settings = self.station.connection
+        security = self.station.security
         backoff = Backoff(settings.reconnect_min, settings.reconnect_max)
         url = csms_endpoint(self.station.definition.central_system, self.station.definition.id)
-        shown = redact.url(url)  # the log never shows a password
         while not self._closing:
+            transport = security.transport()
             try:
                 conn = await self.connect(
-                    url, SUBPROTOCOL, self.station.message_log, ca_file=settings.ca_file,
+                    url, SUBPROTOCOL, self.station.message_log, security=transport,
                     ping_interval=self.station.config.integer("WebSocketPingInterval", 30))
             except Exception as exc:  # refused, DNS, TLS, handshake, timeout: all mean "retry later"
                 delay = backoff.next()
                 why = failures.connection_failure(exc)
-                log.info("cannot connect to %s (%s); retrying in %.1fs", shown, why, delay)
+                security.connection_failed(exc)
+                log.info("cannot connect to %s (security profile %d): %s; retrying in %.1fs",
+                         redact.url(transport.target(url)), transport.profile, why, delay)
                 self.station.set_registration("Disconnected", why)
                 await asyncio.sleep(delay)
                 continue
-            log.info("connected to %s", shown)
+            log.info("connected to %s (security profile %d)", redact.url(transport.target(url)),
+                     transport.profile)
+            security.connected()
             backoff.reset()
             try:
                 await self._session(conn)
@@ -113,13 +124,18 @@ class Ocpp16Adapter:
         """Reset: drop the connection; the next one starts with a BootNotification."""
         self._registered = False
         self._boot_accepted.clear()
+        self.reconnect()
+
+    def reconnect(self) -> None:
+        """Drop the connection and open a new one at once (new security settings); still registered."""
         self._rebooting = True
         if self._conn is not None:
             self._spawn(self._conn.close())
 
     async def _session(self, conn: OcppConnection) -> None:
         settings = self.station.connection
-        cp = ChargePoint16(self.station.definition.id, conn, self.station, settings.call_timeout, self.trigger)
+        cp = ChargePoint16(self.station.definition.id, conn, self.station, settings.call_timeout, self.trigger,
+                           self.reconnect)
         self._cp, self._conn = cp, conn
         receiver = asyncio.create_task(cp.start())
         flow = asyncio.create_task(self._registered_flow(cp))
@@ -146,7 +162,7 @@ class Ocpp16Adapter:
         for connector_id, status, error_code in self.station.connector_statuses():
             await self._status(cp, connector_id, status, error_code)
         self._wake.set()
-        await asyncio.gather(self._heartbeat(cp), self._deliver(cp))
+        await asyncio.gather(self._heartbeat(cp), self._deliver(cp), self._security_events(cp))
 
     def _boot_request(self) -> call.BootNotification:
         d = self.station.definition
@@ -198,6 +214,17 @@ class Ocpp16Adapter:
                 continue  # a new interval: start counting again
             await self._send(cp, call.Heartbeat())
 
+    async def _security_events(self, cp: ChargePoint16) -> None:
+        """SecurityEventNotification for every event, in order, once registered."""
+        security = self.station.security
+        while True:
+            for event in security.take_events():
+                await self._send(cp, call.SecurityEventNotification(
+                    type=event.type, timestamp=event.timestamp, tech_info=event.tech_info or None))
+            self._events_waiting.clear()
+            if not security.pending_events:
+                await self._events_waiting.wait()
+
     def _config_changed(self, key: str, _value: str) -> None:
         if key == "HeartbeatInterval":
             self._heartbeat_changed.set()
@@ -245,7 +272,14 @@ class Ocpp16Adapter:
             return None
 
     async def report_firmware(self, status: str) -> None:
-        await self._report(call.FirmwareStatusNotification(status=status))
+        request_id = self.station.firmware_request_id
+        if request_id is None:
+            await self._report(call.FirmwareStatusNotification(status=status))
+        else:
+            await self._report(call.SignedFirmwareStatusNotification(status=status, request_id=request_id))
+
+    async def report_log(self, status: str) -> None:
+        await self._report(call.LogStatusNotification(status=status, request_id=self.station.log_request_id))
 
     async def report_diagnostics(self, status: str) -> None:
         await self._report(call.DiagnosticsStatusNotification(status=status))
@@ -256,19 +290,21 @@ class Ocpp16Adapter:
         else:
             log.info("offline: %s not sent", request)
 
-    def trigger(self, message: str, connector_id: int | None, *, dry_run: bool = False) -> str:
-        """TriggerMessage: Rejected for a connector that does not exist (or 0 for MeterValues:
-        there is no main meter); the message follows the answer, when not a dry run."""
-        if message not in TRIGGERS:
+    def trigger(self, message: str, connector_id: int | None, *, dry_run: bool = False,
+                extended: bool = False) -> str:
+        """(Extended)TriggerMessage: Rejected for a connector that does not exist (or 0 for
+        MeterValues: there is no main meter); the message follows the answer, when not a dry run."""
+        if message not in (EXTENDED_TRIGGERS if extended else TRIGGERS):
             return TriggerMessageStatus.not_implemented
         lowest = 1 if message == MessageTrigger.meter_values else 0
         if connector_id is not None and not lowest <= connector_id <= self.station.definition.nb_connectors:
             return TriggerMessageStatus.rejected
         if not dry_run and self._cp is not None:
-            self._spawn(self._triggered(self._cp, MessageTrigger(message), connector_id))
+            self._spawn(self._triggered(self._cp, MessageTrigger(message), connector_id, extended))
         return TriggerMessageStatus.accepted
 
-    async def _triggered(self, cp: ChargePoint16, message: MessageTrigger, connector_id: int | None) -> None:
+    async def _triggered(self, cp: ChargePoint16, message: MessageTrigger, connector_id: int | None,
+                         extended: bool) -> None:
         if message is MessageTrigger.boot_notification:
             answer = await self._send(cp, self._boot_request())
             if answer is not None and answer.status == "Accepted":
@@ -281,10 +317,24 @@ class Ocpp16Adapter:
                     await self._status(cp, n, status, error_code)
         elif message is MessageTrigger.meter_values:
             self.station.trigger_meter_values(connector_id)
+        elif message is MessageTrigger.firmware_status_notification and extended:
+            await self._send(cp, call.SignedFirmwareStatusNotification(
+                status=self.station.firmware_status, request_id=self.station.firmware_request_id))
         elif message is MessageTrigger.firmware_status_notification:
             await self._send(cp, call.FirmwareStatusNotification(status=self.station.firmware_status))
+        elif message is MessageTrigger.sign_charge_point_certificate:
+            await self.sign_certificate(cp)
+        elif message is MessageTrigger.log_status_notification:
+            await self._send(cp, call.LogStatusNotification(status=self.station.log_status,
+                                                            request_id=self.station.log_request_id))
         elif message is MessageTrigger.diagnostics_status_notification:
             await self._send(cp, call.DiagnosticsStatusNotification(status=self.station.diagnostics_status))
+
+    async def sign_certificate(self, cp: ChargePoint16) -> None:
+        """A new key pair and its CSR; the CSMS answers later with CertificateSigned."""
+        answer = await self._send(cp, call.SignCertificate(csr=self.station.security.new_csr()))
+        if answer is not None and answer.status != "Accepted":
+            log.warning("SignCertificate: %s", answer.status)
 
     def transaction_started(self, tx: Transaction) -> None:
         payload: dict[str, Any] = {"connector_id": tx.connector_id, "id_tag": tx.id_tag,

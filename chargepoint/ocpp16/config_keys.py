@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chargepoint.core.ocpp_config import KeyDef, KeyKind
+from cp_simu.security_settings import SECTION_SECURITY
 
 MEASURANDS = frozenset({
     "Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Current.Offered",
@@ -11,7 +12,7 @@ MEASURANDS = frozenset({
 PROFILES = frozenset({"Core", "FirmwareManagement", "LocalAuthListManagement", "Reservation",
                       "SmartCharging", "RemoteTrigger"})
 
-B, N, L = KeyKind.BOOL, KeyKind.INT, KeyKind.CSL
+B, N, L, S = KeyKind.BOOL, KeyKind.INT, KeyKind.CSL, KeyKind.STRING
 
 
 def _measurands(name: str, default: str) -> KeyDef:
@@ -67,4 +68,12 @@ REGISTRY: tuple[KeyDef, ...] = (
     KeyDef("ChargingScheduleMaxPeriods", N, "48", readonly=True),
     KeyDef("ConnectorSwitch3to1PhaseSupported", B, "false", readonly=True),
     KeyDef("MaxChargingProfilesInstalled", N, "20", readonly=True),
+    # Security extension (OCPP 1.6 security whitepaper). The Basic auth password is write-only
+    # and, like the profile, kept with the other security settings in [Security].
+    KeyDef("AuthorizationKey", S, "", writeonly=True, length=(16, 40),
+           stored_as=(SECTION_SECURITY, "basic_auth_password")),
+    KeyDef("SecurityProfile", N, "0", maximum=3, stored_as=(SECTION_SECURITY, "security_profile")),
+    KeyDef("CpoName", S, ""),
+    KeyDef("CertificateStoreMaxLength", N, "10", readonly=True),
+    KeyDef("AdditionalRootCertificateCheck", B, "false", readonly=True),
 )

@@ -28,10 +28,13 @@ from ocpp.v16.enums import (
 )
 
 from chargepoint.core.call_routing import CallRouting
+from chargepoint.core.ocpp_config import ChangeResult
 from chargepoint.model.smart_charging import parse_datetime
 from chargepoint.protocol import Controller
 
-Trigger = Callable[..., str]  # (requested message, connector id, dry_run=) -> TriggerMessage status
+Trigger = Callable[..., str]  # (requested message, connector id, dry_run=, extended=) -> status
+SECURITY_PROFILE = "SecurityProfile"
+RECONNECTING_KEYS = frozenset({SECURITY_PROFILE, "AuthorizationKey"})
 T = TypeVar("T")
 ACCEPTED = "Accepted"
 # Actions offered only with a feature profile (SupportedFeatureProfiles) that has no status
@@ -48,18 +51,28 @@ def _wire(data: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if data is None else snake_to_camel_case(data)
 
 
+def _snake(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [camel_to_snake_case(item) for item in items]
+
+
 def _timestamp(text: str | None) -> float | None:
     return None if text is None else parse_datetime(text).timestamp()
+
+
+def _window(log: dict[str, Any]) -> tuple[float | None, float | None]:
+    """GetLog's time window (LogParametersType, snake_case)."""
+    return _timestamp(log.get("oldest_timestamp")), _timestamp(log.get("latest_timestamp"))
 
 
 class ChargePoint16(CallRouting, ChargePoint):
     """One WebSocket session with the CSMS, seen from the charge point."""
 
     def __init__(self, cp_id: str, connection: Any, station: Controller, response_timeout: float,
-                 trigger: Trigger) -> None:
+                 trigger: Trigger, reconnect: Callable[[], None]) -> None:
         super().__init__(cp_id, connection, response_timeout=response_timeout)
         self.station = station
         self._trigger = trigger
+        self._reconnect = reconnect
         self._decisions: dict[str, object] = {}  # call id -> what its @after is to carry out
 
     def refusal(self, action: str) -> str | None:
@@ -143,8 +156,29 @@ class ChargePoint16(CallRouting, ChargePoint):
             unknown_key=unknown or None)
 
     @on(Action.change_configuration)
-    def on_change_configuration(self, key: str, value: str) -> call_result.ChangeConfiguration:
-        return call_result.ChangeConfiguration(status=self.station.config.change(key, value).value)
+    def on_change_configuration(self, call_unique_id: str, key: str, value: str) -> call_result.ChangeConfiguration:
+        """SecurityProfile is only raised, and only to a profile the charge point can make
+        (then it reconnects); a new AuthorizationKey also makes it reconnect, with the new key."""
+        if key == SECURITY_PROFILE:
+            status = self.station.security.check_profile(value)
+        else:
+            status = self.station.config.change(key, value)
+        accepted = status is ChangeResult.ACCEPTED
+        return call_result.ChangeConfiguration(
+            status=self._decide(call_unique_id, status.value, accepted and key in RECONNECTING_KEYS))
+
+    @after(Action.change_configuration)
+    def after_change_configuration(self, call_unique_id: str, key: str, value: str) -> None:
+        if not self._decided(call_unique_id):
+            return
+        security = self.station.security
+        if key == SECURITY_PROFILE:
+            if security.raise_profile(value):
+                self._reconnect()
+        else:
+            security.event("ReconfigurationOfSecurityParameters", f"{key} changed")
+            if security.profile in (1, 2):
+                self._reconnect()
 
     @on(Action.clear_cache)
     def on_clear_cache(self) -> call_result.ClearCache:
@@ -234,6 +268,78 @@ class ChargePoint16(CallRouting, ChargePoint):
                               connector_id: int | None = None) -> None:
         if self._decided(call_unique_id):
             self._trigger(requested_message, connector_id)
+
+    @on(Action.extended_trigger_message)
+    def on_extended_trigger_message(self, call_unique_id: str, requested_message: str,
+                                    connector_id: int | None = None) -> call_result.ExtendedTriggerMessage:
+        status = self._trigger(requested_message, connector_id, dry_run=True, extended=True)
+        return call_result.ExtendedTriggerMessage(status=self._decide(call_unique_id, status, status == ACCEPTED))
+
+    @after(Action.extended_trigger_message)
+    def after_extended_trigger_message(self, call_unique_id: str, requested_message: str,
+                                       connector_id: int | None = None) -> None:
+        if self._decided(call_unique_id):
+            self._trigger(requested_message, connector_id, extended=True)
+
+    # -- security extension: certificates -------------------------------------------------
+    @on(Action.install_certificate)
+    def on_install_certificate(self, certificate_type: str, certificate: str) -> call_result.InstallCertificate:
+        return call_result.InstallCertificate(
+            status=self.station.security.install_certificate(certificate_type, certificate))
+
+    @on(Action.get_installed_certificate_ids)
+    def on_get_installed_certificate_ids(self, certificate_type: str) -> call_result.GetInstalledCertificateIds:
+        found = self.station.security.installed_certificates(certificate_type)
+        return call_result.GetInstalledCertificateIds(
+            status="Accepted" if found else "NotFound", certificate_hash_data=_snake(found) or None)
+
+    @on(Action.delete_certificate)
+    def on_delete_certificate(self, certificate_hash_data: dict[str, Any]) -> call_result.DeleteCertificate:
+        return call_result.DeleteCertificate(
+            status=self.station.security.delete_certificate(snake_to_camel_case(certificate_hash_data)))
+
+    @on(Action.certificate_signed)
+    def on_certificate_signed(self, call_unique_id: str, certificate_chain: str) -> call_result.CertificateSigned:
+        accepted = self.station.security.certificate_signed(certificate_chain)
+        return call_result.CertificateSigned(
+            status=self._decide(call_unique_id, "Accepted" if accepted else "Rejected", accepted))
+
+    @after(Action.certificate_signed)
+    def after_certificate_signed(self, call_unique_id: str, certificate_chain: str) -> None:
+        """Under profile 3 the new certificate is used at once: a new connection."""
+        if self._decided(call_unique_id) and self.station.security.profile == 3:
+            self._reconnect()
+
+    @on(Action.signed_update_firmware)
+    def on_signed_update_firmware(self, call_unique_id: str, request_id: int, firmware: dict[str, Any],
+                                  retries: int | None = None, retry_interval: int | None = None
+                                  ) -> call_result.SignedUpdateFirmware:
+        status = self.station.signed_update_firmware(
+            request_id, firmware["location"], parse_datetime(firmware["retrieve_date_time"]).timestamp(),
+            firmware["signing_certificate"], firmware["signature"], retries, retry_interval, dry_run=True)
+        return call_result.SignedUpdateFirmware(status=self._decide(call_unique_id, status, status == ACCEPTED))
+
+    @after(Action.signed_update_firmware)
+    def after_signed_update_firmware(self, call_unique_id: str, request_id: int, firmware: dict[str, Any],
+                                     retries: int | None = None, retry_interval: int | None = None) -> None:
+        if self._decided(call_unique_id):
+            self.station.signed_update_firmware(
+                request_id, firmware["location"], parse_datetime(firmware["retrieve_date_time"]).timestamp(),
+                firmware["signing_certificate"], firmware["signature"], retries, retry_interval)
+
+    @on(Action.get_log)
+    def on_get_log(self, call_unique_id: str, log_type: str, request_id: int, log: dict[str, Any],
+                   retries: int | None = None, retry_interval: int | None = None) -> call_result.GetLog:
+        file_name = self.station.get_log(log_type, request_id, log["remote_location"], _window(log), retries,
+                                         retry_interval, dry_run=True)
+        return call_result.GetLog(status=self._decide(call_unique_id, ACCEPTED), filename=file_name)
+
+    @after(Action.get_log)
+    def after_get_log(self, call_unique_id: str, log_type: str, request_id: int, log: dict[str, Any],
+                      retries: int | None = None, retry_interval: int | None = None) -> None:
+        if self._decided(call_unique_id):
+            self.station.get_log(log_type, request_id, log["remote_location"], _window(log), retries,
+                                 retry_interval)
 
     # -- firmware management --------------------------------------------------------------
     @on(Action.update_firmware)

@@ -14,6 +14,7 @@ from ocpp.exceptions import OCPPError
 from .control_api import ControlApi
 from .journal import Journal
 from .model import BOOT_STATUSES, CentralSystem, Settings
+from .security import CsmsSecurity, CsmsSecurityError
 from .server import SUBPROTOCOLS, CsmsServer
 
 
@@ -37,14 +38,15 @@ def _setup_logging(verbose: bool) -> None:
 
 
 async def serve(settings: Settings, host: str, port: int, api_host: str, api_port: int,
-                log_path: Path | None) -> None:
+                log_path: Path | None, security: CsmsSecurity | None = None) -> None:
     """Run until SIGINT/SIGTERM, then close every connection and return."""
     try:
         journal = Journal(log_path)
     except OSError as e:
         raise click.ClickException(f"cannot open the log file: {e}") from None
-    csms = CentralSystem(settings)
-    server = CsmsServer(csms, journal)
+    security = security or CsmsSecurity()
+    csms = CentralSystem(settings, security.sign)
+    server = CsmsServer(csms, journal, security)
     api = ControlApi(server, csms, journal) if api_port else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -56,7 +58,9 @@ async def serve(settings: Settings, host: str, port: int, api_host: str, api_por
             bound_api = await api.start(api_host, api_port) if api else None
         except OSError as e:
             raise click.ClickException(f"cannot listen: {e}") from None
-        click.echo(f"demo CSMS listening on ws://{host}:{ws_port}/<cp_id> ({', '.join(SUBPROTOCOLS)})")
+        schemes = "ws:// and wss://" if security.server_context else "ws://"
+        click.echo(f"demo CSMS listening on {schemes}{host}:{ws_port}/<cp_id> ({', '.join(SUBPROTOCOLS)}), "
+                   f"security profile {security.minimum_profile} or higher")
         if bound_api:
             click.echo(f"control API on http://{api_host}:{bound_api}/api")
         if log_path:
@@ -98,10 +102,27 @@ async def serve(settings: Settings, host: str, port: int, api_host: str, api_por
               show_default=True, help="Default wait (s) for a charge point's answer to a control-API call.")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               default=None, help="Append one JSON line per OCPP message and connection event to FILE.")
+@click.option("--security-profile", type=click.IntRange(0, 3), default=0, show_default=True,
+              help="Lowest OCPP security profile accepted: 1 Basic auth, 2 TLS + Basic auth, 3 TLS client "
+                   "certificate (CN = charge point id). Higher profiles are always accepted.")
+@click.option("--password-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Basic auth passwords: lines `CP_ID = password` or a JSON object {\"CP_ID\": \"password\"}.")
+@click.option("--pki", "pki_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Folder made by `ocpp-simu pki`: server.pem/server.key for TLS, ca.pem/ca.key to verify "
+                   "client certificates and sign charge point CSRs.")
+@click.option("--cert", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Server certificate (PEM, with its chain); enables wss:// on the same port as ws://.")
+@click.option("--key", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Server private key (PEM).")
+@click.option("--ca", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="CA (PEM) that client certificates must chain to (profile 3).")
+@click.option("--ca-key", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Private key of --ca: signs the CSRs of SignCertificate (answered with CertificateSigned).")
 @click.option("-v", "--verbose", is_flag=True, help="Log library details on stderr.")
 def csms(host: str, port: int, api_host: str, api_port: int, reject_prefixes: tuple[str, ...],
          heartbeat_interval: int, boot_status: str, pending_boots: int | None,
-         boot_retry_interval: int, call_timeout: float, log_path: Path | None, verbose: bool) -> None:
+         boot_retry_interval: int, call_timeout: float, log_path: Path | None, security_profile: int,
+         password_file: Path | None, pki_dir: Path | None, cert: Path | None, key: Path | None,
+         ca: Path | None, ca_key: Path | None, verbose: bool) -> None:
     """Run the demo CSMS: an OCPP 1.6 / 2.0.1 Central System for demos and tests.
 
     It accepts every charge point (id = last segment of the URL path), prints one line per
@@ -111,12 +132,27 @@ def csms(host: str, port: int, api_host: str, api_port: int, reject_prefixes: tu
       curl -X POST localhost:9001/api/cps/CP_1/call/RemoteStartTransaction \\
            -d '{"connectorId": 1, "idTag": "TAG1"}'
 
+    Security profiles: `ocpp-simu pki DIR` makes a demo PKI, then e.g.
+    `ocpp-simu csms --security-profile 1 --password-file pw.txt --pki DIR`.
+
     Stop it with Ctrl+C (or SIGTERM).
     """
     _setup_logging(verbose)
+    if pki_dir is not None:
+        cert, key = cert or _in(pki_dir, "server.pem"), key or _in(pki_dir, "server.key")
+        ca, ca_key = ca or _in(pki_dir, "ca.pem"), ca_key or _in(pki_dir, "ca.key")
+    try:
+        security = CsmsSecurity.configure(security_profile, password_file, cert, key, ca, ca_key)
+    except CsmsSecurityError as exc:
+        raise click.UsageError(str(exc)) from None
     settings = Settings(
         reject_prefixes=tuple(reject_prefixes), heartbeat_interval=heartbeat_interval,
         boot_status=boot_status, pending_boots=pending_boots,
         boot_retry_interval=boot_retry_interval, call_timeout=call_timeout,
     )
-    asyncio.run(serve(settings, host, port, api_host, api_port, log_path))
+    asyncio.run(serve(settings, host, port, api_host, api_port, log_path, security))
+
+
+def _in(directory: Path, name: str) -> Path | None:
+    path = directory / name
+    return path if path.is_file() else None

@@ -209,6 +209,7 @@ class ControlApi:
             response = await call_raw(conn.cp, action, payload, timeout=timeout, validate=validate)
         except CallFailed as e:
             return e.http_status, {**e.as_dict(), "cp_id": cp_id, "action": action}
+        self.server.security.call_answered(cp_id, action, payload, response)
         return 200, {"status": "ok", "cp_id": cp_id, "action": action, "response": response}
 
     async def _transactions(self, path: list[str], query: dict[str, str], body: bytes) -> JsonReply:

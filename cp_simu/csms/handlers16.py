@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call_result
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.datatypes import IdTagInfo
 from ocpp.v16.enums import Action
 
+from cp_simu.pki import PkiError
+
 from .model import CentralSystem, utc_now
+
+LOGGER = logging.getLogger(__name__)
 
 
 class ChargePoint16(ChargePoint):
@@ -70,7 +75,23 @@ class ChargePoint16(ChargePoint):
     def on_firmware_status_notification(self, **_: Any) -> call_result.FirmwareStatusNotification:
         return call_result.FirmwareStatusNotification()
 
-    # Security extension (OCPP 1.6 security whitepaper): acknowledged, nothing more.
+    # Security extension (OCPP 1.6 security whitepaper).
+
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, csr: str) -> call_result.SignCertificate:
+        return call_result.SignCertificate(status="Accepted" if self.csms.sign_csr else "Rejected")
+
+    @after(Action.sign_certificate)
+    async def after_sign_certificate(self, csr: str) -> None:
+        """The CA signs the CSR (its CN must be this charge point's id) and sends the chain."""
+        if self.csms.sign_csr is None:
+            return
+        try:
+            chain = self.csms.sign_csr(self.id, csr)
+        except PkiError as exc:
+            LOGGER.warning("%s: CSR not signed: %s", self.id, exc)
+            return
+        await self.call(call.CertificateSigned(certificate_chain=chain))
 
     @on(Action.security_event_notification)
     def on_security_event_notification(self, **_: Any) -> call_result.SecurityEventNotification:

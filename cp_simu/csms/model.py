@@ -7,6 +7,7 @@ payloads, so that both protocol adapters share one behaviour and tests can reaso
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -65,6 +66,7 @@ class CpRecord:
     connected: bool = False
     connected_since: str | None = None
     remote: str | None = None
+    security_profile: int = 0  # of the current (or last) connection
     boots: int = 0
     boot_status: str | None = None
     boot_info: dict[str, Any] = field(default_factory=dict)
@@ -83,6 +85,7 @@ class CpRecord:
             "connected": self.connected,
             "connected_since": self.connected_since,
             "remote": self.remote,
+            "security_profile": self.security_profile,
             "boot_status": self.boot_status,
         }
 
@@ -101,8 +104,9 @@ class CpRecord:
 class CentralSystem:
     """Authorization, registration and transaction bookkeeping for every connected CP."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sign_csr: Callable[[str, str], str] | None = None) -> None:
         self.settings = settings
+        self.sign_csr = sign_csr  # (cp id, CSR PEM) -> certificate chain PEM, for SignCertificate
         self.cps: dict[str, CpRecord] = {}
         self.transactions: dict[tuple[str, str], Transaction] = {}
         self._next_tx_id = itertools.count(1)
@@ -112,9 +116,9 @@ class CentralSystem:
 
     # -- connections -------------------------------------------------------------------------
 
-    def connected(self, cp_id: str, ocpp_version: str, remote: str | None) -> None:
+    def connected(self, cp_id: str, ocpp_version: str, remote: str | None, security_profile: int = 0) -> None:
         rec = self.record(cp_id)
-        rec.ocpp_version, rec.remote = ocpp_version, remote
+        rec.ocpp_version, rec.remote, rec.security_profile = ocpp_version, remote, security_profile
         rec.connected, rec.connected_since = True, utc_now()
 
     def disconnected(self, cp_id: str) -> None:

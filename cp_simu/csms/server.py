@@ -6,8 +6,10 @@ charge point sees a clear failure instead of a WebSocket that closes right after
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+import weakref
 from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
@@ -22,6 +24,7 @@ from .handlers16 import ChargePoint16
 from .handlers201 import ChargePoint201
 from .journal import Journal, JournaledConnection
 from .model import CentralSystem
+from .security import ClientCertificate, CsmsSecurity, FrontDoor, client_certificate
 
 LOGGER = logging.getLogger(__name__)
 
@@ -56,38 +59,66 @@ class Connection:
 class CsmsServer:
     """Accepts charge points and keeps the registry the control API sends calls through."""
 
-    def __init__(self, csms: CentralSystem, journal: Journal) -> None:
+    def __init__(self, csms: CentralSystem, journal: Journal, security: CsmsSecurity | None = None) -> None:
         self.csms = csms
         self.journal = journal
+        self.security = security or CsmsSecurity()
         self.connections: dict[str, Connection] = {}
-        self._server: Server | None = None
+        self._servers: list[Server] = []
+        self._front: FrontDoor | None = None
+        # the security profile (and client certificate) of each accepted handshake, until its handler runs
+        self._profiles: weakref.WeakKeyDictionary[ServerConnection, tuple[int, ClientCertificate | None]] = (
+            weakref.WeakKeyDictionary())
 
     async def start(self, host: str, port: int) -> int:
-        """Listen; returns the bound port (useful with port 0)."""
-        self._server = await serve(
+        """Listen; returns the bound port (useful with port 0). With a server certificate the
+        port serves ws and wss alike (a front door pipes each connection to the right server)."""
+        context = self.security.server_context
+        if context is None:
+            return self._port(await self._serve(host, port, tls=False))
+        plain = await self._serve("127.0.0.1", 0, tls=False)
+        secure = await self._serve("127.0.0.1", 0, tls=True, ssl=context)
+        self._front = FrontDoor(self._port(plain), self._port(secure))
+        return await self._front.start(host, port)
+
+    async def _serve(self, host: str, port: int, *, tls: bool, **options: object) -> Server:
+        server = await serve(
             self._handle, host, port,
             subprotocols=[Subprotocol(p) for p in SUBPROTOCOLS],
             select_subprotocol=self._select_subprotocol,
-            process_request=self._process_request,
+            process_request=functools.partial(self._process_request, tls=tls),
             reuse_address=True,  # a quick restart must not find the port taken (TIME_WAIT)
+            **options,
         )
-        return int(next(iter(self._server.sockets)).getsockname()[1])
+        self._servers.append(server)
+        return server
+
+    @staticmethod
+    def _port(server: Server) -> int:
+        return int(next(iter(server.sockets)).getsockname()[1])
 
     async def stop(self) -> None:
         """Close every connection (1001 going away) and stop listening."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        if self._front is not None:
+            await self._front.stop()
+        for server in self._servers:
+            server.close()
+            await server.wait_closed()
 
     # -- handshake ---------------------------------------------------------------------------
 
-    def _refuse(self, connection: ServerConnection, request: Request, reason: str) -> Response:
+    def _refuse(self, connection: ServerConnection, request: Request, reason: str,
+                status: HTTPStatus = HTTPStatus.BAD_REQUEST) -> Response:
         self.journal.event("refused", cp_id_from_path(request.path), path=request.path[:200],
-                           reason=reason)
-        return connection.respond(HTTPStatus.BAD_REQUEST, reason + "\n")
+                           reason=reason, status=int(status))
+        response = connection.respond(status, reason + "\n")
+        if status == HTTPStatus.UNAUTHORIZED:
+            response.headers["WWW-Authenticate"] = 'Basic realm="ocpp-simu demo CSMS", charset="UTF-8"'
+        return response
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        if cp_id_from_path(request.path) is None:
+    def _process_request(self, connection: ServerConnection, request: Request, *, tls: bool) -> Response | None:
+        cp_id = cp_id_from_path(request.path)
+        if cp_id is None:
             return self._refuse(connection, request, "missing or invalid charge point id in the URL path "
                                                      "(1-48 characters of A-Z a-z 0-9 _ - . :)")
         offered = [p.strip() for v in request.headers.get_all("Sec-WebSocket-Protocol")
@@ -97,6 +128,12 @@ class CsmsServer:
             return self._refuse(connection, request,
                                 f"no supported OCPP subprotocol offered (got {', '.join(offered) or 'none'};"
                                 f" supported: {', '.join(SUBPROTOCOLS)})")
+        certificate = client_certificate(connection.transport.get_extra_info("ssl_object") if tls else None)
+        profile, refusal = self.security.check(cp_id, request.headers.get("Authorization"), tls,
+                                               certificate.common_name if certificate else None)
+        if refusal is not None:
+            return self._refuse(connection, request, refusal.reason, HTTPStatus(refusal.status))
+        self._profiles[connection] = (profile, certificate)
         return None
 
     @staticmethod
@@ -120,11 +157,13 @@ class CsmsServer:
         cp = cls(cp_id, JournaledConnection(ws, self.journal, cp_id, version), self.csms)
         entry = Connection(cp, ws, version)
         remote = "{}:{}".format(*ws.remote_address[:2]) if ws.remote_address else None
+        profile, certificate = self._profiles.pop(ws, (0, None))
 
         previous = self.connections.get(cp_id)
         self.connections[cp_id] = entry
-        self.csms.connected(cp_id, version, remote)
-        self.journal.event("connected", cp_id, subprotocol=subprotocol, remote=remote)
+        self.csms.connected(cp_id, version, remote, profile)
+        self.journal.event("connected", cp_id, subprotocol=subprotocol, remote=remote, security_profile=profile,
+                           client_certificate_serial=certificate.serial if certificate else None)
         if previous is not None:
             # The newest connection wins: a CP that reconnects before we noticed it was gone.
             self.journal.event("replaced", cp_id, subprotocol=previous.ws.subprotocol)

@@ -11,6 +11,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from chargepoint.core.connection import Backoff, open_connection
 from chargepoint.core.message_log import MessageLog
+from chargepoint.core.transport_security import TransportSecurity
 from cp_simu.urls import csms_endpoint
 
 
@@ -42,7 +43,7 @@ async def test_wss_verified_against_the_configured_ca(tmp_path: Path) -> None:
         port = next(iter(server.sockets)).getsockname()[1]
         url = csms_endpoint(f"wss://127.0.0.1:{port}/ocpp/", "CP 1")
         log = MessageLog(tmp_path / "ocpp.log")
-        conn = await open_connection(url, "ocpp1.6", log, ca_file=str(ca))
+        conn = await open_connection(url, "ocpp1.6", log, security=TransportSecurity(ca_pem=ca.read_text()))
         await conn.send('[2,"1","Heartbeat",{}]')
         assert await conn.recv() == '[2,"1","Heartbeat",{}]'
         await conn.close()

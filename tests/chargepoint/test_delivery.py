@@ -52,7 +52,7 @@ async def test_attempts_retry_interval_and_id_mapping(tmp_path: Path, monkeypatc
                                             "TransactionMessageRetryInterval": "5"}),
         queue=OfflineQueue(tmp_path / "queue.jsonl"), message_log=MessageLog(tmp_path / "ocpp.log"),
         transaction_confirmed=lambda ref, tx, info: confirmed.append((ref, tx, info)),
-        remember_tag=lambda tag, info: None)
+        remember_tag=lambda tag, info: None, security=SimpleNamespace(event_listeners=[]))
     station.queue.append("StartTransaction", {"connector_id": 1, "id_tag": "T", "meter_start": 0,
                                               "timestamp": "2024-01-01T00:00:00Z"}, ref=1)
     station.queue.append("MeterValues", {"connector_id": 1, "meter_value": [], "transaction_id": None}, ref=1)

@@ -22,7 +22,8 @@ class Station:
 
 def test_after_acts_only_on_what_on_accepted() -> None:
     station = Station("Occupied", "Accepted", "Accepted", "Accepted")
-    cp = ChargePoint16("CP1", None, station, 5, trigger=lambda *a, **k: "Accepted")  # type: ignore[arg-type]
+    cp = ChargePoint16("CP1", None, station, 5, trigger=lambda *a, **k: "Accepted",  # type: ignore[arg-type]
+                       reconnect=lambda: None)
     request = {"connector_id": 1, "expiry_date": "2099-01-01T00:00:00Z", "id_tag": "T", "reservation_id": 7}
     assert cp.on_reserve_now("call-1", **request).status == "Occupied"
     cp.after_reserve_now("call-1", **request)  # the connector became free meanwhile: still not reserved
