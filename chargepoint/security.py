@@ -213,6 +213,10 @@ class Security:
         for listener in self.event_listeners:
             listener()
 
-    def take_events(self) -> list[SecurityEvent]:
-        events, self.pending_events = self.pending_events, []
-        return events
+    def next_event(self) -> SecurityEvent | None:
+        """The oldest event the CSMS has not acknowledged yet."""
+        return self.pending_events[0] if self.pending_events else None
+
+    def event_sent(self, event: SecurityEvent) -> None:
+        if self.pending_events and self.pending_events[0] is event:
+            self.pending_events.pop(0)

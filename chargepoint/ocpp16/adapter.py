@@ -215,15 +215,22 @@ class Ocpp16Adapter:
             await self._send(cp, call.Heartbeat())
 
     async def _security_events(self, cp: ChargePoint16) -> None:
-        """SecurityEventNotification for every event, in order, once registered."""
+        """SecurityEventNotification for every event, in order, once registered; an event
+        leaves the queue only once the CSMS answered it (a dropped connection keeps it)."""
         security = self.station.security
         while True:
-            for event in security.take_events():
-                await self._send(cp, call.SecurityEventNotification(
-                    type=event.type, timestamp=event.timestamp, tech_info=event.tech_info or None))
             self._events_waiting.clear()
-            if not security.pending_events:
-                await self._events_waiting.wait()
+            while (event := security.next_event()) is not None:
+                try:
+                    await cp.call(call.SecurityEventNotification(
+                        type=event.type, timestamp=event.timestamp, tech_info=event.tech_info or None), suppress=False)
+                except OCPPError as exc:  # answered with an error: not worth sending again
+                    log.info("SecurityEventNotification failed: %s", exc)
+                except TimeoutError:
+                    log.info("SecurityEventNotification unanswered: kept for the next connection")
+                    return
+                security.event_sent(event)
+            await self._events_waiting.wait()
 
     def _config_changed(self, key: str, _value: str) -> None:
         if key == "HeartbeatInterval":
