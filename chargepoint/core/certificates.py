@@ -81,6 +81,8 @@ def load_pem_chain(pem: str | bytes) -> list[x509.Certificate]:
         certs = x509.load_pem_x509_certificates(pem.encode() if isinstance(pem, str) else pem)
     except ValueError as exc:
         raise CertificateError(f"not a PEM certificate: {exc}") from None
+    if not certs:
+        raise CertificateError("no certificate in the PEM data")
     return certs
 
 
