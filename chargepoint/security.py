@@ -14,14 +14,17 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from websockets.exceptions import InvalidStatus
 
 from chargepoint.core.certificates import (
     CSMS_ROOT,
     MANUFACTURER_ROOT,
+    OWN_USE,
     CertificateError,
     CertificateStore,
+    describe,
     load_pem_chain,
     verify_chain,
     verify_signature,
@@ -57,6 +60,7 @@ class Security:
         self.log_path = directory / SECURITY_LOG
         self.pending_events: list[SecurityEvent] = []
         self.event_listeners: list[Callable[[], None]] = []  # an event waits to be sent
+        self.changed_listeners: list[Callable[[], None]] = []  # the profile or the certificates changed
         self._trial: tuple[int, int] | None = None  # (new profile, previous) until a connection succeeds
         self._trial_failures = 0
         if settings.tls_skip_hostname_check:
@@ -68,6 +72,22 @@ class Security:
     @property
     def profile(self) -> int:
         return self.config.integer("SecurityProfile")
+
+    def status_fields(self) -> dict[str, Any]:
+        """What the CP status shows: the profile in use and the certificates it holds (the
+        configured client certificate until the CSMS signed one)."""
+        held = self.store.summary()
+        if self.store.own_files() is None and self.settings.client_cert:
+            try:
+                configured = load_pem_chain(Path(self.settings.client_cert).read_bytes())[0]
+                held.append(describe(OWN_USE, configured))
+            except (OSError, CertificateError) as exc:
+                log.warning("cannot read client_cert %s: %s", self.settings.client_cert, exc)
+        return {"security_profile": self.profile, "certificates": held}
+
+    def _changed(self) -> None:
+        for listener in self.changed_listeners:
+            listener()
 
     # -- the next connection --------------------------------------------------------------
     def transport(self) -> TransportSecurity:
@@ -112,6 +132,7 @@ class Security:
                 self.config.change("SecurityProfile", str(previous))
                 log.error("security profile %d failed %d times (%s): back to profile %d", new,
                           UPGRADE_ATTEMPTS, why, previous)
+                self._changed()
                 self.event("ReconfigurationOfSecurityParameters",
                            f"fell back from security profile {new} to {previous}")
 
@@ -145,17 +166,24 @@ class Security:
         self._trial, self._trial_failures = (new, previous), 0
         log.warning("security profile %d -> %d: reconnecting", previous, new)
         self.event("ReconfigurationOfSecurityParameters", f"security profile {previous} -> {new}")
+        self._changed()
         return True
 
     # -- certificates ---------------------------------------------------------------------
     def install_certificate(self, use: str, pem: str) -> str:
-        return self.store.install(use, pem)
+        status = self.store.install(use, pem)
+        if status == "Accepted":
+            self._changed()
+        return status
 
     def installed_certificates(self, use: str) -> list[dict[str, str]]:
         return [h.to_wire() for h in self.store.installed(use)]
 
     def delete_certificate(self, hash_data: dict[str, str]) -> str:
-        return self.store.delete(hash_data)
+        status = self.store.delete(hash_data)
+        if status == "Accepted":
+            self._changed()
+        return status
 
     def new_csr(self) -> str:
         return self.store.new_csr(self.cp_id, self.config.get("CpoName"))
@@ -170,6 +198,7 @@ class Security:
             log.warning("CertificateSigned refused: %s", exc)
             self.event("InvalidChargePointCertificate", str(exc)[:255])
             return False
+        self._changed()
         return True
 
     def check_firmware_certificate(self, pem: str) -> str:

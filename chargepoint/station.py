@@ -131,6 +131,7 @@ class Station:
         self.mqtt = MqttApi(instance.broker, Topics(cfg.mqtt.root), d.id, d.nb_connectors, MqttInputs(self),
                             dead_status=cp_status(self.definition, "Dead"), keepalive=cfg.mqtt.keepalive)
         self.message_log.listeners.append(self.mqtt.publish_ocpp_log)
+        self.security.changed_listeners.append(self._security_changed)
         self._no_session = asyncio.Event()  # set while no transaction runs (a firmware install waits)
         self.firmware = FirmwareUpdater(
             instance.directory, self.adapter.report_firmware, self.timers.spawn, clock=clock,
@@ -210,7 +211,11 @@ class Station:
             self.mqtt.publish_status(self._status())
 
     def _status(self) -> CpStatus:
-        return cp_status(self.definition, self.registration, self.registration_reason)
+        return cp_status(self.definition, self.registration, self.registration_reason, self.security.status_fields())
+
+    def _security_changed(self) -> None:
+        """Profile or certificates changed: the CP status shows them."""
+        self.mqtt.publish_status(self._status())
 
     def _install_firmware(self, version: str) -> None:
         """The new version is what the next BootNotification and the CP status carry, also

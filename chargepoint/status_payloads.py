@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from chargepoint.model.connector import ConnectorStateMachine
 from cp_simu.models import ChargePointDefinition, ConnectorStatus, CpStatus
 
 
-def cp_status(definition: ChargePointDefinition, status: str, reason: str = "") -> CpStatus:
+def cp_status(definition: ChargePointDefinition, status: str, reason: str = "",
+              security: Mapping[str, Any] | None = None) -> CpStatus:
+    """`security`: the additive security fields (`security_profile`, `certificates`)."""
     return CpStatus.for_definition(definition, os.getpid(), status, reason,
-                                   firmware_version=str(definition.extra.get("firmware_version", "")))
+                                   firmware_version=str(definition.extra.get("firmware_version", "")),
+                                   **(security or {}))
 
 
 def connector_status(c: ConnectorStateMachine, *, dc: bool) -> ConnectorStatus:

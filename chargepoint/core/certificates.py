@@ -32,6 +32,7 @@ OWN_CERT, OWN_KEY, PENDING_KEY = "charge_point.pem", "charge_point.key", "pendin
 CSMS_ROOT = "CentralSystemRootCertificate"
 MANUFACTURER_ROOT = "ManufacturerRootCertificate"
 ROOT_USES = (CSMS_ROOT, MANUFACTURER_ROOT)
+OWN_USE = "ChargePointCertificate"
 
 
 class CertificateError(ValueError):
@@ -142,6 +143,12 @@ def verify_signature(data: bytes, signature_b64: str, signing_cert: x509.Certifi
             raise CertificateError("unsupported signing key type")
     except InvalidSignature:
         raise CertificateError("the firmware signature does not match the image") from None
+
+
+def describe(use: str, cert: x509.Certificate) -> dict[str, str]:
+    """A certificate as people read it (the CP status's `certificates`)."""
+    return {"type": use, "subject": cert.subject.rfc4514_string(), "serial": format(cert.serial_number, "x"),
+            "valid_until": cert.not_valid_after_utc.isoformat().replace("+00:00", "Z")}
 
 
 class CertificateStore:
@@ -255,6 +262,14 @@ class CertificateStore:
             return load_pem_chain(path.read_bytes()) if path.is_file() else []
         except (OSError, CertificateError):
             return []
+
+    def summary(self) -> list[dict[str, str]]:
+        """Every certificate held, for people to read: use, subject, serial, expiry."""
+        held = [(use, cert) for use in ROOT_USES for cert in self.roots(use)]
+        own = self.own_chain()
+        if own:
+            held.append((OWN_USE, own[0]))
+        return [describe(use, cert) for use, cert in held]
 
     def own_files(self) -> tuple[str, str] | None:
         """(certificate, key) paths of the signed client certificate, None before one is accepted."""

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from cp_simu.pki import Authority, cert_pem, new_key
-from tests.chargepoint.conftest import Driver, call, messages, wait_message
+from tests.chargepoint.conftest import Driver, T, call, messages, wait_message
 from tests.chargepoint.security_helpers import PASSWORD, events, make_pki, password_file
 from tests.ocpp16_ext.servers import serve_http
 from tests.procs import wait_until
@@ -76,6 +76,8 @@ def test_csms_raises_the_profile_1_to_2_to_3(tmp_path, broker, recorder_factory,
     assert third["security_profile"] == 3 and third["client_certificate_serial"] == serial(cert.read_bytes())
     assert security_section(cp)["security_profile"] == "3"
     assert call(csms.api, "CP1", "ChangeConfiguration", {**change, "value": "2"})["status"] == "Rejected"
+    shown = Driver(rec).wait(T.cp_status("CP1"), lambda d: d.get("security_profile") == 3)
+    assert [c["type"] for c in shown["certificates"]] == ["ChargePointCertificate"]
     wait_until(lambda: len(messages(csms, "SecurityEventNotification")) >= 2, 10, what="the security events")
     sent = {(p["type"], p["techInfo"]) for p in messages(csms, "SecurityEventNotification")}
     assert sent == {("ReconfigurationOfSecurityParameters", "security profile 1 -> 2"),
@@ -130,6 +132,10 @@ def test_csr_signed_by_the_csms_becomes_the_client_certificate(tmp_path, broker,
     assert x509.load_pem_x509_certificate(new_chain).public_key() == csr.public_key()
     assert (store / "charge_point.key").stat().st_mode & 0o777 == 0o600
     assert store.stat().st_mode & 0o777 == 0o700
+    shown = Driver(rec).wait(T.cp_status("CP1"), lambda d: any(
+        c["serial"] == serial(new_chain) for c in d.get("certificates", [])))
+    assert [(c["type"], c["subject"]) for c in shown["certificates"]] == [
+        ("ChargePointCertificate", "O=Demo CPO,CN=CP1")]
 
 
 def test_certificate_signed_for_another_key_is_rejected(tmp_path, broker, csms, cp_factory) -> None:
@@ -152,8 +158,9 @@ def test_certificate_signed_for_another_key_is_rejected(tmp_path, broker, csms, 
     assert not (cp.directory / "certificates" / "charge_point.pem").exists()
 
 
-def test_certificate_store_install_list_delete(tmp_path, broker, csms, cp_factory) -> None:
+def test_certificate_store_install_list_delete(tmp_path, broker, recorder_factory, csms, cp_factory) -> None:
     pki = make_pki(tmp_path / "pki", "CP9")
+    rec = recorder_factory(broker.url)
     cp_factory(csms.url, broker.url)
     wait_until(lambda: events(csms, "connected"), 15, what="the connection")
     root = {"certificateType": "CentralSystemRootCertificate"}
@@ -166,11 +173,15 @@ def test_certificate_store_install_list_delete(tmp_path, broker, csms, cp_factor
     assert listed["status"] == "Accepted" and len(listed["certificateHashData"]) == 1
     hash_data = listed["certificateHashData"][0]
     assert hash_data["serialNumber"] == serial(pki.ca.read_bytes()) and hash_data["hashAlgorithm"] == "SHA256"
+    shown = Driver(rec).wait(T.cp_status("CP1"), lambda d: d.get("certificates"))
+    assert shown["certificates"][0]["type"] == "CentralSystemRootCertificate"
+    assert shown["certificates"][0]["serial"] == hash_data["serialNumber"] and shown["security_profile"] == 0
     manufacturer = {"certificateType": "ManufacturerRootCertificate"}
     assert call(csms.api, "CP1", "GetInstalledCertificateIds", manufacturer)["status"] == "NotFound"
     assert call(csms.api, "CP1", "DeleteCertificate", {"certificateHashData": hash_data})["status"] == "Accepted"
     assert call(csms.api, "CP1", "DeleteCertificate", {"certificateHashData": hash_data})["status"] == "NotFound"
     assert call(csms.api, "CP1", "GetInstalledCertificateIds", root)["status"] == "NotFound"
+    wait_until(lambda: rec.last_json(T.cp_status("CP1"))["certificates"] == [], 5, what="the deletion shown")
 
 
 def test_authorization_key_is_write_only_and_a_new_one_is_used(tmp_path, broker, recorder_factory, csms_factory,
