@@ -21,6 +21,7 @@ import logging
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cp_simu.pki import Authority, PkiError, cert_pem
 
@@ -127,12 +128,22 @@ class CsmsSecurity:
             return profile, Refusal(401, "HTTP Basic auth required")
         return profile, None
 
-    def call_answered(self, cp_id: str, action: str, payload: dict[str, object], response: dict[str, object]) -> None:
-        """A new password the charge point accepted (ChangeConfiguration AuthorizationKey)
-        replaces the table's, as the CSMS that set it would remember it."""
-        if (action == "ChangeConfiguration" and payload.get("key") == "AuthorizationKey"
-                and response.get("status") == "Accepted"):
-            self.passwords[cp_id] = str(payload.get("value", ""))
+    def call_answered(self, cp_id: str, action: str, payload: dict[str, Any], response: dict[str, Any]) -> None:
+        """A new password the charge point accepted (1.6 ChangeConfiguration AuthorizationKey,
+        2.0.1 SetVariables SecurityCtrlr.BasicAuthPassword) replaces the table's, as the CSMS
+        that set it would remember it."""
+        password = None
+        if action == "ChangeConfiguration" and payload.get("key") == "AuthorizationKey" \
+                and response.get("status") == "Accepted":
+            password = str(payload.get("value", ""))
+        elif action == "SetVariables":
+            results = response.get("setVariableResult") or []
+            for i, item in enumerate(payload.get("setVariableData") or []):
+                if (_names(item) == ("SecurityCtrlr", "BasicAuthPassword") and i < len(results)
+                        and results[i].get("attributeStatus") == "Accepted"):
+                    password = str(item.get("attributeValue", ""))
+        if password is not None:
+            self.passwords[cp_id] = password
             LOGGER.info("%s: new Basic auth password", cp_id)
 
     def sign(self, cp_id: str, csr: str) -> str:
@@ -141,6 +152,15 @@ class CsmsSecurity:
             raise PkiError("no signing CA configured (--pki DIR or --ca/--ca-key)")
         leaf = self.authority.sign_csr(csr, expected_cn=cp_id)
         return (cert_pem(leaf) + cert_pem(self.authority.cert)).decode()
+
+
+def _names(item: Any) -> tuple[str, str]:
+    """(component, variable) names of a 2.0.1 SetVariableData / SetVariableResult."""
+    if not isinstance(item, dict):
+        return "", ""
+    component, variable = item.get("component"), item.get("variable")
+    return (str(component.get("name", "")) if isinstance(component, dict) else "",
+            str(variable.get("name", "")) if isinstance(variable, dict) else "")
 
 
 def _basic_credentials(header: str) -> tuple[str, str]:
