@@ -37,12 +37,19 @@ def _tracked_files() -> list[Path]:
     return [REPO / name for name in listed.stdout.decode().split("\0") if name]
 
 
-def test_site_builds_strictly(tmp_path: Path):
-    result = _build(REPO, tmp_path / "site")
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The documentation site, built strictly once for the module's tests."""
+    site = tmp_path_factory.mktemp("site")
+    result = _build(REPO, site)
     assert result.returncode == 0, result.stderr
+    return site
+
+
+def test_site_builds_strictly(site: Path):
     for page in ("mqtt-api", "cli", "configuration", "chargepoint", "ocpp16", "launcher", "supervisor",
                  "csms", "performance"):
-        assert (tmp_path / "site" / page / "index.html").is_file(), page
+        assert (site / page / "index.html").is_file(), page
 
 
 def test_a_dangling_link_fails_the_build(tmp_path: Path):
@@ -57,10 +64,8 @@ def test_a_dangling_link_fails_the_build(tmp_path: Path):
     assert "gone.md" in result.stderr and "#no-such-section" in result.stderr
 
 
-def test_cli_reference_is_generated_from_every_command(tmp_path: Path):
-    result = _build(REPO, tmp_path / "site")
-    assert result.returncode == 0, result.stderr
-    page = (tmp_path / "site" / "cli" / "index.html").read_text()
+def test_cli_reference_is_generated_from_every_command(site: Path):
+    page = (site / "cli" / "index.html").read_text()
     for name in SUBCOMMANDS:
         assert f"ocpp-simu {name} [OPTIONS]" in page, name
     assert "--max-setpoint-per-connector" in page and "--reject-prefix" in page
