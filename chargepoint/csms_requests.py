@@ -49,6 +49,13 @@ class CsmsRequests:
                 connector.transaction_confirmed(transaction_id, info.accepted(self.station.clock()))
                 self.station.touch(connector.connector_id, save=True)
 
+    def charge_unconfirmed(self, ref: int | None = None) -> None:
+        for connector in self.station.connectors.values():
+            tx = connector.transaction
+            if tx is not None and tx.awaiting_confirmation and ref in (None, tx.ref):
+                connector.charge_unconfirmed()
+                self.station.touch(connector.connector_id)
+
     def remember_tag(self, id_tag: str, info: IdTagInfo) -> None:
         self.station.authorizer.remember(id_tag, info)
 

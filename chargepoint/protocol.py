@@ -50,7 +50,9 @@ class ProtocolAdapter(Protocol):
     def send_status(self, connector_id: int, status: str, error_code: str) -> None: ...
 
     def transaction_started(self, tx: Transaction) -> None:
-        """A session began; `tx.data[0]` holds its Transaction.Begin reading, if any."""
+        """A session began; `tx.data[0]` holds its Transaction.Begin reading, if any. The
+        adapter may set `tx.awaiting_confirmation` (no energy yet) if it will end the wait
+        with `Controller.transaction_confirmed` or `Controller.charge_unconfirmed`."""
 
     def transaction_stopped(self, event: TransactionStopped) -> None: ...
 
@@ -84,6 +86,9 @@ class Controller(Protocol):
         """(connector id, status, error code) for connector 0 and every connector."""
 
     def transaction_confirmed(self, ref: int, transaction_id: int | str, info: IdTagInfo) -> None: ...
+
+    def charge_unconfirmed(self, ref: int | None = None) -> None:
+        """Sessions awaiting the CSMS's answer to their start (that one: `ref`) charge without it."""
 
     def remember_tag(self, id_tag: str, info: IdTagInfo) -> None: ...
 

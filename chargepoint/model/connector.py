@@ -17,21 +17,10 @@ from enum import StrEnum
 from typing import Any
 
 from chargepoint.model.meter import Clock, MeterModel
+from chargepoint.model.status_rules import ConnectorState, announced_path
 
 NO_ERROR = "NoError"
 OTHER_ERROR = "OtherError"
-
-
-class ConnectorState(StrEnum):
-    AVAILABLE = "Available"
-    PREPARING = "Preparing"
-    CHARGING = "Charging"
-    SUSPENDED_EV = "SuspendedEV"
-    SUSPENDED_EVSE = "SuspendedEVSE"
-    FINISHING = "Finishing"
-    RESERVED = "Reserved"
-    UNAVAILABLE = "Unavailable"
-    FAULTED = "Faulted"
 
 
 class StopReason(StrEnum):
@@ -81,6 +70,7 @@ class Transaction:
     started_at: float
     transaction_id: int | str | None = None
     deauthorized: bool = False
+    awaiting_confirmation: bool = False  # no energy until the CSMS answers the start (see _start)
     reservation_id: int | None = None
     data: list[dict[str, Any]] = field(default_factory=list)  # readings kept for the stop message
 
@@ -162,6 +152,8 @@ class ConnectorStateMachine:
         if self.faulted:
             return ConnectorState.FAULTED
         if tx is not None:
+            if tx.awaiting_confirmation:
+                return ConnectorState.PREPARING
             if not self.car.plugged:
                 return ConnectorState.SUSPENDED_EV
             if self.setpoint <= 0:
@@ -179,7 +171,7 @@ class ConnectorStateMachine:
     def cap(self) -> float | None:
         """What this connector could draw if alone, or None when it draws nothing."""
         tx = self.transaction
-        if tx is None or tx.deauthorized or not self.car.plugged or self.faulted:
+        if tx is None or tx.deauthorized or tx.awaiting_confirmation or not self.car.plugged or self.faulted:
             return None
         return max(0.0, min(self.ocpp_limit, self.car.cable, self.max_setpoint))
 
@@ -259,13 +251,13 @@ class ConnectorStateMachine:
         return True
 
     def set_fault(self, faulted: bool, error_code: str = OTHER_ERROR) -> None:
-        """A fault is honoured in every state: the session stops, authorization is dropped."""
-        if faulted and self.transaction is not None:
-            self.stop(StopReason.OTHER)
+        """A fault is honoured in every state: the session stops, authorization is dropped.
+        Faulted is the one status announced (not Finishing first)."""
         self.faulted = faulted
         self.error_code = error_code if faulted else NO_ERROR
         if faulted:
             self.authorized = None
+            self.stop(StopReason.OTHER)
         self._refresh()
 
     def set_operative(self, operative: bool) -> str:
@@ -286,12 +278,19 @@ class ConnectorStateMachine:
         if tx is None:
             return
         tx.transaction_id = transaction_id
+        tx.awaiting_confirmation = False
         if not accepted:
             if self.policy.stop_on_invalid_id:
                 self.stop(StopReason.DEAUTHORIZED)
                 return
             tx.deauthorized = True
         self._refresh()
+
+    def charge_unconfirmed(self) -> None:
+        """The CSMS cannot answer the start now (offline): the session charges as decided locally."""
+        if self.transaction is not None and self.transaction.awaiting_confirmation:
+            self.transaction.awaiting_confirmation = False
+            self._refresh()
 
     def set_reserved(self, reserved: bool) -> None:
         """A reservation holds (or no longer holds) this connector: it shows Reserved when idle."""
@@ -357,6 +356,10 @@ class ConnectorStateMachine:
 
     # -- internals ----------------------------------------------------------------------
     def _start(self) -> None:
+        """A listener of TransactionStarted may mark the transaction `awaiting_confirmation`
+        (its CSMS is there to answer the start): it then shows Preparing and draws nothing
+        until `transaction_confirmed()` (a start the CSMS refuses never shows Charging) or
+        `charge_unconfirmed()`."""
         assert self.authorized is not None
         id_tag, parent_id = self.authorized
         self.authorized = None
@@ -373,8 +376,10 @@ class ConnectorStateMachine:
         self.meter.set_flow(self.setpoint, self.car.consumption if drawing else (), self.ocpp_phases)
         now = (self.status, self.error_code)
         if now != self._reported:
+            steps = [now[0]] if self._reported is None else announced_path(self._reported[0], now[0])
             self._reported = now
-            self._emit(StatusChanged(self.connector_id, *now))
+            for status in steps:
+                self._emit(StatusChanged(self.connector_id, status, now[1]))
 
     def _emit(self, event: Event) -> None:
         for listener in list(self.listeners):

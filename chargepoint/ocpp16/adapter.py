@@ -106,6 +106,7 @@ class Ocpp16Adapter:
             finally:
                 self._cp = self._conn = None
                 self._connected_registered = False
+                self.station.charge_unconfirmed()  # no answer to a start can come now
                 if not self._closing:
                     self.station.set_registration(
                         "Disconnected", "rebooting (Reset)" if self._rebooting else conn.close_reason())
@@ -344,6 +345,7 @@ class Ocpp16Adapter:
             log.warning("SignCertificate: %s", answer.status)
 
     def transaction_started(self, tx: Transaction) -> None:
+        tx.awaiting_confirmation = self.online  # a start the CSMS answers Blocked never charges
         payload: dict[str, Any] = {"connector_id": tx.connector_id, "id_tag": tx.id_tag,
                                    "meter_start": tx.meter_start, "timestamp": utc_iso(tx.started_at)}
         if tx.reservation_id is not None:
@@ -407,6 +409,8 @@ class Ocpp16Adapter:
                 if entry.attempts >= attempts:
                     log.error("giving up %s after %d attempt(s): %s", entry.action, entry.attempts, exc)
                     queue.done(entry)
+                    if entry.action == "StartTransaction" and entry.ref is not None:
+                        self.station.charge_unconfirmed(entry.ref)
                 else:
                     delay = config.integer("TransactionMessageRetryInterval", 30) * entry.attempts
                     log.warning("%s failed (%s); attempt %d in %ds", entry.action, exc,

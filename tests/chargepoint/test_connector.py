@@ -252,3 +252,37 @@ def test_a_dc_cable_capacity_is_in_watts_like_every_dc_setpoint(clock: FakeClock
     c.accept_tag("TAG1")
     assert c.status is S.CHARGING
     assert c.setpoint == 50_000.0 and meter.power_w == 50_000.0
+
+
+def test_a_fault_during_a_session_announces_faulted_only(connector: ConnectorStateMachine) -> None:
+    charging(connector)
+    connector.events.clear()  # type: ignore[attr-defined]
+    connector.set_fault(True)
+    assert statuses(connector) == ["Faulted"]
+    assert [s.reason for s in stops(connector)] == [StopReason.OTHER]
+    connector.set_fault(False)
+    assert statuses(connector) == ["Faulted", "Finishing"]  # the car is still plugged
+
+
+def test_a_start_awaiting_the_csms_draws_nothing_and_a_blocked_one_never_charges(
+        connector: ConnectorStateMachine) -> None:
+    def online(event: object) -> None:
+        if isinstance(event, TransactionStarted):
+            event.transaction.awaiting_confirmation = True
+    connector.listeners.insert(0, online)
+    plug(connector)
+    connector.accept_tag("TAG1")
+    assert connector.status is S.PREPARING and connector.meter.power_w == 0
+    connector.transaction_confirmed(7, accepted=False)  # Blocked
+    assert statuses(connector) == ["Preparing", "Finishing"]
+    connector.accept_tag("TAG2")
+    connector.transaction_confirmed(8, accepted=True)
+    assert statuses(connector)[-3:] == ["Finishing", "Preparing", "Charging"]
+    assert connector.meter.power_w > 0
+
+
+def test_a_new_session_from_finishing_goes_through_preparing(connector: ConnectorStateMachine) -> None:
+    charging(connector)
+    connector.stop(StopReason.REMOTE)
+    assert connector.accept_tag("REMOTE")  # remote start, the car still plugged, nobody to confirm
+    assert statuses(connector) == ["Preparing", "Charging", "Finishing", "Preparing", "Charging"]
