@@ -12,8 +12,9 @@ validators and dataclass lookups, enum and `re` caches, type attribute caches…
 way calls use them (`chargepoint.core.validators`: a validator built any other way breaks the
 calls that carry charging limits), then runs a complete, realistic session of an OCPP 1.6 charge point, a few times:
 the command line parsed, a new instance directory created, a `Station` built on it, booted
-against an in-process CSMS (BootNotification, StatusNotification, Heartbeat, GetConfiguration
-and TriggerMessage from the CSMS), a charging session driven by MQTT inputs (id tag, car,
+against an in-process CSMS (BootNotification, StatusNotification, Heartbeat, GetConfiguration,
+TriggerMessage, and SetChargingProfile and GetCompositeSchedule with a fractional limit, from
+the CSMS: a refusal fails the warm-up), a charging session driven by MQTT inputs (id tag, car,
 Authorize, StartTransaction, MeterValues, StopTransaction), a rejected input, the
 coalesced status updates, state.json, ocpp.log and the log lines written, the station closed.
 
@@ -46,6 +47,9 @@ CP_ID = "WARMUP"
 BROKER = "mqtt://127.0.0.1:1883"  # never connected to
 CSMS = "ws://127.0.0.1:9/"  # never connected to: the session runs over InMemoryCsms
 TAG = "WARMTAG1"
+PROFILE = {"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+           "chargingProfileKind": "Relative", "chargingSchedule": {
+               "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.5}]}}
 CAR = {"cable": 32.0, "ready": True, "consumption_l1": 16.0, "consumption_l2": 16.0, "consumption_l3": 16.0}
 
 # What the in-memory CSMS answers (n: how many calls it received); {} for any other call.
@@ -154,6 +158,11 @@ async def _scenario(station: Any, csms: InMemoryCsms, broker: InProcessBroker) -
     await csms.call("GetConfiguration", {})
     await csms.call("TriggerMessage", {"requestedMessage": "Heartbeat"})
     await csms.call("TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1})
+    for action, payload in (("SetChargingProfile", {"connectorId": 1, "csChargingProfiles": PROFILE}),
+                            ("GetCompositeSchedule", {"connectorId": 1, "duration": 600})):
+        answer = await csms.call(action, payload)
+        if not isinstance(answer, dict) or answer.get("status") != "Accepted":
+            raise RuntimeError(f"preload: {action} answered {answer!r}")
     await _until(lambda: csms.received.count("Heartbeat") >= 1, "the heartbeat")
     cp = station.mqtt.topics.cp(CP_ID)
     broker.publish(f"{cp}/connectors/1/id_tag", {"id": TAG})

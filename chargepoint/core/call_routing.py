@@ -34,7 +34,7 @@ class CallRouting:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._unanswered: str | None = None  # prefixes of the answers to the call being handled
+        self._unanswered: str | None = None  # id of the call being handled, until its answer is sent
 
     def refusal(self, action: str) -> str | None:
         """Why the station does not support this action it has a handler for, or None."""
