@@ -21,6 +21,7 @@ from http.client import HTTPResponse
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from cp_simu import redact
 from cp_simu.config import INSTANCE_FILE
 from cp_simu.security_settings import without_secrets
 
@@ -50,14 +51,14 @@ def download(url: str, dest: Path, timeout: float = 60.0) -> Path:
                 with _ftp(url, timeout) as (ftp, remote):
                     ftp.retrbinary(f"RETR {remote}", out.write, CHUNK)
             else:
-                raise TransferError(f"unsupported URL scheme {scheme!r} in {_redacted(url)}")
+                raise TransferError(f"unsupported URL scheme {scheme!r} in {redact.url(url)}")
         partial.replace(dest)
     except TransferError:
         partial.unlink(missing_ok=True)
         raise
     except (OSError, EOFError, ftplib.Error) as exc:
         partial.unlink(missing_ok=True)
-        raise TransferError(f"download of {_redacted(url)} failed: {exc}") from exc
+        raise TransferError(f"download of {redact.url(url)} failed: {exc}") from exc
     return dest
 
 
@@ -80,11 +81,11 @@ def upload(path: Path, url: str, timeout: float = 60.0, method: str | None = Non
                     remote += path.name
                 ftp.storbinary(f"STOR {remote}", source, CHUNK)
         else:
-            raise TransferError(f"unsupported URL scheme {scheme!r} in {_redacted(url)}")
+            raise TransferError(f"unsupported URL scheme {scheme!r} in {redact.url(url)}")
     except TransferError:
         raise
     except (OSError, EOFError, ftplib.Error) as exc:
-        raise TransferError(f"upload of {path.name} to {_redacted(url)} failed: {exc}") from exc
+        raise TransferError(f"upload of {path.name} to {redact.url(url)} failed: {exc}") from exc
 
 
 def build_diagnostics_archive(instance_dir: Path, start: datetime | None, stop: datetime | None,
@@ -163,10 +164,10 @@ def _http(request: urllib.request.Request, timeout: float) -> HTTPResponse:
     try:
         return urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
-        raise TransferError(f"{request.get_method()} {_redacted(request.full_url)}: "
+        raise TransferError(f"{request.get_method()} {redact.url(request.full_url)}: "
                             f"HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
-        raise TransferError(f"{request.get_method()} {_redacted(request.full_url)}: {exc.reason}") from exc
+        raise TransferError(f"{request.get_method()} {redact.url(request.full_url)}: {exc.reason}") from exc
 
 
 def _http_upload(path: Path, url: str, timeout: float, method: str | None) -> None:
@@ -210,11 +211,4 @@ def _ftp(url: str, timeout: float) -> Iterator[tuple[ftplib.FTP, str]]:
     finally:
         ftp.close()
 
-
-def _redacted(url: str) -> str:
-    """The URL without its password, for messages that end up in logs and MQTT."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
