@@ -1,6 +1,7 @@
 """A running fleet with secrets configured leaves none of them in a log, a topic or a
-command line: the MQTT password, a charge point's basic-auth password, an AuthorizationKey
-set by ChangeConfiguration and the password of an FTP URL (in both spawn modes)."""
+command line: the MQTT password, a charge point's basic-auth password (security profile 1,
+checked by the CSMS), an AuthorizationKey set by ChangeConfiguration and the password of an
+FTP URL (in both spawn modes)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from cp_simu.broker_access import BrokerAccess
 from cp_simu.topics import Topics
 from cp_simu.urls import BrokerUrl
 from tests.chargepoint.conftest import call
-from tests.conftest import Recorder, start_amqtt
+from tests.conftest import Recorder, start_amqtt, start_csms
 from tests.launcher.conftest import cp_processes
 from tests.procs import managed, ocpp_simu, wait_until
 
@@ -44,8 +45,11 @@ def cmdline(pid: int) -> str:
 
 
 @pytest.mark.parametrize("mode", ["fork", "subprocess"])
-def test_no_secret_in_logs_topics_or_command_lines(tmp_path: Path, csms, fleet_dir: Path, mode: str) -> None:
-    with contextmanager(start_amqtt)(tmp_path, users={MQTT_USER: MQTT_PASSWORD}) as broker:
+def test_no_secret_in_logs_topics_or_command_lines(tmp_path: Path, fleet_dir: Path, mode: str) -> None:
+    passwords = tmp_path / "csms-passwords.txt"  # the CSMS's table: Basic auth (security profile 1)
+    passwords.write_text(f"SECF1 = {BASIC_AUTH}\n")
+    with contextmanager(start_amqtt)(tmp_path, users={MQTT_USER: MQTT_PASSWORD}) as broker, \
+            contextmanager(start_csms)(tmp_path, "--security-profile", "1", "--password-file", str(passwords)) as csms:
         access = BrokerAccess(BrokerUrl.parse(f"mqtt://{MQTT_USER}:{MQTT_PASSWORD}@127.0.0.1:{broker.port}"))
         rec = Recorder(access, "cp_simu/#", f"secrets-recorder-{mode}")  # type: ignore[arg-type]
         secret_file = tmp_path / "mqtt.pass"
@@ -54,10 +58,10 @@ def test_no_secret_in_logs_topics_or_command_lines(tmp_path: Path, csms, fleet_d
         args = ocpp_simu("-v", "launcher", "--broker", broker.url, "--workdir", str(fleet_dir), "--spawn-mode", mode)
         with managed(args, log=fleet_dir / "launcher.log", env=env) as launcher:
             wait_until(lambda: rec.last(T.launcher_status) == b"Alive", 20, what="the launcher")
-            entry = {"id": "SECF1", "central_system": csms.url, "basic_auth_password": BASIC_AUTH}
+            entry = {"id": "SECF1", "central_system": csms.url, "security_profile": 1,
+                     "basic_auth_password": BASIC_AUTH}
             rec.publish(T.launcher_cmd, json.dumps({"type": "start", "charge_points": [entry]}))
             rec.wait_json(T.cp_status("SECF1"), lambda d: d["status"] == "Accepted", 20)
-            call(csms.api, "SECF1", "ChangeConfiguration", {"key": "AuthorizationKey", "value": AUTH_KEY})
             call(csms.api, "SECF1", "UpdateFirmware", {"location": f"ftp://fw:{FTP_PASSWORD}@127.0.0.1:1/fw.bin",
                                                        "retrieveDate": "2020-01-01T00:00:00Z", "retries": 1})
             call(csms.api, "SECF1", "GetDiagnostics", {"location": f"ftp://diag:{FTP_PASSWORD}@127.0.0.1:1/"})
@@ -65,6 +69,10 @@ def test_no_secret_in_logs_topics_or_command_lines(tmp_path: Path, csms, fleet_d
             wait_until(lambda: rec.last(T.cp_ocpp_config("SECF1")), what="ocpp_config")
             instance = fleet_dir / "chargepoints" / "SECF1"
             wait_until(lambda: "GetDiagnostics" in (instance / "ocpp.log").read_text(), what="the frames logged")
+            # a new key: the CP reconnects with it and reports the change
+            call(csms.api, "SECF1", "ChangeConfiguration", {"key": "AuthorizationKey", "value": AUTH_KEY})
+            wait_until(lambda: "AuthorizationKey changed" in (instance / "ocpp.log").read_text(),
+                       what="the reconnection with the new key")
 
             processes = [launcher.pid, broker.process.pid, *(p.pid for p in cp_processes(fleet_dir))]
             processes += [c.pid for c in psutil.Process(launcher.pid).children(recursive=True)]
