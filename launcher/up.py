@@ -223,8 +223,7 @@ class Up:
 
     def hints(self, cp_id: str) -> list[str]:
         """What to do next, with the real broker, a real charge point id and the real ports."""
-        host = f"[{self.broker.host}]" if ":" in self.broker.host else self.broker.host
-        pub = f"mosquitto_pub -h {host} -p {self.broker.port}"
+        pub = f"mosquitto_pub -h {self.broker.host} -p {self.broker.port}"
         if self.broker.username:  # the password is not printed: type it in
             pub += f" -u {self.broker.username} -P <password>"
         if self.broker.tls:
