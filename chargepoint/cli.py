@@ -25,7 +25,6 @@ from cp_simu.models import ChargePointDefinition, PayloadError
 from cp_simu.process import write_marker
 from cp_simu.redact import install_log_filter
 
-IMPLEMENTED_VERSIONS = ("1.6",)
 LOG_FILE = "chargepoint.log"
 
 # option name -> definition key (options only matter when the instance directory is new)
@@ -90,10 +89,6 @@ def _instance(directory: Path, options: dict[str, Any], broker: str | None, acce
         logging.getLogger(__name__).warning("%s exists: definition options ignored", path)
     config = load_config(path)
     definition = config.definition()
-    if definition.ocpp_version not in IMPLEMENTED_VERSIONS:
-        raise click.ClickException(
-            f"OCPP {definition.ocpp_version} is not implemented yet by the charge point "
-            f"(implemented: {', '.join(IMPLEMENTED_VERSIONS)}); set ocpp_version = 1.6 in {path}")
     return Instance(directory, config, definition, resolve(broker, defaults=config.mqtt, **access))
 
 
@@ -123,7 +118,7 @@ async def _serve(instance: Any) -> int:
 @click.option("--vendor", help="Vendor name sent in BootNotification.")
 @click.option("--model", help="Model name sent in BootNotification.")
 @click.option("--serial", help="Serial number sent in BootNotification (default: SN-<id>).")
-@click.option("--ocpp-version", type=click.Choice(["1.6", "2.0.1"]), help="OCPP version (1.6).")
+@click.option("--ocpp-version", type=click.Choice(["1.6", "2.0.1"]), help="OCPP version (default 1.6).")
 @mqtt_options
 @click.option("-v", "--verbose", count=True, help="More log output on stderr.")
 def chargepoint(workdir: Path, broker: str | None, verbose: int, **options: Any) -> None:

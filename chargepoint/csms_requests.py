@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from chargepoint.maintenance import Retries
 from chargepoint.model.authorization import ACCEPTED, IdTagInfo
-from chargepoint.model.connector import StopReason
+from chargepoint.model.connector import StopReason, Transaction
 from chargepoint.model.smart_charging import Answer, utc_from_timestamp
 from chargepoint.security import SECURITY_LOG
 
@@ -55,6 +55,13 @@ class CsmsRequests:
             if tx is not None and tx.awaiting_confirmation and ref in (None, tx.ref):
                 connector.charge_unconfirmed()
                 self.station.touch(connector.connector_id)
+
+    def transaction_for(self, connector_id: int) -> Transaction | None:
+        connector = self.station.connectors.get(connector_id)
+        return None if connector is None else connector.transaction
+
+    def connector_status(self, connector_id: int) -> str:
+        return self.station.connectors[connector_id].status.value
 
     def remember_tag(self, id_tag: str, info: IdTagInfo) -> None:
         self.station.authorizer.remember(id_tag, info)
@@ -157,7 +164,7 @@ class CsmsRequests:
     def set_charging_profile(self, connector_id: int, profile: Mapping[str, Any], *, dry_run: bool = False) -> str:
         connector = self.station.connectors.get(connector_id)
         tx = connector.transaction if connector is not None else None
-        tx_id = tx.transaction_id if tx is not None and isinstance(tx.transaction_id, int) else None
+        tx_id = tx.transaction_id if tx is not None else None
         answer = self.station.smart_charging.install(connector_id, profile, tx_id, dry_run=dry_run)
         return self._profiles_changed("SetChargingProfile", answer, dry_run)
 
@@ -172,6 +179,12 @@ class CsmsRequests:
         if answer.status == ACCEPTED and not dry_run:
             self.station.touch(*self.station.connectors, save=True)
         return str(answer.status)
+
+    def charging_profiles(self) -> list[dict[str, Any]]:
+        return self.station.smart_charging.installed()
+
+    async def sessions_ended(self) -> None:
+        await self.station.no_session.wait()
 
     def composite_schedule(self, connector_id: int, duration: int, unit: str | None) -> dict[str, Any]:
         d = self.definition

@@ -7,16 +7,16 @@ asks. Neither side knows the other's internals, so OCPP 2.0.1 is a second adapte
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from chargepoint.core.message_log import MessageLog
-    from chargepoint.core.ocpp_config import KeyDef, OcppConfiguration
     from chargepoint.core.offline_queue import OfflineQueue
     from chargepoint.model.authorization import IdTagInfo
-    from chargepoint.model.connector import Transaction, TransactionStopped
+    from chargepoint.model.connector import StopReason, Transaction, TransactionStopped
     from chargepoint.model.meter import Sample
     from chargepoint.security import Security
     from cp_simu.models import ChargePointDefinition
@@ -27,6 +27,28 @@ class ConnectionSettings:
     reconnect_min: float = 1.0
     reconnect_max: float = 30.0
     call_timeout: float = 30.0
+
+
+class Settings(Protocol):
+    """The configuration that drives the station's behaviour, read by setting name.
+
+    The names are OCPP 1.6's configuration keys (`MeterValueSampleInterval`,
+    `StopTransactionOnEVSideDisconnect`…): a 1.6 charge point serves them as they are, a
+    2.0.1 station maps each onto its device model variable (`SampledDataCtrlr/TxUpdatedInterval`,
+    `TxCtrlr/StopTxOnEVSideDisconnect`…). Listeners hear `(name, new value)` by these names."""
+
+    listeners: list[Callable[[str, str], None]]
+
+    def get(self, name: str) -> str: ...
+
+    def boolean(self, name: str) -> bool: ...
+
+    def integer(self, name: str, default: int = 0) -> int: ...
+
+    def items(self, name: str) -> list[str]: ...
+
+    def dump(self) -> dict[str, str]:
+        """Every readable value, flat (the MQTT `ocpp_config` topic)."""
 
 
 class ProtocolAdapter(Protocol):
@@ -41,18 +63,22 @@ class ProtocolAdapter(Protocol):
 
     async def close(self) -> None: ...
 
-    def reboot(self) -> None:
-        """Drop the connection and register again (Reset)."""
+    def reboot(self, reason: StopReason) -> None:
+        """Drop the connection and register again (Reset, firmware installed: `reason`)."""
 
     async def authorize(self, id_tag: str) -> IdTagInfo | None:
         """Ask the CSMS; None when it could not answer."""
 
     def send_status(self, connector_id: int, status: str, error_code: str) -> None: ...
 
+    def ocpp_status(self, status: str) -> str:
+        """A connector status (1.6 names, the simulator's) as this version reports it."""
+
     def transaction_started(self, tx: Transaction) -> None:
         """A session began; `tx.data[0]` holds its Transaction.Begin reading, if any. The
         adapter may set `tx.awaiting_confirmation` (no energy yet) if it will end the wait
-        with `Controller.transaction_confirmed` or `Controller.charge_unconfirmed`."""
+        with `Controller.transaction_confirmed` or `Controller.charge_unconfirmed`. A version
+        whose charge point numbers transactions (2.0.1) sets `tx.transaction_id`."""
 
     def transaction_stopped(self, event: TransactionStopped) -> None: ...
 
@@ -67,12 +93,15 @@ class ProtocolAdapter(Protocol):
     async def report_log(self, status: str) -> None:
         """A GetLog upload's progress; returns once delivered (dropped while offline)."""
 
+    def reservation_ended(self, reservation_id: int, expired: bool) -> None:
+        """A reservation expired (or was removed by the charge point), unused."""
+
 
 class Controller(Protocol):
     """What the charge point offers its protocol adapter (implemented by `CsmsRequests`)."""
 
     definition: ChargePointDefinition
-    config: OcppConfiguration
+    config: Settings
     queue: OfflineQueue
     message_log: MessageLog
     connection: ConnectionSettings
@@ -89,6 +118,12 @@ class Controller(Protocol):
 
     def charge_unconfirmed(self, ref: int | None = None) -> None:
         """Sessions awaiting the CSMS's answer to their start (that one: `ref`) charge without it."""
+
+    def transaction_for(self, connector_id: int) -> Transaction | None:
+        """The transaction running on a connector, if any."""
+
+    def connector_status(self, connector_id: int) -> str:
+        """A connector's status now (1.6 names)."""
 
     def remember_tag(self, id_tag: str, info: IdTagInfo) -> None: ...
 
@@ -130,6 +165,12 @@ class Controller(Protocol):
 
     def composite_schedule(self, connector_id: int, duration: int, unit: str | None) -> dict[str, Any]: ...
 
+    def charging_profiles(self) -> list[dict[str, Any]]:
+        """The installed profiles: `{"connectorId": n, "csChargingProfiles": profile}`."""
+
+    async def sessions_ended(self) -> None:
+        """Returns once no transaction runs."""
+
     def reserve_now(self, request: Mapping[str, Any], *, dry_run: bool = False) -> str: ...
 
     def cancel_reservation(self, reservation_id: int, *, dry_run: bool = False) -> str: ...
@@ -167,10 +208,18 @@ class Controller(Protocol):
                            retries: int | None, retry_interval: int | None) -> None: ...
 
 
-def registry_for(version: str) -> tuple[KeyDef, ...]:
-    """The configuration keys of a protocol version, without importing its adapter."""
+def settings_for(version: str, values: Mapping[str, str], directory: Path,
+                 fixed: Mapping[str, str]) -> Settings:
+    """The settings of a protocol version, without importing its adapter: 1.6 keys from
+    config.ini's [Ocpp] section (`values`), a 2.0.1 station's device model in `directory`."""
     if version == "1.6":
+        from chargepoint.core.ocpp_config import OcppConfiguration
         from chargepoint.ocpp16.config_keys import REGISTRY
+        from cp_simu.config import INSTANCE_FILE
 
-        return REGISTRY
+        return OcppConfiguration(REGISTRY, values, directory / INSTANCE_FILE, fixed=fixed)
+    if version == "2.0.1":
+        from chargepoint.ocpp201.settings import DeviceModelSettings
+
+        return DeviceModelSettings.load(directory, fixed)
     raise NotImplementedError(version)

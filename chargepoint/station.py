@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chargepoint.core.message_log import MessageLog
-from chargepoint.core.ocpp_config import OcppConfiguration
 from chargepoint.core.offline_queue import OfflineQueue
 from chargepoint.core.timers import Timers, log_failure
 from chargepoint.csms_requests import CsmsRequests
@@ -41,7 +40,7 @@ from chargepoint.model.meter import Clock, MeterModel
 from chargepoint.model.smart_charging import utc_from_timestamp
 from chargepoint.mqtt_api import MqttApi
 from chargepoint.mqtt_inputs import MqttInputs
-from chargepoint.protocol import ConnectionSettings, Controller, ProtocolAdapter, registry_for
+from chargepoint.protocol import ConnectionSettings, Controller, ProtocolAdapter, settings_for
 from chargepoint.saved_state import SavedState
 from chargepoint.security import Security
 from chargepoint.setpoints import Setpoints
@@ -80,6 +79,10 @@ def make_adapter(controller: Controller) -> ProtocolAdapter:
         from chargepoint.ocpp16.adapter import Ocpp16Adapter
 
         return Ocpp16Adapter(controller)
+    if controller.definition.ocpp_version == "2.0.1":
+        from chargepoint.ocpp201.adapter import Ocpp201Adapter
+
+        return Ocpp201Adapter(controller)
     raise NotImplementedError(f"OCPP {controller.definition.ocpp_version}")
 
 
@@ -92,11 +95,8 @@ class Station:
         self.directory = instance.directory
         self.clock = clock
         security = cfg.security
-        self.config = OcppConfiguration(
-            registry_for(d.ocpp_version),
-            {**cfg.ocpp, "AuthorizationKey": security.basic_auth_password,
-             "SecurityProfile": str(security.security_profile)},
-            instance.directory / INSTANCE_FILE, fixed={"NumberOfConnectors": str(d.nb_connectors)})
+        self.config = settings_for(d, {**cfg.ocpp, "AuthorizationKey": security.basic_auth_password,
+                                       "SecurityProfile": str(security.security_profile)}, instance.directory)
         section = cfg.parser[SECTION_SIMULATION] if cfg.parser.has_section(SECTION_SIMULATION) else {}
         self.security = Security(instance.directory, d.id, security, self.config, cfg.simulation.ca_file)
         self.connection = ConnectionSettings(
@@ -132,10 +132,10 @@ class Station:
                             dead_status=cp_status(self.definition, "Dead"), keepalive=cfg.mqtt.keepalive)
         self.message_log.listeners.append(self.mqtt.publish_ocpp_log)
         self.security.changed_listeners.append(self._security_changed)
-        self._no_session = asyncio.Event()  # set while no transaction runs (a firmware install waits)
+        self.no_session = asyncio.Event()  # set while no transaction runs (a firmware install waits)
         self.firmware = FirmwareUpdater(
             instance.directory, self.adapter.report_firmware, self.timers.spawn, clock=clock,
-            idle_connectors=self._no_session.wait, install=self._install_firmware,
+            idle_connectors=self.no_session.wait, install=self._install_firmware,
             reboot=functools.partial(self.reboot, StopReason.REBOOT))
         self.diagnostics = DiagnosticsUploader(instance.directory, self.adapter.report_diagnostics,
                                                self.timers.spawn)
@@ -200,7 +200,7 @@ class Station:
         await asyncio.sleep(REBOOT_GRACE)
         for connector in self.connectors.values():
             connector.reboot()
-        self.adapter.reboot()
+        self.adapter.reboot(reason)
         self.touch(*self.connectors)
 
     def set_registration(self, status: str, reason: str = "") -> None:
@@ -244,6 +244,7 @@ class Station:
     def _expire_reservations(self) -> None:
         for reservation in self.reservations.expired(utc_from_timestamp(self.clock())):
             log.info("reservation %d (connector %d) expired", reservation.reservation_id, reservation.connector_id)
+            self.adapter.reservation_ended(reservation.reservation_id, expired=True)
         self.sync_reservations()
 
     # -- connector events -----------------------------------------------------------------
@@ -322,11 +323,13 @@ class Station:
             self.timers.set("reservations", max(0.0, expiry.timestamp() - self.clock()),
                             self._expire_reservations, key=expiry)
         if any(c.transaction is not None for c in self.connectors.values()):
-            self._no_session.clear()
+            self.no_session.clear()
         else:
-            self._no_session.set()
+            self.no_session.set()
         for n in sorted(self._dirty):
-            self.mqtt.publish_connector(n, connector_status(self.connectors[n], dc=self.definition.is_dc))
+            connector = self.connectors[n]
+            self.mqtt.publish_connector(n, connector_status(
+                connector, dc=self.definition.is_dc, ocpp_status=self.adapter.ocpp_status(connector.status.value)))
         self._dirty.clear()
         if self._save_requested:
             self._save()

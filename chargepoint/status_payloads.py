@@ -18,7 +18,7 @@ def cp_status(definition: ChargePointDefinition, status: str, reason: str = "",
                                    **(security or {}))
 
 
-def connector_status(c: ConnectorStateMachine, *, dc: bool) -> ConnectorStatus:
+def connector_status(c: ConnectorStateMachine, *, dc: bool, ocpp_status: str) -> ConnectorStatus:
     r = c.meter.read()
     measured = [r.power_w, 0.0, 0.0] if dc else [*r.currents, 0.0, 0.0, 0.0][:3]
     tx = c.transaction
@@ -31,5 +31,4 @@ def connector_status(c: ConnectorStateMachine, *, dc: bool) -> ConnectorStatus:
         car_consumption_l2=c.car.consumption[1], car_consumption_l3=c.car.consumption[2],
         car_cable_capacity=c.car.cable, car_ready=c.car.ready, energy_wh=round(r.energy_wh, 1),
         power_w=round(r.power_w, 1),
-        transaction_id=tx.transaction_id if tx and isinstance(tx.transaction_id, int) else None,
-        error_code=c.error_code)
+        transaction_id=tx.transaction_id if tx else None, error_code=c.error_code, ocpp_status=ocpp_status)

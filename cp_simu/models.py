@@ -462,8 +462,9 @@ class ConnectorStatus(JsonPayload):
     car_ready: bool = True
     energy_wh: float = 0.0
     power_w: float = 0.0
-    transaction_id: int | None = None
+    transaction_id: int | str | None = None  # 1.6: the CSMS's number; 2.0.1: the station's string id
     error_code: str = "NoError"
+    ocpp_status: str = ""  # the status last sent to the CSMS, in the CP's own OCPP version
     extra: dict[str, Any] = field(default_factory=dict)
 
     _NUMBERS: ClassVar[tuple[str, ...]] = (
@@ -480,7 +481,9 @@ class ConnectorStatus(JsonPayload):
         return cls(
             status=r.string("status"), id_tag=r.string("id_tag", ""),
             car_ready=r.boolean("car_ready", True), error_code=r.string("error_code", "NoError"),
-            transaction_id=r.integer("transaction_id") if tx is not None else None,
+            transaction_id=r.string("transaction_id", max_length=36) if isinstance(tx, str) else (
+                r.integer("transaction_id") if tx is not None else None),
+            ocpp_status=r.string("ocpp_status", ""),
             **{name: r.number(name, 0.0) for name in cls._NUMBERS},
             extra={k: v for k, v in data.items() if k not in known})
 

@@ -39,17 +39,26 @@ class OfflineQueue:
         self.path = path
         self._entries: deque[QueuedMessage] = deque()
         self._ids: dict[int, int | str] = {}
+        self._numbers: dict[int, int] = {}  # ref -> next number of its message sequence
         self._seq = 0
         self._lines = 0
         self._load()
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     # -- queue ----------------------------------------------------------------------------
-    def append(self, action: str, payload: dict[str, Any], ref: int | None = None) -> QueuedMessage:
+    def append(self, action: str, payload: dict[str, Any], ref: int | None = None, *,
+               numbered: str | None = None) -> QueuedMessage:
+        """Queue a message; `numbered` names the payload field that gets the next number of
+        the transaction's (`ref`'s) message sequence: 0, 1, 2… without gaps, even across a kill."""
         self._seq += 1
+        record: dict[str, Any] = {"op": "add", "seq": self._seq, "action": action, "ref": ref}
+        if numbered is not None and ref is not None:
+            number = self._numbers.get(ref, 0)
+            payload = {**payload, numbered: number}
+            self._numbers[ref] = record["next"] = number + 1
         entry = QueuedMessage(self._seq, action, payload, ref)
         self._entries.append(entry)
-        self._write({"op": "add", "seq": entry.seq, "action": action, "payload": payload, "ref": ref})
+        self._write({**record, "payload": payload})
         return entry
 
     def peek(self) -> QueuedMessage | None:
@@ -83,7 +92,7 @@ class OfflineQueue:
     def last_ref(self) -> int:
         """The highest transaction ref the queue knows: new refs must stay above it even if
         state.json was not written before a kill."""
-        return max([0, *self._ids, *(e.ref for e in self._entries if e.ref is not None)])
+        return max([0, *self._ids, *self._numbers, *(e.ref for e in self._entries if e.ref is not None)])
 
     def close(self) -> None:
         self._file.close()
@@ -109,10 +118,14 @@ class OfflineQueue:
                     by_seq[record["seq"]] = QueuedMessage(record["seq"], record["action"],
                                                           record["payload"], record.get("ref"))
                     self._seq = max(self._seq, record["seq"])
+                    if record.get("next") is not None:
+                        self._numbers[record["ref"]] = max(self._numbers.get(record["ref"], 0), record["next"])
                 elif op == "done":
                     by_seq.pop(record["seq"], None)
                 elif op == "map":
                     self._ids[record["ref"]] = record["id"]
+                elif op == "number":
+                    self._numbers[record["ref"]] = record["next"]
             except (ValueError, KeyError, TypeError):
                 log.warning("%s: skipping a damaged line (%.80s)", self.path, line)  # e.g. torn last line
         self._entries = deque(sorted(by_seq.values(), key=lambda e: e.seq))
@@ -125,7 +138,10 @@ class OfflineQueue:
         refs = {e.ref for e in self._entries if e.ref is not None}
         recent = sorted(self._ids)[-KEEP_IDS:]
         self._ids = {ref: tx_id for ref, tx_id in self._ids.items() if ref in refs or ref in recent}
+        recent = sorted(self._numbers)[-KEEP_IDS:]
+        self._numbers = {ref: n for ref, n in self._numbers.items() if ref in refs or ref in recent}
         records = [{"op": "map", "ref": ref, "id": tx_id} for ref, tx_id in self._ids.items()]
+        records += [{"op": "number", "ref": ref, "next": n} for ref, n in self._numbers.items()]
         records += [{"op": "add", "seq": e.seq, "action": e.action, "payload": e.payload, "ref": e.ref}
                     for e in self._entries]
         self._file.close()

@@ -73,6 +73,7 @@ class Transaction:
     awaiting_confirmation: bool = False  # no energy until the CSMS answers the start (see _start)
     reservation_id: int | None = None
     data: list[dict[str, Any]] = field(default_factory=list)  # readings kept for the stop message
+    started_by: str = ""  # what completed the start: "car" (plugged last) or "id_tag" (authorized last)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -210,7 +211,7 @@ class ConnectorStateMachine:
                 self.stop(StopReason.EV_DISCONNECTED)
                 return
         elif not was_plugged and self.car.plugged and self.authorized and self.transaction is None:
-            self._start()
+            self._start("car")
             return
         self._refresh()
 
@@ -237,7 +238,7 @@ class ConnectorStateMachine:
         self._authorized_at = self._clock()
         self.finishing = False
         if self.car.plugged:
-            self._start()
+            self._start("id_tag")
         else:
             self._refresh()
         return True
@@ -355,7 +356,7 @@ class ConnectorStateMachine:
         self._reported = (self.status, self.error_code)
 
     # -- internals ----------------------------------------------------------------------
-    def _start(self) -> None:
+    def _start(self, started_by: str) -> None:
         """A listener of TransactionStarted may mark the transaction `awaiting_confirmation`
         (its CSMS is there to answer the start): it then shows Preparing and draws nothing
         until `transaction_confirmed()` (a start the CSMS refuses never shows Charging) or
@@ -365,7 +366,7 @@ class ConnectorStateMachine:
         self.authorized = None
         self.finishing = False
         tx = Transaction(self._next_ref(), self.connector_id, id_tag, parent_id,
-                         round(self.meter.energy_wh), self._clock())
+                         round(self.meter.energy_wh), self._clock(), started_by=started_by)
         self.transaction = tx
         self._emit(TransactionStarted(tx))
         self._refresh()

@@ -116,3 +116,45 @@ class Sample:
         r = dict(data["readings"])
         r["currents"] = tuple(r["currents"])
         return cls(float(data["timestamp"]), str(data["context"]), tuple(data["measurands"]), Readings(**r))
+
+
+PHASES = ("L1", "L2", "L3")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One value of a sample, as every OCPP version reports it (its own way)."""
+
+    measurand: str
+    value: float
+    unit: str
+    phase: str | None = None  # L1, L2, L3 (currents) or L1-N… (voltages); None: the total
+    location: str = "Outlet"
+
+
+def measured_values(sample: Sample, dc: bool) -> list[Measured]:
+    """The values of the sample's measurands: per phase for currents and voltages (AC)."""
+    r = sample.readings
+    out: list[Measured] = []
+    for measurand in sample.measurands:
+        if measurand == "Energy.Active.Import.Register":
+            out.append(Measured(measurand, round(r.energy_wh), "Wh"))
+        elif measurand == "Power.Active.Import":
+            out.append(Measured(measurand, r.power_w, "W"))
+        elif measurand == "Power.Offered":
+            out.append(Measured(measurand, r.offered_power_w, "W"))
+        elif measurand == "SoC":
+            if r.soc is not None:  # AC, or no session: the station does not know it
+                out.append(Measured(measurand, round(r.soc), "Percent", location="EV"))
+        elif measurand == "Current.Offered":
+            out.append(Measured(measurand, r.offered / r.voltage if dc else r.offered, "A"))
+        elif measurand in ("Current.Import", "Voltage"):
+            current = measurand == "Current.Import"
+            unit = "A" if current else "V"
+            if dc:
+                out.append(Measured(measurand, r.currents[0] if current else r.voltage, unit))
+            else:
+                for phase, amps in zip(PHASES, r.currents, strict=False):
+                    out.append(Measured(measurand, amps if current else r.voltage, unit,
+                                        phase if current else f"{phase}-N"))
+    return out

@@ -134,7 +134,7 @@ class ChargingProfile:
     recurrency: str | None = None
     valid_from: datetime | None = None
     valid_to: datetime | None = None
-    transaction_id: int | None = None
+    transaction_id: int | str | None = None  # 1.6: the CSMS's number, 2.0.1: the station's id
     duration: int | None = None
     start_schedule: datetime | None = None
     min_charging_rate: float | None = None
@@ -157,7 +157,7 @@ class ChargingProfile:
                 recurrency=data.get("recurrencyKind"),
                 valid_from=_optional_datetime(data.get("validFrom")),
                 valid_to=_optional_datetime(data.get("validTo")),
-                transaction_id=None if data.get("transactionId") is None else int(data["transactionId"]),
+                transaction_id=_transaction_id(data.get("transactionId")),
                 duration=None if schedule.get("duration") is None else int(schedule["duration"]),
                 start_schedule=_optional_datetime(schedule.get("startSchedule")),
                 min_charging_rate=(None if schedule.get("minChargingRate") is None
@@ -262,7 +262,7 @@ class SmartCharging:
 
     # --- SetChargingProfile / ClearChargingProfile / RemoteStartTransaction ------------------
 
-    def install(self, connector_id: int, profile: Mapping[str, Any], transaction_id: int | None = None, *,
+    def install(self, connector_id: int, profile: Mapping[str, Any], transaction_id: int | str | None = None, *,
                 dry_run: bool = False) -> Answer:
         """SetChargingProfile. `transaction_id`: the transaction running on that connector, if any.
         `dry_run` only decides (so the answer can go out before the limits change)."""
@@ -297,7 +297,7 @@ class SmartCharging:
             self._pending[connector_id] = parsed
         return Answer(ProfileStatus.ACCEPTED)
 
-    def transaction_started(self, connector_id: int, transaction_id: int | None) -> None:
+    def transaction_started(self, connector_id: int, transaction_id: int | str | None) -> None:
         """Bind the connector's pending RemoteStartTransaction profile to its new transaction
         (None: the CSMS has not numbered it yet, e.g. offline; the profile applies all the same)."""
         pending = self._pending.pop(connector_id, None)
@@ -460,6 +460,10 @@ class SmartCharging:
         amps = min(caps, default=None)
         watts = None if amps is None else amps * voltage * number_phases
         return Limit(amps, watts, number_phases, _earliest(edges))
+
+
+def _transaction_id(value: Any) -> int | str | None:
+    return value if value is None or isinstance(value, str) else int(value)
 
 
 def _rejected(reason: str) -> Answer:

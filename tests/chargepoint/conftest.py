@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import ocpp.v16
+import ocpp.v201
 import pytest
 from jsonschema import Draft4Validator
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
 
 from cp_simu.config import SECTION_OCPP, SECTION_SIMULATION, load_config, update_section, write_instance_config
 from cp_simu.models import ChargePointDefinition
@@ -25,7 +28,7 @@ from tests.procs import PYTHON, ManagedProcess, free_port, ocpp_simu, port_open,
 
 T = Topics()
 CAR = {"cable": 32.0, "ready": True, "consumption_l1": 16.0, "consumption_l2": 16.0, "consumption_l3": 16.0}
-SCHEMAS = Path(ocpp.v16.__file__).parent / "schemas"
+SCHEMAS = {"1.6": Path(ocpp.v16.__file__).parent / "schemas", "2.0.1": Path(ocpp.v201.__file__).parent / "schemas"}
 
 # Short intervals so that end-to-end tests run in seconds.
 FAST_OCPP = {"HeartbeatInterval": "300", "MeterValueSampleInterval": "0", "ConnectionTimeOut": "3",
@@ -34,8 +37,23 @@ FAST_SIMULATION = {"reconnect_min": "0.3", "reconnect_max": "1", "status_refresh
 
 
 @cache
-def _validator(name: str) -> Draft4Validator:
-    return Draft4Validator(json.loads((SCHEMAS / f"{name}.json").read_text()))
+def _validator(version: str, name: str) -> Validator:
+    """The official schema of a 1.6 message (`BootNotification`, `BootNotificationResponse`) or
+    of a 2.0.1 one (`BootNotificationRequest`, `BootNotificationResponse`)."""
+    if version == "1.6":
+        return Draft4Validator(json.loads((SCHEMAS[version] / f"{name}.json").read_text()))
+    schema = json.loads((SCHEMAS[version] / f"{name}.json").read_text())
+    return validator_for(schema)(schema)
+
+
+def write_device_model(directory: Path, values: dict[str, str]) -> None:
+    """Device model values of a 2.0.1 station, by station setting (1.6 key) or flat key."""
+    from chargepoint.ocpp201.settings import OVERRIDES_FILE, VARIABLES
+
+    path = directory / OVERRIDES_FILE
+    current = json.loads(path.read_text()) if path.exists() else {}
+    current.update({VARIABLES.get(k, k): v for k, v in values.items()})
+    path.write_text(json.dumps(current))
 
 
 def frames(directory: Path) -> list[dict[str, Any]]:
@@ -44,7 +62,7 @@ def frames(directory: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for p in paths if p.exists() for line in p.read_text().splitlines()]
 
 
-def assert_frames_valid(directory: Path) -> int:
+def assert_frames_valid(directory: Path, version: str = "1.6") -> int:
     """Every Call and CallResult the CP sent validates against the official schemas."""
     calls_in: dict[str, str] = {}
     checked = 0
@@ -56,12 +74,12 @@ def assert_frames_valid(directory: Path) -> int:
                 calls_in[message[1]] = message[2]
             continue
         if message[0] == 2:
-            name, payload = message[2], message[3]
+            name, payload = message[2] + ("Request" if version != "1.6" else ""), message[3]
         elif message[0] == 3:
             name, payload = calls_in[message[1]] + "Response", message[2]
         else:
             continue
-        errors = [e.message for e in _validator(name).iter_errors(payload)]
+        errors = [e.message for e in _validator(version, name).iter_errors(payload)]
         assert not errors, f"{name} {payload}: {errors}"
         checked += 1
     return checked
@@ -72,6 +90,7 @@ class ChargePoint:
     cp_id: str
     directory: Path
     broker: str
+    version: str = "1.6"
     process: ManagedProcess | None = None
     log_seq: int = 0
     _starts: list[ManagedProcess] = field(default_factory=list)
@@ -111,9 +130,12 @@ def cp_factory(tmp_path: Path) -> Iterator[Callable[..., ChargePoint]]:
         directory = tmp_path / cp_id
         d = ChargePointDefinition.from_dict({"id": cp_id, "central_system": csms_url, **definition})
         write_instance_config(load_config(None), d, directory, broker=broker)
-        update_section(directory / "config.ini", SECTION_OCPP, {**FAST_OCPP, **(ocpp or {})})
+        if d.ocpp_version == "1.6":
+            update_section(directory / "config.ini", SECTION_OCPP, {**FAST_OCPP, **(ocpp or {})})
+        else:
+            write_device_model(directory, {**FAST_OCPP, **(ocpp or {})})
         update_section(directory / "config.ini", SECTION_SIMULATION, FAST_SIMULATION)
-        cp = ChargePoint(cp_id, directory, broker)
+        cp = ChargePoint(cp_id, directory, broker, d.ocpp_version)
         made.append(cp)
         return cp.start() if start else cp
 
@@ -122,7 +144,7 @@ def cp_factory(tmp_path: Path) -> Iterator[Callable[..., ChargePoint]]:
         cp.stop()
     for cp in made:
         if (cp.directory / "ocpp.log").exists():
-            assert_frames_valid(cp.directory)
+            assert_frames_valid(cp.directory, cp.version)
 
 
 class RestartableCsms:

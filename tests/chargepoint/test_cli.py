@@ -31,12 +31,6 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PYTHON, "-m", "chargepoint", *args], capture_output=True, text=True, timeout=30)
 
 
-def test_unimplemented_ocpp_version_is_refused(tmp_path: Path) -> None:
-    result = run("--workdir", str(tmp_path / "cp"), "--id", "CP2", "--ocpp-version", "2.0.1")
-    assert result.returncode == 1
-    assert "OCPP 2.0.1 is not implemented yet" in result.stderr
-
-
 def test_a_new_directory_needs_an_id(tmp_path: Path) -> None:
     result = run("--workdir", str(tmp_path / "cp"))
     assert result.returncode == 2 and "--id" in result.stderr

@@ -10,11 +10,11 @@ from typing import Any
 from ocpp.exceptions import InternalError
 from ocpp.v16 import call_result
 
+from chargepoint.core import session as session_module
 from chargepoint.core.message_log import MessageLog
 from chargepoint.core.ocpp_config import OcppConfiguration
 from chargepoint.core.offline_queue import OfflineQueue
 from chargepoint.model.authorization import IdTagInfo
-from chargepoint.ocpp16 import adapter as adapter_module
 from chargepoint.ocpp16.adapter import Ocpp16Adapter
 from chargepoint.ocpp16.config_keys import REGISTRY
 
@@ -45,7 +45,7 @@ async def test_attempts_retry_interval_and_id_mapping(tmp_path: Path, monkeypatc
         delays.append(delay)
         await real_sleep(0)
 
-    monkeypatch.setattr(adapter_module.asyncio, "sleep", fake_sleep)
+    monkeypatch.setattr(session_module.asyncio, "sleep", fake_sleep)
     confirmed: list[tuple[int, Any, IdTagInfo]] = []
     station = SimpleNamespace(
         config=OcppConfiguration(REGISTRY, {"TransactionMessageAttempts": "3",

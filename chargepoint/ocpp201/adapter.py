@@ -1,0 +1,280 @@
+"""OCPP 2.0.1 adapter: the messages a charging station initiates, over the shared connection
+lifecycle (`SessionAdapter`).
+
+MQTT connector n is EVSE n with one connector (connectorId 1). The station numbers its
+transactions (a UUID string). Every TransactionEvent goes through the durable offline queue
+with its seqNo (0, 1, 2… per transaction, no gaps even across a kill) and `offline: true`
+when it happened while the CSMS was unreachable; one sender delivers them in order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import uuid
+from typing import Any
+
+from ocpp.charge_point import ChargePoint, snake_to_camel_case
+from ocpp.v201 import call
+
+from chargepoint.core.connection import OcppConnection
+from chargepoint.core.message_log import utc_iso
+from chargepoint.core.offline_queue import QueuedMessage
+from chargepoint.core.session import SessionAdapter
+from chargepoint.model.authorization import IdTagInfo
+from chargepoint.model.connector import StopReason, Transaction, TransactionStopped
+from chargepoint.model.meter import Sample
+from chargepoint.ocpp201 import shapes
+from chargepoint.ocpp201.handlers import ChargePoint201
+from chargepoint.ocpp201.settings import DeviceModelSettings
+from chargepoint.protocol import Controller
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "ocpp2.0.1"
+TRIGGERS = frozenset({"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "TransactionEvent",
+                      "FirmwareStatusNotification", "LogStatusNotification"})
+
+
+def id_token_info(data: dict[str, Any] | None) -> IdTagInfo | None:
+    """An idTokenInfo (snake_case, as the library returns it) as the model's IdTagInfo."""
+    if not data:
+        return None
+    wire = snake_to_camel_case(data)
+    group = (wire.get("groupIdToken") or {}).get("idToken")
+    return IdTagInfo.from_wire({"status": wire["status"], "parentIdTag": group,
+                                "expiryDate": wire.get("cacheExpiryDateTime")})
+
+
+class Ocpp201Adapter(SessionAdapter):
+    version = "2.0.1"
+    subprotocol = SUBPROTOCOL
+    calls = call
+
+    def __init__(self, station: Controller) -> None:
+        super().__init__(station)
+        assert isinstance(station.config, DeviceModelSettings)
+        self.device_model = station.config
+        self._boot_reason = "PowerUp"
+        self._sent_status: dict[int, tuple[str, str]] = {}  # EVSE -> (connectorStatus, error code) last sent
+        self._charging_state: dict[str, str] = {}  # transaction id -> chargingState last reported
+        self._remote_starts: dict[int, tuple[int, str, dict[str, str]]] = {}  # EVSE -> (id, id token, IdToken)
+        self._event_ids = itertools.count(1)
+        self.firmware_request_id: int | None = None
+        self.log_request_id: int | None = None
+
+    def _make_cp(self, conn: OcppConnection) -> ChargePoint201:
+        return ChargePoint201(self.station.definition.id, conn, self.station, self.station.connection.call_timeout,
+                              self)
+
+    # -- registration ---------------------------------------------------------------------
+    def _boot_request(self) -> call.BootNotification:
+        d = self.station.definition
+        extra = d.extra
+        station: dict[str, Any] = {"model": d.model, "vendor_name": d.vendor}
+        if d.serial:
+            station["serial_number"] = d.serial
+        if extra.get("firmware_version"):
+            station["firmware_version"] = str(extra["firmware_version"])
+        modem = {k: str(extra[k]) for k in ("iccid", "imsi") if extra.get(k)}
+        if modem:
+            station["modem"] = modem
+        return call.BootNotification(charging_station=station, reason=self._boot_reason)
+
+    def _accepted_boot(self, interval: int) -> None:
+        self._boot_reason = "PowerUp"  # what the next boot says unless a reset or firmware says otherwise
+        if interval > 0:
+            self.device_model.change("OCPPCommCtrlr/HeartbeatInterval", str(interval))
+
+    def reboot(self, reason: StopReason) -> None:
+        self._boot_reason = shapes.BOOT_REASON.get(reason, "RemoteReset")
+        super().reboot(reason)
+
+    async def _announce(self, cp: ChargePoint) -> None:
+        self._sent_status.clear()
+        for n, status, error_code in self.station.connector_statuses():
+            if n > 0:
+                await self._status(cp, n, status, error_code)
+
+    # -- statuses -------------------------------------------------------------------------
+    def ocpp_status(self, status: str) -> str:
+        return shapes.CONNECTOR_STATUS.get(status, status)
+
+    def send_status(self, connector_id: int, status: str, error_code: str) -> None:
+        if connector_id == 0:
+            return  # 2.0.1 reports EVSE connectors only
+        tx = self.station.transaction_for(connector_id)
+        if tx is not None and tx.transaction_id is not None:
+            self._charging_state_changed(tx, status)
+        if self.online and self._cp is not None:
+            self._spawn(self._status(self._cp, connector_id, status, error_code))
+
+    async def _status(self, cp: ChargePoint, evse_id: int, status: str, error_code: str) -> None:
+        """StatusNotification when the connectorStatus changed, NotifyEvent for availability and
+        problems (AvailabilityState, Problem of the Connector component)."""
+        ocpp_status = self.ocpp_status(status)
+        before = self._sent_status.get(evse_id)
+        if before == (ocpp_status, error_code):
+            return
+        self._sent_status[evse_id] = (ocpp_status, error_code)
+        if before is None or before[0] != ocpp_status:
+            await self._send(cp, call.StatusNotification(
+                timestamp=utc_iso(), connector_status=ocpp_status, evse_id=evse_id, connector_id=1))
+        events = []
+        if before is not None and before[0] != ocpp_status:
+            events.append(self._event(evse_id, "AvailabilityState", ocpp_status))
+        if before is not None and before[1] != error_code:
+            events.append(self._event(evse_id, "Problem", "false" if error_code == "NoError" else "true"))
+        if events:
+            await self._send(cp, call.NotifyEvent(generated_at=utc_iso(), seq_no=0, event_data=events))
+
+    def _event(self, evse_id: int, variable: str, value: str) -> dict[str, Any]:
+        return {"event_id": next(self._event_ids), "timestamp": utc_iso(), "trigger": "Delta",
+                "actual_value": value, "event_notification_type": "HardWiredNotification",
+                "component": {"name": "Connector", "evse": {"id": evse_id, "connector_id": 1}},
+                "variable": {"name": variable}}
+
+    # -- authorization --------------------------------------------------------------------
+    async def authorize(self, id_tag: str) -> IdTagInfo | None:
+        answer = await self._ask(call.Authorize(id_token=shapes.id_token(id_tag)), f"Authorize {id_tag}")
+        return None if answer is None else id_token_info(answer.id_token_info)
+
+    # -- transactions ---------------------------------------------------------------------
+    def remote_start_requested(self, evse_id: int, remote_start_id: int, token: dict[str, str]) -> None:
+        """A RequestStartTransaction chose this EVSE: its transaction carries `remote_start_id`."""
+        self._remote_starts[evse_id] = (remote_start_id, token["id_token"], token)
+
+    def transaction_started(self, tx: Transaction) -> None:
+        tx.transaction_id = tx.transaction_id or str(uuid.uuid4())
+        self.station.queue.map_transaction(tx.ref, tx.transaction_id)
+        status = self.station.connector_status(tx.connector_id)
+        state = shapes.charging_state(status, True)
+        info: dict[str, Any] = {"transaction_id": tx.transaction_id, "charging_state": state}
+        token = shapes.id_token(tx.id_tag)
+        trigger = "CablePluggedIn" if tx.started_by == "car" else "Authorized"
+        remote = self._remote_starts.pop(tx.connector_id, None)
+        if remote is not None and remote[1] == tx.id_tag:
+            info["remote_start_id"] = remote[0]
+            token = remote[2]
+            trigger = "CablePluggedIn" if tx.started_by == "car" else "RemoteStart"
+        begin = [Sample.from_dict(s) for s in tx.data[:1] if s.get("context") == "Transaction.Begin"]
+        extra: dict[str, Any] = {"id_token": token}
+        if tx.reservation_id is not None:
+            extra["reservation_id"] = tx.reservation_id
+        self._charging_state[tx.transaction_id] = state
+        self._transaction_event(tx, "Started", trigger, info, begin, extra)
+
+    def transaction_stopped(self, event: TransactionStopped) -> None:
+        tx = event.transaction
+        if tx.transaction_id is None:  # started before a restart that lost it: never announced
+            return
+        trigger, reason = shapes.STOPPED.get(event.reason, ("AbnormalCondition", "Other"))
+        plugged = self.station.connector_status(tx.connector_id) in ("Finishing", "Preparing")
+        info = {"transaction_id": tx.transaction_id, "stopped_reason": reason,
+                "charging_state": "EVConnected" if plugged else "Idle"}
+        extra = {"id_token": shapes.id_token(event.id_tag)} if event.id_tag else {}
+        self._charging_state.pop(str(tx.transaction_id), None)
+        self._transaction_event(tx, "Ended", trigger, info, [Sample.from_dict(s) for s in tx.data], extra,
+                                at=event.stopped_at)
+
+    def _charging_state_changed(self, tx: Transaction, status: str) -> None:
+        assert tx.transaction_id is not None
+        state = shapes.charging_state(status, True)
+        key = str(tx.transaction_id)
+        if self._charging_state.get(key) not in (None, state):
+            self._charging_state[key] = state
+            self._transaction_event(tx, "Updated", "ChargingStateChanged",
+                                    {"transaction_id": key, "charging_state": state}, [])
+
+    def meter_values(self, connector_id: int, tx: Transaction | None, samples: list[Sample]) -> None:
+        values = shapes.meter_values(samples, self._dc)
+        if not values:
+            return
+        if tx is not None and tx.transaction_id is not None:
+            trigger = shapes.SAMPLE_TRIGGER.get(samples[0].context, "MeterValuePeriodic")
+            self._transaction_event(tx, "Updated", trigger, {"transaction_id": tx.transaction_id}, samples)
+        else:  # not transaction-related: dropped while offline
+            self._send_now(call.MeterValues(evse_id=connector_id, meter_value=values))
+
+    def _transaction_event(self, tx: Transaction, event_type: str, trigger: str, info: dict[str, Any],
+                           samples: list[Sample], extra: dict[str, Any] | None = None, *,
+                           at: float | None = None) -> None:
+        payload: dict[str, Any] = {
+            "event_type": event_type, "timestamp": utc_iso(at), "trigger_reason": trigger,
+            "transaction_info": info, "evse": {"id": tx.connector_id, "connector_id": 1}, **(extra or {})}
+        values = shapes.meter_values(samples, self._dc)
+        if values:
+            payload["meter_value"] = values
+        if not self.online:
+            payload["offline"] = True
+        self.station.queue.append("TransactionEvent", payload, tx.ref, numbered="seq_no")
+        self._wake.set()
+
+    def _delivered(self, entry: QueuedMessage, payload: dict[str, Any], answer: Any) -> None:
+        token = payload.get("id_token")
+        if token is None or entry.ref is None or payload["event_type"] == "Ended":
+            return
+        info = id_token_info(answer.id_token_info)
+        if info is not None:
+            self.station.remember_tag(token["id_token"], info)
+            self.station.transaction_confirmed(entry.ref, payload["transaction_info"]["transaction_id"], info)
+
+    @property
+    def _dc(self) -> bool:
+        return self.station.definition.is_dc
+
+    # -- reports --------------------------------------------------------------------------
+    async def report_firmware(self, status: str) -> None:
+        await self._report(call.FirmwareStatusNotification(status=status, request_id=self.firmware_request_id))
+
+    async def report_diagnostics(self, status: str) -> None:
+        await self._report(call.LogStatusNotification(status=shapes.LOG_STATUS.get(status, status),
+                                                      request_id=self.log_request_id))
+
+    def reservation_ended(self, reservation_id: int, expired: bool) -> None:
+        self._send_now(call.ReservationStatusUpdate(
+            reservation_id=reservation_id, reservation_update_status="Expired" if expired else "Removed"))
+
+    # -- TriggerMessage -------------------------------------------------------------------
+    def trigger(self, message: str, evse_id: int | None, *, dry_run: bool = False) -> str:
+        """Rejected for an EVSE that does not exist; the message follows the answer."""
+        if message not in TRIGGERS:
+            return "NotImplemented"
+        if evse_id is not None and not 1 <= evse_id <= self.station.definition.nb_connectors:
+            return "Rejected"
+        if message == "TransactionEvent" and not any(
+                self.station.transaction_for(n) for n in self._evses(evse_id)):
+            return "Rejected"
+        if not dry_run and self._cp is not None:
+            self._spawn(self._triggered(self._cp, message, evse_id))
+        return "Accepted"
+
+    def _evses(self, evse_id: int | None) -> list[int]:
+        return list(range(1, self.station.definition.nb_connectors + 1)) if evse_id is None else [evse_id]
+
+    async def _triggered(self, cp: ChargePoint, message: str, evse_id: int | None) -> None:
+        if message == "BootNotification":
+            self._boot_reason = "Triggered"
+            answer = await self._send(cp, self._boot_request())
+            if answer is not None and answer.status == "Accepted":
+                self._accepted(answer.interval)
+        elif message == "Heartbeat":
+            await self._send(cp, call.Heartbeat())
+        elif message == "StatusNotification":
+            for n in self._evses(evse_id):
+                self._sent_status.pop(n, None)
+                status = self.station.connector_status(n)
+                await self._status(cp, n, status, self.station.connector_statuses()[n][2])
+        elif message == "MeterValues":
+            self.station.trigger_meter_values(evse_id)
+        elif message == "TransactionEvent":
+            for n in self._evses(evse_id):
+                tx = self.station.transaction_for(n)
+                if tx is not None and tx.transaction_id is not None:
+                    state = shapes.charging_state(self.station.connector_status(n), True)
+                    self._transaction_event(tx, "Updated", "Trigger",
+                                            {"transaction_id": tx.transaction_id, "charging_state": state}, [])
+        elif message == "FirmwareStatusNotification":
+            await self.report_firmware(self.station.firmware_status)
+        elif message == "LogStatusNotification":
+            await self.report_diagnostics(self.station.diagnostics_status)

@@ -1,0 +1,202 @@
+"""OCPP 2.0.1 stations end to end against the demo CSMS and a real broker: registration,
+transactions (TransactionEvent with contiguous seqNo, stop reasons), smart charging really
+limiting the current, the offline queue across a SIGKILL. Every frame the station sent is
+checked against the library's 2.0.1 schemas when the test ends (`cp_factory`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+
+from tests.chargepoint.conftest import ANY, CAR, Driver, T, call, messages, wait_message
+from tests.procs import PYTHON, wait_until
+
+V201 = {"ocpp_version": "2.0.1"}
+PERIODIC = {"MeterValueSampleInterval": "1", "MeterValuesSampledData": "Energy.Active.Import.Register,Current.Import"}
+
+
+def events(csms, cp: str = "CP1") -> list[dict]:
+    return messages(csms, "TransactionEvent", cp)
+
+
+def current_l1(event: dict) -> float:
+    return next(v["value"] for mv in event["meterValue"] for v in mv["sampledValue"]
+                if v.get("measurand") == "Current.Import" and v.get("phase") == "L1")
+
+
+def test_session_with_authorize_and_unplug(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url, ocpp=PERIODIC, **V201)
+    assert ui.status("Accepted")["ocpp_version"] == "2.0.1"
+    boot = wait_message(csms, "BootNotification")
+    assert boot["reason"] == "PowerUp" and boot["chargingStation"]["vendorName"] == "Open OCPP"
+    wait_message(csms, "StatusNotification", lambda p: p == {**p, "evseId": 1, "connectorId": 1,
+                                                              "connectorStatus": "Available"})
+    ui.car()
+    assert ui.connector("Preparing")["ocpp_status"] == "Occupied"
+    ui.tag("TAG1")
+    charging = ui.connector("Charging", transaction_id=ANY)
+    tx_id = charging["transaction_id"]
+    assert isinstance(tx_id, str) and charging["ocpp_status"] == "Occupied"
+    assert [p["idToken"] for p in messages(csms, "Authorize")] == [{"idToken": "TAG1", "type": "ISO14443"}]
+    wait_until(lambda: len(events(csms)) >= 3, what="periodic Updated events")
+    ui.car(cable=0)
+    ended = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Ended")
+    assert ui.connector("Available")["transaction_id"] is None
+    sent = events(csms)
+    started = sent[0]
+    assert started["eventType"] == "Started" and started["triggerReason"] == "Authorized"
+    assert started["idToken"] == {"idToken": "TAG1", "type": "ISO14443"}
+    assert started["evse"] == {"id": 1, "connectorId": 1}
+    assert started["transactionInfo"]["chargingState"] == "Charging"
+    assert [e["seqNo"] for e in sent] == list(range(len(sent)))
+    assert {e["transactionInfo"]["transactionId"] for e in sent} == {tx_id}
+    assert [e["eventType"] for e in sent[1:-1]] == ["Updated"] * (len(sent) - 2)
+    periodic = [e for e in sent if e["triggerReason"] == "MeterValuePeriodic"]
+    assert periodic and all(current_l1(e) == 16.0 for e in periodic)
+    assert all(not e.get("offline") for e in sent)
+    assert ended["transactionInfo"]["stoppedReason"] == "EVDisconnected"
+    assert ended["triggerReason"] == "EVCommunicationLost"
+    contexts = [v["context"] for mv in ended["meterValue"] for v in mv["sampledValue"]]
+    assert contexts[0] == "Transaction.Begin" and contexts[-1] == "Transaction.End"
+    statuses = [p["connectorStatus"] for p in messages(csms, "StatusNotification")]
+    assert statuses == ["Available", "Occupied", "Available"]
+
+
+def test_a_station_imports_only_its_own_version() -> None:
+    """2.0.1 must not make 1.6 charge points heavier, nor the reverse."""
+    probe = ("import sys; from types import SimpleNamespace as NS; from chargepoint.station import make_adapter;"
+             "from chargepoint.protocol import settings_for; import pathlib, tempfile;"
+             "d = pathlib.Path(tempfile.mkdtemp()); v = sys.argv[1];"
+             "c = NS(definition=NS(ocpp_version=v), config=settings_for(v, {}, d, {}));"
+             "make_adapter(c); print(sorted({m.split('.')[1] for m in sys.modules"
+             " if m.startswith(('ocpp.v', 'chargepoint.ocpp'))}))")
+    for version, loaded in (("1.6", "['ocpp16', 'v16']"), ("2.0.1", "['ocpp201', 'v201']")):
+        result = subprocess.run([PYTHON, "-c", probe, version], capture_output=True, text=True, timeout=60)
+        assert result.stdout.strip() == loaded, result.stderr
+
+
+def test_tag_stop_then_remote_start_and_stop(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url, **V201)
+    ui.status("Accepted")
+    first = ui.start_session()["transaction_id"]
+    ui.tag("TAG1")  # the session's own tag ends it
+    ui.connector("Finishing")
+    ended = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Ended")
+    assert ended["transactionInfo"] == {**ended["transactionInfo"], "transactionId": first,
+                                        "stoppedReason": "Local", "chargingState": "EVConnected"}
+    assert ended["triggerReason"] == "StopAuthorized" and ended["idToken"]["idToken"] == "TAG1"
+    ui.car(cable=0)
+    ui.connector("Available")
+    ui.car()
+    answer = call(csms.api, "CP1", "RequestStartTransaction",
+                  {"idToken": {"idToken": "APP1", "type": "Central"}, "remoteStartId": 77, "evseId": 1})
+    assert answer["status"] == "Accepted"
+    started = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Started"
+                           and p["transactionInfo"]["transactionId"] != first)
+    assert started["triggerReason"] == "RemoteStart" and started["transactionInfo"]["remoteStartId"] == 77
+    assert started["idToken"] == {"idToken": "APP1", "type": "Central"} and started["seqNo"] == 0
+    second = started["transactionInfo"]["transactionId"]
+    ui.connector("Charging", transaction_id=second)
+    assert call(csms.api, "CP1", "UnlockConnector", {"evseId": 1, "connectorId": 1}) == {
+        "status": "OngoingAuthorizedTransaction"}
+    assert call(csms.api, "CP1", "RequestStopTransaction", {"transactionId": "nope"})["status"] == "Rejected"
+    assert call(csms.api, "CP1", "RequestStopTransaction", {"transactionId": second})["status"] == "Accepted"
+    stopped = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Ended"
+                           and p["transactionInfo"]["transactionId"] == second)
+    assert stopped["transactionInfo"]["stoppedReason"] == "Remote" and stopped["triggerReason"] == "RemoteStop"
+    assert [e["seqNo"] for e in events(csms) if e["transactionInfo"]["transactionId"] == second] == [0, 1]
+
+
+def test_tx_default_profile_caps_the_current(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url, ocpp=PERIODIC, **V201)
+    ui.status("Accepted")
+    ui.start_session()
+    profile = {"id": 5, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+               "chargingProfileKind": "Absolute",
+               "chargingSchedule": [{"id": 1, "chargingRateUnit": "A", "startSchedule": "2020-01-01T00:00:00Z",
+                                     "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}]}]}
+    assert call(csms.api, "CP1", "SetChargingProfile", {"evseId": 0, "chargingProfile": profile}) == {
+        "status": "Accepted"}
+    capped = ui.connector("Charging", setpoint=10.0)
+    assert capped["consumption_l1"] == 10.0 and capped["ocpp_setpoint"] == 10.0
+    mark = len(events(csms))
+    wait_until(lambda: any(current_l1(e) == 10.0 for e in events(csms)[mark:] if "meterValue" in e),
+               what="a TransactionEvent measuring 10 A")
+    composite = call(csms.api, "CP1", "GetCompositeSchedule", {"duration": 60, "evseId": 1})
+    assert composite["status"] == "Accepted"
+    assert composite["schedule"]["chargingSchedulePeriod"][0]["limit"] == 10.0
+    assert call(csms.api, "CP1", "GetChargingProfiles",
+                {"requestId": 3, "chargingProfile": {"chargingProfilePurpose": "TxDefaultProfile"}}) == {
+        "status": "Accepted"}
+    report = wait_message(csms, "ReportChargingProfiles")
+    assert report["requestId"] == 3 and report["evseId"] == 0 and report["chargingProfile"][0]["id"] == 5
+    assert call(csms.api, "CP1", "ClearChargingProfile", {"chargingProfileId": 5}) == {"status": "Accepted"}
+    ui.connector("Charging", setpoint=32.0)
+
+
+def test_csms_down_kill_and_restart_deliver_the_queue(broker, csms_factory, recorder_factory, cp_factory) -> None:
+    csms = csms_factory()
+    ui = Driver(recorder_factory(broker.url))
+    cp = cp_factory(csms.url, broker.url, ocpp=PERIODIC, **V201)
+    ui.status("Accepted")
+    tx_id = ui.start_session()["transaction_id"]
+    wait_until(lambda: len(events(csms)) >= 2, what="an Updated event online")
+    online = len(events(csms))
+    csms.stop()
+    ui.status("Disconnected")
+    time.sleep(3.5)  # periodic Updated events pile up in the queue
+    cp.kill()
+    queued = [json.loads(line) for line in (cp.directory / "queue.jsonl").read_text().splitlines()]
+    assert sum(1 for r in queued if r["op"] == "add") >= 2
+    csms.start()
+    cp.start()
+    ended = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Ended", timeout=20)
+    assert ended["transactionInfo"]["stoppedReason"] == "PowerLoss" and ended["offline"] is True
+    sent = events(csms)
+    assert [e["seqNo"] for e in sent] == list(range(len(sent)))  # once each, in order, no gap
+    assert {e["transactionInfo"]["transactionId"] for e in sent} == {tx_id}
+    late = sent[online:]
+    assert len(late) >= 3 and all(e.get("offline") is True for e in late)
+    stamps = [e["timestamp"] for e in sent]
+    assert stamps == sorted(stamps)
+    boots = messages(csms, "BootNotification")
+    assert [b["reason"] for b in boots] == ["PowerUp", "PowerUp"]
+    time.sleep(1)
+    assert len(events(csms)) == len(sent)  # nothing delivered twice
+
+
+def test_reservation_availability_and_trigger(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url, nb_connectors=2, **V201)
+    ui.status("Accepted")
+    expiry = (datetime.now(UTC) + timedelta(seconds=3)).isoformat().replace("+00:00", "Z")
+    assert call(csms.api, "CP1", "ReserveNow", {"id": 9, "expiryDateTime": expiry, "evseId": 2,
+                                                 "idToken": {"idToken": "RES1", "type": "ISO14443"}}) == {
+        "status": "Accepted"}
+    assert ui.connector("Reserved", 2)["ocpp_status"] == "Reserved"
+    update = wait_message(csms, "ReservationStatusUpdate", timeout=10)
+    assert update == {"reservationId": 9, "reservationUpdateStatus": "Expired"}
+    ui.connector("Available", 2)
+    assert call(csms.api, "CP1", "ChangeAvailability",
+                {"operationalStatus": "Inoperative", "evse": {"id": 1}}) == {"status": "Accepted"}
+    assert ui.connector("Unavailable", 1)["ocpp_status"] == "Unavailable"
+    event = wait_message(csms, "NotifyEvent")
+    assert event["eventData"][0]["variable"] == {"name": "AvailabilityState"}
+    assert event["eventData"][0]["actualValue"] == "Unavailable"
+    ui.start_session(2)
+    assert call(csms.api, "CP1", "ChangeAvailability", {"operationalStatus": "Inoperative"}) == {
+        "status": "Scheduled"}
+    assert call(csms.api, "CP1", "TriggerMessage", {"requestedMessage": "TransactionEvent",
+                                                     "evse": {"id": 2}}) == {"status": "Accepted"}
+    wait_message(csms, "TransactionEvent", lambda p: p["triggerReason"] == "Trigger")
+    assert call(csms.api, "CP1", "TriggerMessage", {"requestedMessage": "TransactionEvent",
+                                                     "evse": {"id": 1}}) == {"status": "Rejected"}
+    ui.car(2, cable=0)
+    ui.connector("Unavailable", 2)  # the scheduled change, once the session ended
+    ui.publish(T.connector_car("CP1", 1), CAR)
+    assert call(csms.api, "CP1", "DataTransfer", {"vendorId": "acme"})["status"] == "UnknownVendorId"
