@@ -65,7 +65,7 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) $(APT_GET) install -y -qq $$missing >/dev/null; \
 	fi
 
-## run: embedded broker + demo CSMS + launcher + $(CPS) charge points, live view (Ctrl+C stops all)
+## run: embedded broker + demo CSMS + launcher + $(CPS) charge points (OCPP 1.6, 1.6, 2.0.1 in turn), live view (Ctrl+C stops all)
 run: $(STAMP)
 	$(BIN)/ocpp-simu up --cps $(CPS)
 

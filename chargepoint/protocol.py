@@ -208,18 +208,19 @@ class Controller(Protocol):
                            retries: int | None, retry_interval: int | None) -> None: ...
 
 
-def settings_for(version: str, values: Mapping[str, str], directory: Path,
-                 fixed: Mapping[str, str]) -> Settings:
-    """The settings of a protocol version, without importing its adapter: 1.6 keys from
-    config.ini's [Ocpp] section (`values`), a 2.0.1 station's device model in `directory`."""
-    if version == "1.6":
+def settings_for(definition: ChargePointDefinition, values: Mapping[str, str], directory: Path) -> Settings:
+    """The settings of the charge point's protocol version, without importing its adapter: 1.6
+    keys from config.ini's [Ocpp] section (`values`), a 2.0.1 station's device model file in
+    `directory`."""
+    if definition.ocpp_version == "1.6":
         from chargepoint.core.ocpp_config import OcppConfiguration
         from chargepoint.ocpp16.config_keys import REGISTRY
         from cp_simu.config import INSTANCE_FILE
 
-        return OcppConfiguration(REGISTRY, values, directory / INSTANCE_FILE, fixed=fixed)
-    if version == "2.0.1":
+        return OcppConfiguration(REGISTRY, values, directory / INSTANCE_FILE,
+                                 fixed={"NumberOfConnectors": str(definition.nb_connectors)})
+    if definition.ocpp_version == "2.0.1":
         from chargepoint.ocpp201.settings import DeviceModelSettings
 
-        return DeviceModelSettings.load(directory, fixed)
-    raise NotImplementedError(version)
+        return DeviceModelSettings.load(directory, definition)
+    raise NotImplementedError(definition.ocpp_version)

@@ -10,6 +10,7 @@ by verified PID if one is left), the launcher, the CSMS and the broker.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from cp_simu import redact
 from cp_simu.broker import BrokerSecurity, add_user, reachable, spawn_embedded
 from cp_simu.broker_access import BrokerAccess, access_options, mqtt_options, resolve
 from cp_simu.models import (
+    OCPP_VERSIONS,
     LauncherCommand,
     LauncherCommandType,
     LauncherStatus,
@@ -86,12 +88,23 @@ def _program() -> str:
     return str(script)
 
 
-def definitions(ids: list[str], cp_type: str, connectors: int, csms_url: str) -> list[dict[str, object]]:
-    """Start entries; the launcher's config.ini fills in the rest. DC: one 400 V phase, limits in W."""
+def definitions(ids: list[str], cp_type: str, connectors: int, csms_url: str,
+                versions: tuple[str, ...] = ("1.6",)) -> list[dict[str, object]]:
+    """Start entries; the launcher's config.ini fills in the rest. DC: one 400 V phase, limits in W.
+    `versions` are given to the charge points in turn (1.6, 1.6, 2.0.1, 1.6, …)."""
     dc = {"nb_phases": 1, "voltage": 400.0, "max_setpoint": 150_000.0 * connectors,
           "max_setpoint_per_connector": 150_000.0} if cp_type == "DC" else {}
-    return [{"id": cp_id, "type": cp_type, "central_system": csms_url, "nb_connectors": connectors, **dc}
-            for cp_id in ids]
+    return [{"id": cp_id, "type": cp_type, "central_system": csms_url, "nb_connectors": connectors,
+             "ocpp_version": version, **dc}
+            for cp_id, version in zip(ids, itertools.cycle(versions), strict=False)]
+
+
+def _versions(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
+    versions = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [v for v in versions if v not in OCPP_VERSIONS]
+    if not versions or unknown:
+        raise click.BadParameter(f"expected a comma-separated list of {', '.join(OCPP_VERSIONS)}")
+    return versions
 
 
 class Up:
@@ -341,6 +354,8 @@ class Up:
 @click.option("--type", "cp_type", type=click.Choice(["AC", "DC"]), default="AC", show_default=True)
 @click.option("--connectors", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Connectors per charge point.")
+@click.option("--ocpp-versions", "versions", default="1.6,1.6,2.0.1", show_default=True, callback=_versions,
+              help="OCPP versions given to the charge points in turn (a mixed fleet by default).")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("ocpp-simu-work"), show_default=True,
               help="Instance directories and the logs of what `up` starts.")
@@ -350,8 +365,9 @@ class Up:
               help="For an mqtts:// --broker that `up` starts: its private key (PEM).")
 @click.option("--keep-fleet", is_flag=True,
               help="On exit, leave the charge points and what `up` started for them running.")
-def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, workdir: Path,
-       broker_certfile: str | None, broker_keyfile: str | None, keep_fleet: bool, **mqtt: str | None) -> None:
+def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, versions: tuple[str, ...],
+       workdir: Path, broker_certfile: str | None, broker_keyfile: str | None, keep_fleet: bool,
+       **mqtt: str | None) -> None:
     """Start broker, demo CSMS, launcher and N charge points as needed; show every charge
     point on the broker live.
 
@@ -387,7 +403,8 @@ def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, w
         click.echo(view.header())
         if not sys.stdout.isatty():  # the live screen shows them under the table
             click.echo("\n".join(view.hints))
-        run.start_cps(definitions(missing, cp_type, connectors, str(run.csms_url)))
+        wanted = definitions(ids, cp_type, connectors, str(run.csms_url), versions)  # versions by position
+        run.start_cps([d for d in wanted if d["id"] in missing])
         view.started_at = time.monotonic()
         run.show(view)
     finally:

@@ -132,7 +132,9 @@ class ConnectorCard(QGroupBox):
         self.status_badge.setText(name)
         self.status_badge.setStyleSheet(badge_css(connector_colour(status.status)))
         tx = f"transaction {status.transaction_id}" if status.transaction_id is not None else "no transaction"
-        self.transaction_label.setText(tx + (f" · tag {status.id_tag}" if status.id_tag else ""))
+        # what the CSMS was told, when the charge point's OCPP version names it differently (2.0.1)
+        sent = f"OCPP {status.ocpp_status} · " if status.ocpp_status not in ("", status.status) else ""
+        self.transaction_label.setText(sent + tx + (f" · tag {status.id_tag}" if status.id_tag else ""))
         self.setpoint_label.setText(
             f"<b>{self._fmt(status.setpoint)}</b> offered · OCPP limit {self._fmt(status.ocpp_setpoint)}"
             f" · max {self._fmt(status.max_setpoint)}")

@@ -20,7 +20,7 @@ from ocpp.exceptions import InternalError, NotImplementedError, NotSupportedErro
 from ocpp.messages import Call, MessageType
 from websockets.exceptions import ConnectionClosed
 
-from chargepoint.core.validators import ACTIONS
+from chargepoint.core.validators import actions
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class CallRouting:
         return None
 
     def _unsupported(self, action: str) -> OCPPError | None:
-        if action not in ACTIONS.get(self._ocpp_version, ()):
+        if action not in actions(self._ocpp_version):
             return NotImplementedError(description=f"{action} is not an OCPP {self._ocpp_version} action")
         if "_on_action" not in self.route_map.get(action, {}):
             return NotSupportedError(description=f"{action} is not supported by this charge point")

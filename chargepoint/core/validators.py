@@ -13,21 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 from collections.abc import Iterable
+from functools import cache
 
 import ocpp.messages
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallResult, validate_payload
-from ocpp.v16.enums import Action as Action16
-from ocpp.v201.enums import Action as Action201
 
-ACTIONS: dict[str, tuple[str, ...]] = {
-    "1.6": tuple(a.value for a in Action16),
-    "2.0.1": tuple(a.value for a in Action201),
-}
+VERSIONS = {"1.6": "ocpp.v16.enums", "2.0.1": "ocpp.v201.enums"}  # imported only when asked for
 
 
-def warm_validators(versions: Iterable[str] = tuple(ACTIONS)) -> None:
+@cache
+def actions(version: str) -> tuple[str, ...]:
+    """Every action of an OCPP version (empty for an unknown one); imports only that version."""
+    module = VERSIONS.get(version)
+    return () if module is None else tuple(a.value for a in importlib.import_module(module).Action)
+
+
+def warm_validators(versions: Iterable[str] = tuple(VERSIONS)) -> None:
     """Build and cache the validator of every request and answer of these OCPP versions.
 
     Runs in the calling thread (the library's asynchronous validation is switched off), so
@@ -42,7 +46,7 @@ def warm_validators(versions: Iterable[str] = tuple(ACTIONS)) -> None:
 
 async def _validate_empty_payloads(versions: tuple[str, ...]) -> None:
     for version in versions:
-        for action in ACTIONS[version]:
+        for action in actions(version):
             for message in (Call("warm-up", action, {}), CallResult("warm-up", {}, action)):
                 with contextlib.suppress(OCPPError):  # required fields missing, or no schema
                     await validate_payload(message, version)

@@ -16,8 +16,11 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
+from chargepoint.core.call_routing import CallRouting
 from chargepoint.model.smart_charging import parse_datetime
 from chargepoint.ocpp201 import shapes
+from chargepoint.ocpp201.auth_data import AuthDataHandlers
+from chargepoint.ocpp201.provisioning import ProvisioningHandlers
 from chargepoint.protocol import Controller
 
 if TYPE_CHECKING:
@@ -32,14 +35,16 @@ def _timestamp(text: str | None) -> float | None:
     return None if text is None else parse_datetime(text).timestamp()
 
 
-class ChargePoint201(ChargePoint):
-    """One WebSocket session with the CSMS, seen from the charging station."""
+class ChargePoint201(CallRouting, ProvisioningHandlers, AuthDataHandlers, ChargePoint):
+    """One WebSocket session with the CSMS, seen from the charging station: the device model
+    and authorization data handlers (mixins) and the functional blocks below."""
 
     def __init__(self, cp_id: str, connection: Any, station: Controller, response_timeout: float,
                  adapter: Ocpp201Adapter) -> None:
         super().__init__(cp_id, connection, response_timeout=response_timeout)
         self.station = station
         self.adapter = adapter
+        self.device_model = adapter.device_model.model
         self._decisions: dict[str, object] = {}  # call id -> what its @after is to carry out
 
     def _decide(self, call_unique_id: str, answer: T, carry_out: bool = True) -> T:

@@ -8,15 +8,11 @@ variables (TxStartPoint, OfflineThreshold…) through `variable()`.
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
-from cp_simu.config import atomic_write
-
-log = logging.getLogger(__name__)
+from chargepoint.ocpp201.device_model import DeviceModel, apply_definition
+from cp_simu.models import ChargePointDefinition
 
 # station setting -> device model variable (flat key)
 VARIABLES: dict[str, str] = {
@@ -56,104 +52,34 @@ FEATURES: dict[str, str] = {
 ALWAYS = ("Core", "FirmwareManagement", "RemoteTrigger")
 RATE_UNITS = {"A": "Current", "W": "Power"}  # SmartChargingCtrlr RateUnit -> 1.6 spelling
 
-# What the station reads before the device model store is there (until it is switched over).
-DEFAULTS: dict[str, str] = {
-    "OCPPCommCtrlr/HeartbeatInterval": "300",
-    "OCPPCommCtrlr/WebSocketPingInterval": "30",
-    "OCPPCommCtrlr/MessageAttempts:TransactionEvent": "3",
-    "OCPPCommCtrlr/MessageAttemptInterval:TransactionEvent": "30",
-    "OCPPCommCtrlr/OfflineThreshold": "60",
-    "SampledDataCtrlr/TxUpdatedInterval": "60",
-    "SampledDataCtrlr/TxStartedMeasurands": "Energy.Active.Import.Register",
-    "SampledDataCtrlr/TxUpdatedMeasurands": "Energy.Active.Import.Register,Power.Active.Import,"
-                                            "Current.Import,Current.Offered,Voltage",
-    "SampledDataCtrlr/TxEndedMeasurands": "Energy.Active.Import.Register",
-    "AlignedDataCtrlr/Interval": "0",
-    "AlignedDataCtrlr/Measurands": "Energy.Active.Import.Register",
-    "AlignedDataCtrlr/TxEndedMeasurands": "",
-    "TxCtrlr/EVConnectionTimeOut": "60",
-    "TxCtrlr/StopTxOnEVSideDisconnect": "true",
-    "TxCtrlr/StopTxOnInvalidId": "true",
-    "TxCtrlr/TxStartPoint": "PowerPathClosed",
-    "TxCtrlr/TxStopPoint": "EVConnected,Authorized",
-    "AuthCtrlr/LocalAuthorizeOffline": "true",
-    "AuthCtrlr/LocalPreAuthorize": "false",
-    "AuthCtrlr/OfflineTxForUnknownIdEnabled": "false",
-    "AuthCtrlr/AuthorizeRemoteStart": "false",
-    "AuthCacheCtrlr/Enabled": "true",
-    "LocalAuthListCtrlr/Enabled": "true",
-    "LocalAuthListCtrlr/Entries": "1000",
-    "LocalAuthListCtrlr/ItemsPerMessage": "100",
-    "ReservationCtrlr/Enabled": "true",
-    "ReservationCtrlr/NonEvseSpecific": "true",
-    "SmartChargingCtrlr/Enabled": "true",
-    "SmartChargingCtrlr/ProfileStackLevel": "10",
-    "SmartChargingCtrlr/RateUnit": "A,W",
-    "SmartChargingCtrlr/PeriodsPerSchedule": "48",
-    "SmartChargingCtrlr/Entries:ChargingProfiles": "20",
-}
-OVERRIDES_FILE = "device_model_values.json"
-
-
-class VariableStore(Protocol):
-    """What the settings need of the device model: Actual values by flat key."""
-
-    listeners: list[Callable[[str, str], None]]
-
-    def actual(self, key: str) -> str | None: ...
-
-    def set_actual(self, key: str, value: str) -> None: ...
-
-    def flat(self) -> dict[str, str]: ...
-
-
-class DefaultsStore:
-    """Stand-in device model: the defaults above, changed values kept in a JSON file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.listeners: list[Callable[[str, str], None]] = []
-        self._values = dict(DEFAULTS)
-        try:
-            saved = json.loads(path.read_text())
-            self._values.update({str(k): str(v) for k, v in saved.items()})
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError, AttributeError) as exc:
-            log.error("unreadable %s (%s): device model defaults used", path, exc)
-
-    def actual(self, key: str) -> str | None:
-        return self._values.get(key)
-
-    def set_actual(self, key: str, value: str) -> None:
-        self._values[key] = value
-        changed = {k: v for k, v in self._values.items() if DEFAULTS.get(k) != v}
-        atomic_write(self.path, json.dumps(changed, indent=1, sort_keys=True))
-        for listener in list(self.listeners):
-            listener(key, value)
-
-    def flat(self) -> dict[str, str]:
-        return dict(sorted(self._values.items()))
+# Station settings whose value is a variable's capacity (maxLimit), not its Actual value.
+CAPACITIES = {"LocalAuthListMaxLength", "MaxChargingProfilesInstalled"}
 
 
 class DeviceModelSettings:
     """`chargepoint.protocol.Settings` over a 2.0.1 device model."""
 
-    def __init__(self, store: VariableStore) -> None:
-        self.store = store
+    def __init__(self, model: DeviceModel) -> None:
+        self.model = model
         self.listeners: list[Callable[[str, str], None]] = []
         self._names = {variable: name for name, variable in VARIABLES.items()}
-        store.listeners.append(self._changed)
+        model.listeners.append(self._changed)
 
     @classmethod
-    def load(cls, directory: Path, _fixed: Mapping[str, str]) -> DeviceModelSettings:
-        return cls(DefaultsStore(directory / OVERRIDES_FILE))
+    def load(cls, directory: Path, definition: ChargePointDefinition) -> DeviceModelSettings:
+        """The instance's device model, with what the definition decides written in."""
+        model = DeviceModel.load(directory, definition.nb_connectors)
+        apply_definition(model, definition)
+        return cls(model)
 
     # -- the station's settings -----------------------------------------------------------
     def get(self, name: str) -> str:
         if name == "SupportedFeatureProfiles":
             return ",".join([*ALWAYS, *(f for f, key in FEATURES.items() if self._true(key))])
         key = VARIABLES.get(name)
+        if key in self.model and name in CAPACITIES:
+            limit = self.model.variable(key).characteristics.max_limit
+            return "" if limit is None else str(int(limit))
         value = "" if key is None else self.variable(key)
         if name == "ChargingScheduleAllowedChargingRateUnit":
             return ",".join(RATE_UNITS.get(unit.strip(), unit.strip()) for unit in value.split(","))
@@ -172,11 +98,11 @@ class DeviceModelSettings:
         return [item.strip() for item in self.get(name).split(",") if item.strip()]
 
     def dump(self) -> dict[str, str]:
-        return self.store.flat()
+        return self.model.flat()
 
     # -- the device model itself ----------------------------------------------------------
     def variable(self, key: str, default: str = "") -> str:
-        value = self.store.actual(key)
+        value = self.model.actual(key)
         return default if value is None else value
 
     def variable_items(self, key: str) -> list[str]:
@@ -190,7 +116,7 @@ class DeviceModelSettings:
 
     def change(self, key: str, value: str) -> None:
         """A value the station itself sets (the HeartbeatInterval of an accepted boot)."""
-        self.store.set_actual(key, value)
+        self.model.update(key, value)
 
     def _true(self, key: str) -> bool:
         return self.variable(key).strip().lower() == "true"

@@ -46,14 +46,15 @@ def _validator(version: str, name: str) -> Validator:
     return validator_for(schema)(schema)
 
 
-def write_device_model(directory: Path, values: dict[str, str]) -> None:
-    """Device model values of a 2.0.1 station, by station setting (1.6 key) or flat key."""
-    from chargepoint.ocpp201.settings import OVERRIDES_FILE, VARIABLES
+def write_device_model(directory: Path, nb_evse: int, values: dict[str, str]) -> None:
+    """Device model values of a 2.0.1 station (its instance file), by station setting (the 1.6
+    key it maps) or flat key."""
+    from chargepoint.ocpp201.device_model import DeviceModel
+    from chargepoint.ocpp201.settings import VARIABLES
 
-    path = directory / OVERRIDES_FILE
-    current = json.loads(path.read_text()) if path.exists() else {}
-    current.update({VARIABLES.get(k, k): v for k, v in values.items()})
-    path.write_text(json.dumps(current))
+    model = DeviceModel.load(directory, nb_evse)
+    for key, value in values.items():
+        model.update(VARIABLES.get(key, key), value)
 
 
 def frames(directory: Path) -> list[dict[str, Any]]:
@@ -133,7 +134,7 @@ def cp_factory(tmp_path: Path) -> Iterator[Callable[..., ChargePoint]]:
         if d.ocpp_version == "1.6":
             update_section(directory / "config.ini", SECTION_OCPP, {**FAST_OCPP, **(ocpp or {})})
         else:
-            write_device_model(directory, {**FAST_OCPP, **(ocpp or {})})
+            write_device_model(directory, d.nb_connectors, {**FAST_OCPP, **(ocpp or {})})
         update_section(directory / "config.ini", SECTION_SIMULATION, FAST_SIMULATION)
         cp = ChargePoint(cp_id, directory, broker, d.ocpp_version)
         made.append(cp)

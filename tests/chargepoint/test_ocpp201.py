@@ -61,18 +61,18 @@ def test_session_with_authorize_and_unplug(broker, csms, recorder_factory, cp_fa
     assert ended["triggerReason"] == "EVCommunicationLost"
     contexts = [v["context"] for mv in ended["meterValue"] for v in mv["sampledValue"]]
     assert contexts[0] == "Transaction.Begin" and contexts[-1] == "Transaction.End"
-    statuses = [p["connectorStatus"] for p in messages(csms, "StatusNotification")]
-    assert statuses == ["Available", "Occupied", "Available"]
+    wait_until(lambda: [p["connectorStatus"] for p in messages(csms, "StatusNotification")] == [
+        "Available", "Occupied", "Available"], what="StatusNotification Available, Occupied, Available")
 
 
 def test_a_station_imports_only_its_own_version() -> None:
     """2.0.1 must not make 1.6 charge points heavier, nor the reverse."""
-    probe = ("import sys; from types import SimpleNamespace as NS; from chargepoint.station import make_adapter;"
-             "from chargepoint.protocol import settings_for; import pathlib, tempfile;"
-             "d = pathlib.Path(tempfile.mkdtemp()); v = sys.argv[1];"
-             "c = NS(definition=NS(ocpp_version=v), config=settings_for(v, {}, d, {}));"
-             "make_adapter(c); print(sorted({m.split('.')[1] for m in sys.modules"
-             " if m.startswith(('ocpp.v', 'chargepoint.ocpp'))}))")
+    probe = ("import sys, pathlib, tempfile; from types import SimpleNamespace as NS;"
+             "from chargepoint.station import make_adapter; from chargepoint.protocol import settings_for;"
+             "from cp_simu.models import ChargePointDefinition as D;"
+             "d = D.from_dict({'id': 'X', 'ocpp_version': sys.argv[1]});"
+             "make_adapter(NS(definition=d, config=settings_for(d, {}, pathlib.Path(tempfile.mkdtemp()))));"
+             "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith(('ocpp.v', 'chargepoint.ocpp'))}))")
     for version, loaded in (("1.6", "['ocpp16', 'v16']"), ("2.0.1", "['ocpp201', 'v201']")):
         result = subprocess.run([PYTHON, "-c", probe, version], capture_output=True, text=True, timeout=60)
         assert result.stdout.strip() == loaded, result.stderr
@@ -157,17 +157,21 @@ def test_csms_down_kill_and_restart_deliver_the_queue(broker, csms_factory, reco
     cp.start()
     ended = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Ended", timeout=20)
     assert ended["transactionInfo"]["stoppedReason"] == "PowerLoss" and ended["offline"] is True
-    sent = events(csms)
-    assert [e["seqNo"] for e in sent] == list(range(len(sent)))  # once each, in order, no gap
+    received = events(csms)
+    # The call in flight when the CSMS went away may come again (its answer was lost): OCPP
+    # delivery is at least once, the CSMS recognises the repeat by its seqNo.
+    sent = [e for i, e in enumerate(received) if i == 0 or e != received[i - 1]]
+    assert [e["seqNo"] for e in sent] == list(range(len(sent)))  # in order, no gap, no other repeat
     assert {e["transactionInfo"]["transactionId"] for e in sent} == {tx_id}
-    late = sent[online:]
-    assert len(late) >= 3 and all(e.get("offline") is True for e in late)
+    queued_offline = [e for e in sent if e.get("offline")]
+    assert len(queued_offline) >= 3 and queued_offline == sent[-len(queued_offline):]
+    assert len(sent) - len(queued_offline) >= online - 1
     stamps = [e["timestamp"] for e in sent]
     assert stamps == sorted(stamps)
     boots = messages(csms, "BootNotification")
     assert [b["reason"] for b in boots] == ["PowerUp", "PowerUp"]
     time.sleep(1)
-    assert len(events(csms)) == len(sent)  # nothing delivered twice
+    assert len(events(csms)) == len(received)  # nothing delivered again
 
 
 def test_reservation_availability_and_trigger(broker, csms, recorder_factory, cp_factory) -> None:
@@ -185,9 +189,9 @@ def test_reservation_availability_and_trigger(broker, csms, recorder_factory, cp
     assert call(csms.api, "CP1", "ChangeAvailability",
                 {"operationalStatus": "Inoperative", "evse": {"id": 1}}) == {"status": "Accepted"}
     assert ui.connector("Unavailable", 1)["ocpp_status"] == "Unavailable"
-    event = wait_message(csms, "NotifyEvent")
+    event = wait_message(csms, "NotifyEvent", lambda p: p["eventData"][0]["actualValue"] == "Unavailable")
     assert event["eventData"][0]["variable"] == {"name": "AvailabilityState"}
-    assert event["eventData"][0]["actualValue"] == "Unavailable"
+    assert event["eventData"][0]["component"] == {"name": "Connector", "evse": {"id": 1, "connectorId": 1}}
     ui.start_session(2)
     assert call(csms.api, "CP1", "ChangeAvailability", {"operationalStatus": "Inoperative"}) == {
         "status": "Scheduled"}

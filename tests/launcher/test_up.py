@@ -41,6 +41,8 @@ def test_up_boots_three_cps_and_ctrl_c_leaves_nothing(tmp_path: Path):
             boots = [json.loads(line) for line in (workdir / "csms.jsonl").read_text().splitlines()]
             assert {b["cp_id"] for b in boots if b.get("action") == "BootNotification"} == \
                 {"CP_0001", "CP_0002", "CP_0003"}
+            versions = {b["cp_id"]: b["ocpp_version"] for b in boots if b.get("action") == "BootNotification"}
+            assert versions == {"CP_0001": "1.6", "CP_0002": "1.6", "CP_0003": "2.0.1"}  # a mixed fleet
 
             up.signal(signal.SIGINT)
             assert up.wait(30) == 0, up.output()

@@ -97,6 +97,11 @@ def test_connector_card_shows_status_and_sends_contract_inputs(qtbot, broker, re
     assert not card.fault_button.isChecked()
     qtbot.wait(200)
     assert len(rec.on_topic(T.connector_car("ac1", 2))) == sent_before
+    # a 2.0.1 station: the status it sent (Occupied) and its string transaction id
+    rec.publish(T.connector_status("ac1", 2), ConnectorStatus(
+        status="SuspendedEV", ocpp_status="Occupied", transaction_id="7c0e-41ab").to_json(), retain=True)
+    qtbot.waitUntil(lambda: card.status_badge.text() == "SuspendedEV")
+    assert "OCPP Occupied" in card.transaction_label.text() and "transaction 7c0e-41ab" in card.transaction_label.text()
 
     # DC: kW on screen, W on the wire, one consumption value
     assert window.select("dc1")
