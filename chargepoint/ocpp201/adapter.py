@@ -24,7 +24,7 @@ from chargepoint.core.session import SessionAdapter
 from chargepoint.model.authorization import IdTagInfo
 from chargepoint.model.connector import StopReason, Transaction, TransactionStopped
 from chargepoint.model.meter import Sample
-from chargepoint.ocpp201 import shapes
+from chargepoint.ocpp201 import live_values, shapes
 from chargepoint.ocpp201.handlers import ChargePoint201
 from chargepoint.ocpp201.settings import DeviceModelSettings
 from chargepoint.protocol import Controller
@@ -55,6 +55,7 @@ class Ocpp201Adapter(SessionAdapter):
         super().__init__(station)
         assert isinstance(station.config, DeviceModelSettings)
         self.device_model = station.config
+        live_values.bind(station.config.model, station, self.ocpp_status)
         self._boot_reason = "PowerUp"
         self._sent_status: dict[int, tuple[str, str]] = {}  # EVSE -> (connectorStatus, error code) last sent
         self._charging_state: dict[str, str] = {}  # transaction id -> chargingState last reported
