@@ -63,6 +63,9 @@ class CsmsRequests:
     def connector_status(self, connector_id: int) -> str:
         return self.station.connectors[connector_id].status.value
 
+    def token_type(self, id_tag: str) -> str | None:
+        return self.station.authorizer.token_type(id_tag)
+
     def remember_tag(self, id_tag: str, info: IdTagInfo) -> None:
         self.station.authorizer.remember(id_tag, info)
 

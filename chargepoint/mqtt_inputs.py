@@ -21,7 +21,7 @@ class MqttInputs:
 
     def on_id_tag(self, connector_id: int, tag: IdTagInput) -> None:
         tag.check_length(self.station.definition.ocpp_version)  # refused on the error topic
-        self.station.authorizer.present(connector_id, tag.id)
+        self.station.authorizer.present(connector_id, tag.id, token_type=tag.type)
 
     def on_faulted(self, connector_id: int, faulted: FaultedInput) -> None:
         self.station.connectors[connector_id].set_fault(faulted.faulted)

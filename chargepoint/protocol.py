@@ -125,6 +125,9 @@ class Controller(Protocol):
     def connector_status(self, connector_id: int) -> str:
         """A connector's status now (1.6 names)."""
 
+    def token_type(self, id_tag: str) -> str | None:
+        """The kind of identifier (2.0.1 IdTokenEnum) an id tag was presented as, if said."""
+
     def remember_tag(self, id_tag: str, info: IdTagInfo) -> None: ...
 
     @property

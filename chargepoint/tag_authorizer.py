@@ -5,6 +5,7 @@ authorization it waits for (OCPP 1.6 §3.5: the local list, the cache, then the 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,15 +18,24 @@ if TYPE_CHECKING:
     from chargepoint.station import Station
 
 log = logging.getLogger(__name__)
+TOKEN_TYPES_KEPT = 100  # id tags whose presented type is remembered
 
 
 class TagAuthorizer:
     def __init__(self, station: Station) -> None:
         self.station = station
+        self._token_types: OrderedDict[str, str] = OrderedDict()  # id tag -> its type, latest last
 
-    def present(self, connector_id: int, id_tag: str, profile: Mapping[str, Any] | None = None) -> None:
+    def present(self, connector_id: int, id_tag: str, profile: Mapping[str, Any] | None = None, *,
+                token_type: str | None = None) -> None:
         """What the tag does at once happens now, in input order (a stop must not be overtaken
-        by the next input); only what needs an authorization waits for it."""
+        by the next input); only what needs an authorization waits for it. `token_type`: what
+        kind of identifier it is, for the protocol versions that say so (`token_type()`)."""
+        if token_type is not None:
+            self._token_types.pop(id_tag, None)
+            self._token_types[id_tag] = token_type
+            while len(self._token_types) > TOKEN_TYPES_KEPT:
+                self._token_types.popitem(last=False)
         connector = self.station.connectors[connector_id]
         outcome = connector.present_tag(id_tag)
         if outcome in (TagOutcome.AUTHORIZE, TagOutcome.CHECK_GROUP):
@@ -81,6 +91,10 @@ class TagAuthorizer:
         if decision.source in local:
             return local[decision.source]
         return IdTagInfo(ACCEPTED) if decision.action is AuthAction.ACCEPT else None
+
+    def token_type(self, id_tag: str) -> str | None:
+        """The type the tag was last presented with, if it was given one."""
+        return self._token_types.get(id_tag)
 
     def remember(self, id_tag: str, info: IdTagInfo) -> None:
         """A CSMS answer about a tag, for the authorization cache."""

@@ -515,18 +515,23 @@ class CarInput:
 
 # The longest id tag each OCPP version carries: IdToken is CiString20 in 1.6, 36 characters in 2.0.1.
 ID_TAG_MAX_LENGTH = {"1.6": 20, "2.0.1": 36}
+# What kind of identifier an id tag is (OCPP 2.0.1 IdTokenEnumType); 1.6 has no such notion.
+ID_TOKEN_TYPES = ("Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization")
 
 
 @dataclass
 class IdTagInput:
-    """`.../connectors/<n>/id_tag`: an RFID card presented at that connector."""
+    """`.../connectors/<n>/id_tag`: an RFID card presented at that connector; `type` (2.0.1
+    IdTokenEnum, default ISO14443) says what kind of identifier it is."""
 
     id: str
+    type: str | None = None
 
     @classmethod
     def parse(cls, raw: bytes | str) -> Self:
-        return cls(_Reader(decode_object(raw, "id_tag")).string(
-            "id", max_length=max(ID_TAG_MAX_LENGTH.values()), non_empty=True))
+        r = _Reader(decode_object(raw, "id_tag"))
+        return cls(r.string("id", max_length=max(ID_TAG_MAX_LENGTH.values()), non_empty=True),
+                   r.string("type", None, choices=ID_TOKEN_TYPES))
 
     def check_length(self, ocpp_version: str) -> None:
         """A PayloadError if that OCPP version cannot carry this id tag."""
@@ -536,7 +541,7 @@ class IdTagInput:
                                "id tag can carry")
 
     def to_json(self) -> str:
-        return json.dumps({"id": self.id})
+        return json.dumps({"id": self.id} | ({} if self.type is None else {"type": self.type}))
 
 
 @dataclass

@@ -137,8 +137,11 @@ class Ocpp201Adapter(SessionAdapter):
 
     # -- authorization --------------------------------------------------------------------
     async def authorize(self, id_tag: str) -> IdTagInfo | None:
-        answer = await self._ask(call.Authorize(id_token=shapes.id_token(id_tag)), f"Authorize {id_tag}")
+        answer = await self._ask(call.Authorize(id_token=self._id_token(id_tag)), f"Authorize {id_tag}")
         return None if answer is None else id_token_info(answer.id_token_info)
+
+    def _id_token(self, id_tag: str) -> dict[str, str]:
+        return shapes.id_token(id_tag, self.station.token_type(id_tag) or shapes.DEFAULT_TOKEN_TYPE)
 
     # -- transactions ---------------------------------------------------------------------
     def remote_start_requested(self, evse_id: int, remote_start_id: int, token: dict[str, str]) -> None:
@@ -151,7 +154,7 @@ class Ocpp201Adapter(SessionAdapter):
         status = self.station.connector_status(tx.connector_id)
         state = shapes.charging_state(status, True)
         info: dict[str, Any] = {"transaction_id": tx.transaction_id, "charging_state": state}
-        token = shapes.id_token(tx.id_tag)
+        token = self._id_token(tx.id_tag)
         trigger = "CablePluggedIn" if tx.started_by == "car" else "Authorized"
         remote = self._remote_starts.pop(tx.connector_id, None)
         if remote is not None and remote[1] == tx.id_tag:
@@ -173,7 +176,7 @@ class Ocpp201Adapter(SessionAdapter):
         plugged = self.station.connector_status(tx.connector_id) in ("Finishing", "Preparing")
         info = {"transaction_id": tx.transaction_id, "stopped_reason": reason,
                 "charging_state": "EVConnected" if plugged else "Idle"}
-        extra = {"id_token": shapes.id_token(event.id_tag)} if event.id_tag else {}
+        extra = {"id_token": self._id_token(event.id_tag)} if event.id_tag else {}
         self._charging_state.pop(str(tx.transaction_id), None)
         self._transaction_event(tx, "Ended", trigger, info, [Sample.from_dict(s) for s in tx.data], extra,
                                 at=event.stopped_at)

@@ -70,7 +70,10 @@ def meter_values(samples: list[Sample], dc: bool) -> list[dict[str, Any]]:
     return [mv for mv in (meter_value(s, dc) for s in samples) if mv["sampled_value"]]
 
 
-def id_token(value: str, token_type: str = "ISO14443") -> dict[str, str]:
+DEFAULT_TOKEN_TYPE = "ISO14443"  # an RFID card, unless the MQTT input says otherwise
+
+
+def id_token(value: str, token_type: str) -> dict[str, str]:
     return {"id_token": value, "type": token_type}
 
 

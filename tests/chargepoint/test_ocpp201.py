@@ -82,13 +82,20 @@ def test_tag_stop_then_remote_start_and_stop(broker, csms, recorder_factory, cp_
     ui = Driver(recorder_factory(broker.url))
     cp_factory(csms.url, broker.url, **V201)
     ui.status("Accepted")
-    first = ui.start_session()["transaction_id"]
+    ui.publish(T.connector_id_tag("CP1", 1), {"id": "TAG1", "type": "Bogus"})
+    error = ui.wait(T.cp_error("CP1"), lambda d: True)
+    assert "type" in error["error"] and "ISO15693" in error["error"]
+    ui.car()
+    ui.publish(T.connector_id_tag("CP1", 1), {"id": "TAG1", "type": "ISO15693"})
+    first = ui.connector("Charging", transaction_id=ANY)["transaction_id"]
+    assert messages(csms, "Authorize")[0]["idToken"] == {"idToken": "TAG1", "type": "ISO15693"}
+    assert events(csms)[0]["idToken"] == {"idToken": "TAG1", "type": "ISO15693"}
     ui.tag("TAG1")  # the session's own tag ends it
     ui.connector("Finishing")
     ended = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Ended")
     assert ended["transactionInfo"] == {**ended["transactionInfo"], "transactionId": first,
                                         "stoppedReason": "Local", "chargingState": "EVConnected"}
-    assert ended["triggerReason"] == "StopAuthorized" and ended["idToken"]["idToken"] == "TAG1"
+    assert ended["triggerReason"] == "StopAuthorized" and ended["idToken"] == {"idToken": "TAG1", "type": "ISO15693"}
     ui.car(cable=0)
     ui.connector("Available")
     ui.car()
