@@ -221,8 +221,9 @@ class CsmsRequests:
         return self.station.diagnostics.status
 
     def update_firmware(self, location: str, retrieve_at: float, retries: int | None,
-                        retry_interval: int | None) -> None:
-        self.station.firmware.start(location, retrieve_at, Retries.from_request(retries, retry_interval))
+                        retry_interval: int | None, request_id: int | None = None) -> None:
+        self.station.firmware.start(location, retrieve_at, Retries.from_request(retries, retry_interval),
+                                    request_id=request_id)
 
     def diagnostics_file_name(self, kind: str = "diagnostics") -> str:
         stamp = utc_from_timestamp(self.station.clock()).strftime("%Y%m%dT%H%M%SZ")

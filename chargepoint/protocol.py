@@ -185,7 +185,8 @@ class Controller(Protocol):
     def trigger_meter_values(self, connector_id: int | None) -> None: ...
 
     def update_firmware(self, location: str, retrieve_at: float, retries: int | None,
-                        retry_interval: int | None) -> None: ...
+                        retry_interval: int | None, request_id: int | None = None) -> None:
+        """`request_id`: the request's id the status notifications carry (when the version has one)."""
 
     def diagnostics_file_name(self, kind: str = "diagnostics") -> str: ...
 
@@ -225,5 +226,5 @@ def settings_for(definition: ChargePointDefinition, values: Mapping[str, str], d
     if definition.ocpp_version == "2.0.1":
         from chargepoint.ocpp201.settings import DeviceModelSettings
 
-        return DeviceModelSettings.load(directory, definition)
+        return DeviceModelSettings.load(directory, definition, values)
     raise NotImplementedError(definition.ocpp_version)

@@ -61,8 +61,6 @@ class Ocpp201Adapter(SessionAdapter):
         self._charging_state: dict[str, str] = {}  # transaction id -> chargingState last reported
         self._remote_starts: dict[int, tuple[int, str, dict[str, str]]] = {}  # EVSE -> (id, id token, IdToken)
         self._event_ids = itertools.count(1)
-        self.firmware_request_id: int | None = None
-        self.log_request_id: int | None = None
 
     def _make_cp(self, conn: OcppConnection) -> ChargePoint201:
         return ChargePoint201(self.station.definition.id, conn, self.station, self.station.connection.call_timeout,
@@ -229,11 +227,13 @@ class Ocpp201Adapter(SessionAdapter):
 
     # -- reports --------------------------------------------------------------------------
     async def report_firmware(self, status: str) -> None:
-        await self._report(call.FirmwareStatusNotification(status=status, request_id=self.firmware_request_id))
+        await self._report(call.FirmwareStatusNotification(status=status, request_id=self.station.firmware_request_id))
+
+    async def report_log(self, status: str) -> None:
+        await self._report(call.LogStatusNotification(status=status, request_id=self.station.log_request_id))
 
     async def report_diagnostics(self, status: str) -> None:
-        await self._report(call.LogStatusNotification(status=shapes.LOG_STATUS.get(status, status),
-                                                      request_id=self.log_request_id))
+        """2.0.1 has no GetDiagnostics (GetLog replaces it): nothing to report."""
 
     def reservation_ended(self, reservation_id: int, expired: bool) -> None:
         self._send_now(call.ReservationStatusUpdate(
@@ -281,4 +281,4 @@ class Ocpp201Adapter(SessionAdapter):
         elif message == "FirmwareStatusNotification":
             await self.report_firmware(self.station.firmware_status)
         elif message == "LogStatusNotification":
-            await self.report_diagnostics(self.station.diagnostics_status)
+            await self.report_log(self.station.log_status)

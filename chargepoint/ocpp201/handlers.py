@@ -283,32 +283,49 @@ class ChargePoint201(CallRouting, ProvisioningHandlers, AuthDataHandlers, Charge
 
     # -- L: firmware, N: logs -------------------------------------------------------------
     @on(Action.update_firmware)
-    def on_update_firmware(self, call_unique_id: str, request_id: int, firmware: dict[str, Any], **_: Any
+    def on_update_firmware(self, call_unique_id: str, request_id: int, firmware: dict[str, Any],
+                           retries: int | None = None, retry_interval: int | None = None, **_: Any
                            ) -> call_result.UpdateFirmware:
-        return call_result.UpdateFirmware(status=self._decide(call_unique_id, ACCEPTED))
+        """Signed (a signingCertificate and a signature): only with a certificate that chains to
+        an installed manufacturer root, the image installed only if the signature verifies."""
+        status = self._firmware(request_id, firmware, retries, retry_interval, dry_run=True)
+        return call_result.UpdateFirmware(status=self._decide(call_unique_id, status, status == ACCEPTED))
 
     @after(Action.update_firmware)
     def after_update_firmware(self, call_unique_id: str, request_id: int, firmware: dict[str, Any],
                               retries: int | None = None, retry_interval: int | None = None, **_: Any) -> None:
         if self._decided(call_unique_id):
-            self.adapter.firmware_request_id = request_id
-            retrieve_at = parse_datetime(firmware["retrieve_date_time"]).timestamp()
-            self.station.update_firmware(firmware["location"], retrieve_at, retries, retry_interval)
+            self._firmware(request_id, firmware, retries, retry_interval)
+
+    def _firmware(self, request_id: int, firmware: dict[str, Any], retries: int | None, retry_interval: int | None,
+                  *, dry_run: bool = False) -> str:
+        retrieve_at = parse_datetime(firmware["retrieve_date_time"]).timestamp()
+        if firmware.get("signing_certificate") and firmware.get("signature"):
+            return self.station.signed_update_firmware(
+                request_id, firmware["location"], retrieve_at, firmware["signing_certificate"], firmware["signature"],
+                retries, retry_interval, dry_run=dry_run)
+        if not dry_run:
+            self.station.update_firmware(firmware["location"], retrieve_at, retries, retry_interval, request_id)
+        return ACCEPTED
 
     @on(Action.get_log)
-    def on_get_log(self, call_unique_id: str, log_type: str, request_id: int, log: dict[str, Any], **_: Any
-                   ) -> call_result.GetLog:
-        file_name = self.station.diagnostics_file_name()
-        return call_result.GetLog(status=ACCEPTED, filename=self._decide(call_unique_id, file_name))
+    def on_get_log(self, call_unique_id: str, log_type: str, request_id: int, log: dict[str, Any],
+                   retries: int | None = None, retry_interval: int | None = None, **_: Any) -> call_result.GetLog:
+        file_name = self._log(log_type, request_id, log, retries, retry_interval, dry_run=True)
+        self._decide(call_unique_id, file_name)
+        return call_result.GetLog(status=ACCEPTED, filename=file_name)
 
     @after(Action.get_log)
     def after_get_log(self, call_unique_id: str, log_type: str, request_id: int, log: dict[str, Any],
                       retries: int | None = None, retry_interval: int | None = None, **_: Any) -> None:
-        file_name = self._decided(call_unique_id)
-        if file_name:
-            self.adapter.log_request_id = request_id
-            self.station.upload_diagnostics(file_name, log["remote_location"], _timestamp(log.get("oldest_timestamp")),
-                                            _timestamp(log.get("latest_timestamp")), retries, retry_interval)
+        if self._decided(call_unique_id):
+            self._log(log_type, request_id, log, retries, retry_interval)
+
+    def _log(self, log_type: str, request_id: int, log: dict[str, Any], retries: int | None,
+             retry_interval: int | None, *, dry_run: bool = False) -> str:
+        window = (_timestamp(log.get("oldest_timestamp")), _timestamp(log.get("latest_timestamp")))
+        return self.station.get_log(log_type, request_id, log["remote_location"], window, retries, retry_interval,
+                                    dry_run=dry_run)
 
     # -- P: data transfer -----------------------------------------------------------------
     @on(Action.data_transfer)

@@ -8,11 +8,15 @@ variables (TxStartPoint, OfflineThreshold…) through `variable()`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from chargepoint.ocpp201.device_model import DeviceModel, apply_definition
+from chargepoint.ocpp201.device_model import DeviceModel, InvalidValue, apply_definition
+from cp_simu.device_model_file import DEVICE_MODEL_FILE
 from cp_simu.models import ChargePointDefinition
+
+log = logging.getLogger(__name__)
 
 # station setting -> device model variable (flat key)
 VARIABLES: dict[str, str] = {
@@ -42,7 +46,12 @@ VARIABLES: dict[str, str] = {
     "ChargingScheduleAllowedChargingRateUnit": "SmartChargingCtrlr/RateUnit",
     "ChargingScheduleMaxPeriods": "SmartChargingCtrlr/PeriodsPerSchedule",
     "MaxChargingProfilesInstalled": "SmartChargingCtrlr/Entries:ChargingProfiles",
+    "AuthorizationKey": "SecurityCtrlr/BasicAuthPassword",
+    "SecurityProfile": "SecurityCtrlr/SecurityProfile",
+    "CpoName": "SecurityCtrlr/OrganizationName",
 }
+# Settings a `start` entry gives ([Security] of config.ini), written into a new device model.
+SEEDED = ("AuthorizationKey", "SecurityProfile")
 # Feature profile (1.6 name the station asks about) -> the controller that offers it.
 FEATURES: dict[str, str] = {
     "SmartCharging": "SmartChargingCtrlr/Enabled",
@@ -66,11 +75,21 @@ class DeviceModelSettings:
         model.listeners.append(self._changed)
 
     @classmethod
-    def load(cls, directory: Path, definition: ChargePointDefinition) -> DeviceModelSettings:
-        """The instance's device model, with what the definition decides written in."""
+    def load(cls, directory: Path, definition: ChargePointDefinition, values: Mapping[str, str]
+             ) -> DeviceModelSettings:
+        """The instance's device model, with what the definition decides written in; a new one
+        also gets the security settings of `values` (later, what the CSMS sets wins)."""
+        new = not (directory / DEVICE_MODEL_FILE).exists()
         model = DeviceModel.load(directory, definition.nb_connectors)
         apply_definition(model, definition)
-        return cls(model)
+        settings = cls(model)
+        for name in SEEDED if new else ():
+            if values.get(name) and values[name] != settings.get(name):
+                try:
+                    model.update(VARIABLES[name], values[name])
+                except InvalidValue as exc:
+                    log.error("%s not written into the device model: %s", name, exc)
+        return settings
 
     # -- the station's settings -----------------------------------------------------------
     def get(self, name: str) -> str:
@@ -102,8 +121,8 @@ class DeviceModelSettings:
 
     # -- the device model itself ----------------------------------------------------------
     def variable(self, key: str, default: str = "") -> str:
-        value = self.model.actual(key)
-        return default if value is None else value
+        """The Actual value, write-only ones included (the station reads its own password)."""
+        return self.model.value(key) if key in self.model else default
 
     def variable_items(self, key: str) -> list[str]:
         return [item.strip() for item in self.variable(key).split(",") if item.strip()]
@@ -114,9 +133,10 @@ class DeviceModelSettings:
         except ValueError:
             return default
 
-    def change(self, key: str, value: str) -> None:
-        """A value the station itself sets (the HeartbeatInterval of an accepted boot)."""
-        self.model.update(key, value)
+    def change(self, name: str, value: str) -> None:
+        """A value the station itself sets (by setting name or flat key): the HeartbeatInterval
+        of an accepted boot, the security profile after an upgrade or a fallback."""
+        self.model.update(VARIABLES.get(name, name), value)
 
     def _true(self, key: str) -> bool:
         return self.variable(key).strip().lower() == "true"

@@ -45,8 +45,6 @@ SAMPLE_TRIGGER = {"Sample.Periodic": "MeterValuePeriodic", "Sample.Clock": "Mete
 # Boot after a reset / an installed firmware (the model's stop reason) -> BootReasonEnumType
 BOOT_REASON = {StopReason.HARD_RESET: "RemoteReset", StopReason.SOFT_RESET: "RemoteReset",
                StopReason.REBOOT: "FirmwareUpdate"}
-# Diagnostics upload status (the model's) -> UploadLogStatusEnumType
-LOG_STATUS = {"Idle": "Idle", "Uploading": "Uploading", "Uploaded": "Uploaded", "UploadFailed": "UploadFailure"}
 PURPOSES = {"ChargingStationMaxProfile": "ChargePointMaxProfile"}  # 2.0.1 -> the model's
 
 

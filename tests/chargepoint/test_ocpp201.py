@@ -67,11 +67,10 @@ def test_session_with_authorize_and_unplug(broker, csms, recorder_factory, cp_fa
 
 def test_a_station_imports_only_its_own_version() -> None:
     """2.0.1 must not make 1.6 charge points heavier, nor the reverse."""
-    probe = ("import sys, pathlib, tempfile; from types import SimpleNamespace as NS;"
-             "from chargepoint.station import make_adapter; from chargepoint.protocol import settings_for;"
-             "from cp_simu.models import ChargePointDefinition as D;"
-             "d = D.from_dict({'id': 'X', 'ocpp_version': sys.argv[1]});"
-             "make_adapter(NS(definition=d, config=settings_for(d, {}, pathlib.Path(tempfile.mkdtemp()))));"
+    probe = ("import sys, pathlib, tempfile; from chargepoint.cli import prepare_instance;"
+             "from chargepoint.station import Station;"
+             "options = {'cp_id': 'X', 'central_system': 'ws://127.0.0.1:9/', 'ocpp_version': sys.argv[1]};"
+             "Station(prepare_instance(pathlib.Path(tempfile.mkdtemp()) / 'cp', options, 'mqtt://127.0.0.1:9'));"
              "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith(('ocpp.v', 'chargepoint.ocpp'))}))")
     for version, loaded in (("1.6", "['ocpp16', 'v16']"), ("2.0.1", "['ocpp201', 'v201']")):
         result = subprocess.run([PYTHON, "-c", probe, version], capture_output=True, text=True, timeout=60)
