@@ -403,7 +403,9 @@ class CpStatus(JsonPayload):
             extra={k: v for k, v in data.items() if k not in known})
 
     def with_status(self, status: str) -> CpStatus:
-        return CpStatus(**{**{f.name: getattr(self, f.name) for f in fields(self)}, "status": status})
+        """The same charge point in another state; the old state's `reason` does not carry over."""
+        return CpStatus(**{**{f.name: getattr(self, f.name) for f in fields(self)}, "status": status,
+                           "reason": ""})
 
     def definition(self, cp_id: str) -> ChargePointDefinition:
         """Rebuild a start entry from a status (used to save a setup of a running fleet)."""

@@ -255,3 +255,12 @@ def test_broker_urls(url, expected):
 def test_bad_broker_urls(url):
     with pytest.raises(ValueError):
         BrokerUrl.parse(url)
+
+
+def test_reason_is_additive_and_does_not_outlive_its_state():
+    d = ChargePointDefinition.from_dict({"id": "cp1"})
+    refused = CpStatus.for_definition(d, pid=1, status="Disconnected", reason="connection refused")
+    assert json.loads(refused.to_json())["reason"] == "connection refused"
+    assert CpStatus.from_payload(refused.to_json()).reason == "connection refused"
+    assert CpStatus.from_payload(reference("cp_status.json")).reason == ""  # a status that does not say
+    assert refused.with_status("Dead").reason == ""  # the launcher marking a vanished CP Dead
