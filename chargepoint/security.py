@@ -3,7 +3,7 @@ fallback, its certificates, and the security events and log.
 
 Version-neutral: the protocol adapter asks `transport()` before every connection attempt
 and reports the outcome (`connected`, `connection_failed`); its handlers call the
-certificate operations and `request_profile`. The profile and the Basic auth password live
+certificate operations and `check_profile` / `raise_profile`. The profile and the Basic auth password live
 in the OCPP configuration (SecurityProfile, AuthorizationKey), persisted in [Security].
 """
 
