@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from cp_simu import redact
+
 from .model import utc_now
 
 MESSAGE_TYPES = {2: "call", 3: "call_result", 4: "call_error"}
@@ -142,4 +144,4 @@ class JournaledConnection:
                            "errorDescription": msg[3] if len(msg) > 3 else None,
                            "errorDetails": msg[4] if len(msg) > 4 else None}
         self._journal.message(self._cp_id, self._version, direction, message_type, action,
-                              unique_id, payload)
+                              unique_id, redact.ocpp_message(payload))  # a password it sets stays out

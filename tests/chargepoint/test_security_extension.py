@@ -204,8 +204,9 @@ def test_authorization_key_is_write_only_and_a_new_one_is_used(tmp_path, broker,
     assert call(csms.api, "CP1", "ChangeConfiguration", {**change, "value": new_key_text})["status"] == "Accepted"
     assert connections(csms, 2)["security_profile"] == 1  # reconnected, with the new password
     assert security_section(cp)["basic_auth_password"] == new_key_text
-    for log in ("ocpp.log", "chargepoint.log"):
-        assert new_key_text not in (cp.directory / log).read_text()
+    for log in (cp.directory / "ocpp.log", cp.directory / "chargepoint.log", csms.log,
+                csms.log.with_suffix(".out")):
+        assert new_key_text not in log.read_text(), log
 
 
 def test_get_log_uploads_the_security_log(tmp_path, broker, recorder_factory, csms_factory, cp_factory) -> None:
