@@ -123,6 +123,8 @@ class AddCpDialog(QDialog):
         for field in (self.security.password, self.security.ca_file, self.security.client_cert,
                       self.security.client_key):
             field.textChanged.connect(self.validate)
+        for box in (self.security.skip_hostname_check, self.security.allow_self_signed):
+            box.toggled.connect(self.validate)
         self.apply_preset(PRESETS[0])
 
     def apply_preset(self, preset: Preset) -> None:

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -75,6 +76,8 @@ class CpSecurityFields:
         self.ca_file = PathEdit("CA bundle verifying the CSMS (profiles 2, 3; empty: the system's)")
         self.client_cert = PathEdit("client certificate (profile 3)")
         self.client_key = PathEdit("its private key (profile 3)")
+        self.skip_hostname_check = QCheckBox("skip the host name check (lab CSMS only)")
+        self.allow_self_signed = QCheckBox("trust a self-signed CSMS certificate (lab CSMS only)")
 
     def add_rows(self, form: QFormLayout) -> None:
         form.addRow("Security profile", self.profile)
@@ -82,13 +85,17 @@ class CpSecurityFields:
         form.addRow("CA file", self.ca_file)
         form.addRow("Client certificate", self.client_cert)
         form.addRow("Client key", self.client_key)
+        form.addRow("TLS", self.skip_hostname_check)
+        form.addRow("", self.allow_self_signed)
 
     def values(self) -> dict[str, object]:
         """Only what is set: a CP without security gets an entry the reference understands."""
         values: dict[str, object] = {"security_profile": self.profile.currentIndex(),
                                      "basic_auth_password": self.password.text(),
                                      "ca_file": self.ca_file.text(), "client_cert": self.client_cert.text(),
-                                     "client_key": self.client_key.text()}
+                                     "client_key": self.client_key.text(),
+                                     "tls_skip_hostname_check": self.skip_hostname_check.isChecked(),
+                                     "tls_allow_self_signed": self.allow_self_signed.isChecked()}
         return {k: v for k, v in values.items() if v}
 
 

@@ -68,6 +68,7 @@ def test_add_dialog_security_fields_lock_column_and_setup_without_passwords(
     dialog.security.profile.setCurrentIndex(2)
     dialog.security.password.setText(CP_PASSWORD)
     dialog.security.ca_file.setText("/etc/ssl/ca.pem")
+    dialog.security.allow_self_signed.setChecked(True)
     assert dialog.security.password.echoMode() == dialog.security.password.EchoMode.Password
     ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
     assert ok.isEnabled(), dialog.error.text()
@@ -75,7 +76,8 @@ def test_add_dialog_security_fields_lock_column_and_setup_without_passwords(
     (entry,) = wait_json(qtbot, rec, T.launcher_cmd)["charge_points"]
     assert {k: entry[k] for k in ("security_profile", "basic_auth_password", "ca_file")} == {
         "security_profile": 2, "basic_auth_password": CP_PASSWORD, "ca_file": "/etc/ssl/ca.pem"}
-    assert "client_cert" not in entry
+    assert entry["tls_allow_self_signed"] is True
+    assert "client_cert" not in entry and "tls_skip_hostname_check" not in entry
 
     # the CP shows up, with its profile in its status (additive field) and a redacted URL
     publish_cp(rec, "secure_1", central_system="wss://cp:***@127.0.0.1:9443/ocpp")
