@@ -25,6 +25,7 @@ from typing import Any
 import click
 
 from cp_simu import redact
+from cp_simu.config import MqttSettings
 from cp_simu.urls import BrokerUrl
 
 ENV_USERNAME = "OCPP_SIMU_MQTT_USERNAME"
@@ -83,23 +84,24 @@ class BrokerAccess:
 
 def resolve(url: str | None, *, username: str | None = None, password_file: str | Path | None = None,
             ca_file: str | Path | None = None, client_cert: str | Path | None = None,
-            client_key: str | Path | None = None, defaults: Any = None,
+            client_key: str | Path | None = None, defaults: MqttSettings | None = None,
             env: Mapping[str, str] | None = None) -> BrokerAccess:
-    """The access from options, URL, environment and config.ini [Mqtt] (`defaults`, an
-    MqttSettings), in that order of precedence (see the module's docstring).
+    """The access from options, URL, environment and config.ini [Mqtt] (`defaults`), in
+    that order of precedence (see the module's docstring).
 
     Raises ValueError for a bad URL or an unreadable password file (the message never holds
     the password)."""
     env = os.environ if env is None else env
-    parsed = BrokerUrl.parse(url or getattr(defaults, "broker", None) or "mqtt://127.0.0.1:1883")
-    user = username or parsed.username or env.get(ENV_USERNAME) or getattr(defaults, "username", "") or None
+    config = defaults or MqttSettings()
+    parsed = BrokerUrl.parse(url or config.broker)
+    user = username or parsed.username or env.get(ENV_USERNAME) or config.username or None
     password = (_read_password(password_file) if password_file else env.get(ENV_PASSWORD) or parsed.password
-                or _read_password(getattr(defaults, "password_file", "") or None))
+                or _read_password(config.password_file))
     redact.register_secret(password)
     access = BrokerAccess(replace(parsed, username=user, password=password or None),
-                          ca_file=_absolute(ca_file or getattr(defaults, "ca_file", "")),
-                          client_cert=_absolute(client_cert or getattr(defaults, "client_cert", "")),
-                          client_key=_absolute(client_key or getattr(defaults, "client_key", "")))
+                          ca_file=_absolute(ca_file or config.ca_file),
+                          client_cert=_absolute(client_cert or config.client_cert),
+                          client_key=_absolute(client_key or config.client_key))
     if access.url.password and not access.url.username:
         raise ValueError("an MQTT password needs a user name (--mqtt-username or user@ in the URL)")
     access.tls_context()  # unusable TLS files: said now, not at every reconnection
