@@ -246,3 +246,18 @@ def test_url_template_with_basic_auth_as_ocpp_csms_checks_it(fleet, ocpp_csms_fa
         assert status["central_system"].startswith("ws://{id}:***@")
     for cp_id in ("AUTH_OK", "AUTH_BAD"):
         assert password not in (fleet.instance(cp_id) / "chargepoint.log").read_text()
+
+
+def test_security_profile_1_with_the_id_template(fleet, ocpp_csms_factory):
+    """The way to give the password (arthexis's set-up too): the security settings, the user
+    being the charge point id; the URL names only where the id goes."""
+    password = "profile1-Pa55w0rd"
+    csms = ocpp_csms_factory("--password", password)
+    fleet.start({"id": "PROFILE1", "central_system": f"ws://127.0.0.1:{csms.port}/ws/ocpp/{{id}}/",
+                 "security_profile": 1, "basic_auth_password": password})
+    fleet.wait_status("PROFILE1", "Accepted", 20)
+    csms.wait_event("BootEvent", "PROFILE1")
+    driver = Driver(fleet.rec, "PROFILE1")
+    driver.start_session()
+    csms.wait_event("TransactionStartedEvent", "PROFILE1")
+    assert password not in (fleet.instance("PROFILE1") / "chargepoint.log").read_text()
