@@ -25,16 +25,38 @@ from tests.launcher.conftest import cp_processes, kill_cps
 from tests.procs import free_port, managed, ocpp_simu, port_open, wait_until
 
 
+def _up(workdir: Path, cps: int, *extra: str, port: int | None = None) -> list[str]:
+    """`up` on a broker port of its own (nothing listens there: it starts the embedded broker)."""
+    return ocpp_simu("up", "--cps", str(cps), "--broker", f"mqtt://127.0.0.1:{port or free_port()}",
+                     "--workdir", str(workdir), *extra)
+
+
+def _up_processes(up_pid: int, workdir: Path) -> list[psutil.Process]:
+    """What `up` started, and the charge points of its work directory."""
+    return psutil.Process(up_pid).children(recursive=True) + cp_processes(workdir)
+
+
+def _all_gone(started: list[psutil.Process]) -> None:
+    wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in started),
+               10, what="every process `up` started to end")
+
+
+def _reap(started: list[psutil.Process], workdir: Path) -> None:
+    for proc in started:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    kill_cps(workdir)
+
+
 def test_up_boots_three_cps_and_ctrl_c_leaves_nothing(tmp_path: Path):
     workdir = tmp_path / "up"
-    port = free_port()  # nothing listens there: `up` starts the embedded broker
-    args = ocpp_simu("up", "--cps", "3", "--broker", f"mqtt://127.0.0.1:{port}", "--workdir", str(workdir))
+    args = _up(workdir, 3)
     started: list[psutil.Process] = []
     try:
         with managed(args, log=tmp_path / "up.out") as up:
             wait_until(lambda: "3/3 Accepted" in up.output() or not up.alive(), 60, what="3/3 Accepted")
             assert up.alive(), up.output()
-            started = psutil.Process(up.pid).children(recursive=True) + cp_processes(workdir)
+            started = _up_processes(up.pid, workdir)
             names = " ".join(" ".join(p.cmdline()) for p in started)
             assert all(part in names for part in ("broker", "csms", "launcher", "launcher.spawner"))
             assert len(cp_processes(workdir)) == 3
@@ -46,48 +68,38 @@ def test_up_boots_three_cps_and_ctrl_c_leaves_nothing(tmp_path: Path):
 
             up.signal(signal.SIGINT)
             assert up.wait(30) == 0, up.output()
-        wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in started),
-                   10, what="every process `up` started to end")
+        _all_gone(started)
         assert not cp_processes(workdir)
         assert "stopped" in (tmp_path / "up.out").read_text()
         assert "ERROR" not in (workdir / "broker.log").read_text()  # up's broker probe speaks MQTT
     finally:
-        for proc in started:
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-        kill_cps(workdir)
+        _reap(started, workdir)
 
 
 @pytest.mark.parametrize("moment", ["header", "processes"])
 def test_ctrl_c_while_the_fleet_boots_leaves_nothing(tmp_path: Path, moment: str):
     """Interrupted around the start command, before the CPs' first status."""
     workdir = tmp_path / "up"
-    port = free_port()
-    args = ocpp_simu("up", "--cps", "5", "--broker", f"mqtt://127.0.0.1:{port}", "--workdir", str(workdir))
+    args = _up(workdir, 5)
     started: list[psutil.Process] = []
     try:
         with managed(args, log=tmp_path / "up.out") as up:
             wait_until(lambda: "ocpp-simu up ·" in up.output() or not up.alive(), 30, what="up's header")
             if moment == "processes":
                 wait_until(lambda: len(cp_processes(workdir)) == 5 or not up.alive(), 10, what="5 CP processes")
-            started = psutil.Process(up.pid).children(recursive=True) + cp_processes(workdir)
+            started = _up_processes(up.pid, workdir)
             up.signal(signal.SIGINT)
             assert up.wait(30) == 0, up.output()
-        wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in started),
-                   10, what="every process `up` started to end")
+        _all_gone(started)
         assert not cp_processes(workdir)
     finally:
-        for proc in started:
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
-        kill_cps(workdir)
+        _reap(started, workdir)
 
 
 def test_closed_terminal_stops_up_and_leaves_nothing(tmp_path: Path):
     """SIGHUP with a dead stdout (closed window, `| tee` killed): the clean-up still happens."""
     workdir = tmp_path / "up"
-    port = free_port()
-    args = ocpp_simu("up", "--cps", "2", "--broker", f"mqtt://127.0.0.1:{port}", "--workdir", str(workdir))
+    args = _up(workdir, 2)
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     started: list[psutil.Process] = []
     try:
@@ -95,29 +107,24 @@ def test_closed_terminal_stops_up_and_leaves_nothing(tmp_path: Path):
         for line in proc.stdout:
             if b"2/2 Accepted" in line:
                 break
-        started = psutil.Process(proc.pid).children(recursive=True) + cp_processes(workdir)
+        started = _up_processes(proc.pid, workdir)
         assert len(cp_processes(workdir)) == 2
         proc.stdout.close()  # the reader is gone: every later write by `up` fails
         proc.send_signal(signal.SIGHUP)
         assert proc.wait(30) == 0
-        wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in started),
-                   10, what="every process `up` started to end")
+        _all_gone(started)
         assert not cp_processes(workdir)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        for p in started:
-            with contextlib.suppress(psutil.Error):
-                p.kill()
-        kill_cps(workdir)
+        _reap(started, workdir)
 
 
 @pytest.mark.parametrize("terminal", [False, True], ids=["lines", "live-screen"])
 def test_view_says_why_a_charge_point_is_disconnected(tmp_path: Path, terminal: bool):
     workdir = tmp_path / "up"
     csms = f"ws://127.0.0.1:{free_port()}/"  # nothing listens there
-    args = ocpp_simu("up", "--cps", "1", "--csms", csms, "--broker", f"mqtt://127.0.0.1:{free_port()}",
-                     "--workdir", str(workdir))
+    args = _up(workdir, 1, "--csms", csms)
     expected = "CP_0001 Disconnected (connection refused)"
     if terminal:  # the live screen: a row per CP, the reason in its last column, the hints under it
         expected = "CP_0001     " + "Disconnected  " + "connection refused"
@@ -187,23 +194,12 @@ def _hint(output: str, label: str) -> str:
     return line[len(label):].strip()
 
 
-def _up_processes(up_pid: int, workdir: Path) -> list[psutil.Process]:
-    return psutil.Process(up_pid).children(recursive=True) + cp_processes(workdir)
-
-
-def _reap(started: list[psutil.Process], workdir: Path) -> None:
-    for proc in started:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    kill_cps(workdir)
-
-
 @pytest.mark.skipif(not shutil.which("mosquitto_pub") or not shutil.which("curl"),
                     reason="needs mosquitto_pub and curl (make test installs them)")
 def test_up_says_what_to_do_next_shows_and_stops_its_launchers_whole_fleet(tmp_path: Path):
     workdir = tmp_path / "up"
     port = free_port()
-    args = ocpp_simu("up", "--cps", "2", "--broker", f"mqtt://127.0.0.1:{port}", "--workdir", str(workdir))
+    args = _up(workdir, 2, port=port)
     started: list[psutil.Process] = []
     try:
         with managed(args, log=tmp_path / "up.out") as up:
@@ -236,16 +232,14 @@ def test_up_says_what_to_do_next_shows_and_stops_its_launchers_whole_fleet(tmp_p
             up.signal(signal.SIGINT)
             assert up.wait(30) == 0, up.output()
             assert "stopping 3 charge point(s)" in up.output()
-        wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in started),
-                   10, what="every process `up` started, and GUEST_1, to end")
+        _all_gone(started)  # GUEST_1 too
     finally:
         _reap(started, workdir)
 
 
 def test_keep_fleet_leaves_it_running(tmp_path: Path):
     workdir = tmp_path / "up"
-    args = ocpp_simu("up", "--cps", "1", "--broker", f"mqtt://127.0.0.1:{free_port()}", "--workdir", str(workdir),
-                     "--keep-fleet")
+    args = _up(workdir, 1, "--keep-fleet")
     started: list[psutil.Process] = []
     try:
         with managed(args, log=tmp_path / "up.out") as up:
@@ -262,10 +256,7 @@ def test_keep_fleet_leaves_it_running(tmp_path: Path):
 
 def test_a_second_up_prints_the_csms_its_running_fleet_uses(tmp_path: Path):
     port = free_port()
-    first_args = ocpp_simu("up", "--cps", "2", "--broker", f"mqtt://127.0.0.1:{port}",
-                           "--workdir", str(tmp_path / "first"))
-    second_args = ocpp_simu("up", "--cps", "2", "--broker", f"mqtt://127.0.0.1:{port}",
-                            "--workdir", str(tmp_path / "second"))
+    first_args, second_args = (_up(tmp_path / name, 2, port=port) for name in ("first", "second"))
     started: list[psutil.Process] = []
     try:
         with managed(first_args, log=tmp_path / "first.out") as first:
