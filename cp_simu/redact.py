@@ -13,12 +13,12 @@ error messages. Three kinds of secret are masked:
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 MASK = "***"
 
@@ -28,6 +28,8 @@ SECRET_CONFIG_KEYS = frozenset({"AuthorizationKey", "BasicAuthPassword"})
 # (2.0.1 SetNetworkProfile's apn.apnPassword, vpn.password), these names, and `key` inside
 # `vpn` (elsewhere `key` names a configuration key).
 _SECRET_FIELDS = frozenset({"authorizationkey", "privatekey"})
+# A frame holding none of these words (lower case) has no secret field to mask.
+_SECRET_WORDS = ("password", "authorizationkey", "privatekey", '"vpn"')
 
 # scheme://user:password@ (the password part stops at the last "@" before the host).
 _URL_CREDENTIALS = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:\"']*:)(?P<pw>[^\s/\"']*)(?=@)")
@@ -56,22 +58,20 @@ def url(text: str) -> str:
 
 def text(value: str) -> str:
     """Free text (a log line, an error message) with URL passwords and known secrets masked."""
-    value = _JSON_SECRET_FIELD.sub(lambda m: m["head"] + MASK, url(value))
+    if '"' in value:
+        value = _JSON_SECRET_FIELD.sub(lambda m: m["head"] + MASK, value)
+    return _string(value)
+
+
+def _string(value: str) -> str:
+    """One string value: URL passwords and known secrets masked (cheap when there are none)."""
+    if "://" in value:
+        value = url(value)
     with _secrets_lock:
-        known = sorted(_secrets, key=len, reverse=True)
-    for secret in known:
-        if secret in value:
-            value = value.replace(secret, MASK)
+        known = [secret for secret in _secrets if secret in value]
+    for secret in sorted(known, key=len, reverse=True):
+        value = value.replace(secret, MASK)
     return value
-
-
-def has_credentials(link: str) -> bool:
-    """Whether a URL carries a user name or password."""
-    try:
-        parts = urlsplit(link)
-    except ValueError:
-        return False
-    return bool(parts.username or parts.password)
 
 
 def is_secret_key(name: str) -> bool:
@@ -84,6 +84,21 @@ def config_values(values: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in values.items() if k.split("/")[-1].split(":")[0] not in SECRET_CONFIG_KEYS}
 
 
+def ocpp_frame(frame: str) -> Any:
+    """An OCPP-J frame (JSON text) decoded, with every secret masked; ValueError if it is no
+    JSON. The walk is skipped for frames that cannot hold a secret (most of them)."""
+    message = json.loads(frame)
+    lowered = frame.lower()
+    if "://" in frame or any(word in lowered for word in _SECRET_WORDS) or _holds_known_secret(frame):
+        return ocpp_message(message)
+    return message
+
+
+def _holds_known_secret(value: str) -> bool:
+    with _secrets_lock:
+        return any(secret in value for secret in _secrets)
+
+
 def ocpp_message(message: Any) -> Any:
     """An OCPP-J message (decoded JSON) with every secret masked; the input is not changed."""
     return _walk(message, owner="")
@@ -91,7 +106,7 @@ def ocpp_message(message: Any) -> Any:
 
 def _walk(node: Any, owner: str) -> Any:
     if isinstance(node, str):
-        return text(node)
+        return _string(node)
     if isinstance(node, list):
         return [_walk(item, owner) for item in node]
     if not isinstance(node, dict):

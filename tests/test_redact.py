@@ -35,6 +35,18 @@ def test_change_configuration_authorization_key_is_masked() -> None:
     assert redact.ocpp_message(get) == get
 
 
+def test_frames_are_decoded_and_masked_only_when_they_may_hold_a_secret() -> None:
+    plain = '[2,"1","Heartbeat",{}]'
+    assert redact.ocpp_frame(plain) == [2, "1", "Heartbeat", {}]
+    change = '[2,"2","ChangeConfiguration",{"key":"AuthorizationKey","value":"k-0123456789"}]'
+    assert redact.ocpp_frame(change)[3]["value"] == redact.MASK
+    redact.register_secret("known-secret-77")
+    assert redact.ocpp_frame('[2,"3","DataTransfer",{"vendorId":"v","data":"known-secret-77"}]')[3]["data"] == \
+        redact.MASK
+    with pytest.raises(ValueError):
+        redact.ocpp_frame("not json")
+
+
 def test_get_configuration_answer_and_201_variables_are_masked() -> None:
     answer = [3, "1", {"configurationKey": [{"key": "AuthorizationKey", "readonly": False, "value": "topsecret"},
                                             {"key": "HeartbeatInterval", "readonly": False, "value": "300"}]}]

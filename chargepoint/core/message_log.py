@@ -38,7 +38,7 @@ class MessageLog:
     def record(self, direction: str, frame: str) -> None:
         """direction: "out" (sent by the CP) or "in" (received)."""
         try:
-            message: object = redact.ocpp_message(json.loads(frame))
+            message: object = redact.ocpp_frame(frame)
         except ValueError:
             message = redact.text(frame)  # a malformed frame is logged as it came, minus secrets
         record = json.dumps({"time": utc_iso(), "direction": direction, "message": message},
