@@ -31,7 +31,7 @@ STORE_DIR = "certificates"
 OWN_CERT, OWN_KEY, PENDING_KEY = "charge_point.pem", "charge_point.key", "pending.key"
 CSMS_ROOT = "CentralSystemRootCertificate"
 MANUFACTURER_ROOT = "ManufacturerRootCertificate"
-ROOT_USES = (CSMS_ROOT, MANUFACTURER_ROOT)
+ROOT_USES = (CSMS_ROOT, MANUFACTURER_ROOT, "V2GRootCertificate", "MORootCertificate")  # the last two: 2.0.1
 OWN_USE = "ChargePointCertificate"
 
 

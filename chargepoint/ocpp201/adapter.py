@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp2.0.1"
 TRIGGERS = frozenset({"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "TransactionEvent",
-                      "FirmwareStatusNotification", "LogStatusNotification"})
+                      "FirmwareStatusNotification", "LogStatusNotification", "SignChargingStationCertificate"})
 
 
 def id_token_info(data: dict[str, Any] | None) -> IdTagInfo | None:
@@ -88,6 +88,15 @@ class Ocpp201Adapter(SessionAdapter):
     def reboot(self, reason: StopReason) -> None:
         self._boot_reason = shapes.BOOT_REASON.get(reason, "RemoteReset")
         super().reboot(reason)
+
+    def _config_changed(self, key: str, value: str) -> None:
+        """A01: a new BasicAuthPassword (announced once SetVariables was answered) is used at
+        once by a station under profile 1 or 2: a new connection."""
+        super()._config_changed(key, value)
+        if key == "AuthorizationKey":
+            self.station.security.event("ReconfigurationOfSecurityParameters", "BasicAuthPassword changed")
+            if self.station.security.profile in (1, 2):
+                self.reconnect()
 
     async def _announce(self, cp: ChargePoint) -> None:
         self._sent_status.clear()
@@ -282,3 +291,8 @@ class Ocpp201Adapter(SessionAdapter):
             await self.report_firmware(self.station.firmware_status)
         elif message == "LogStatusNotification":
             await self.report_log(self.station.log_status)
+        elif message == "SignChargingStationCertificate":
+            answer = await self._send(cp, call.SignCertificate(csr=self.station.security.new_csr(),
+                                                               certificate_type="ChargingStationCertificate"))
+            if answer is not None and answer.status != "Accepted":
+                log.warning("SignCertificate: %s", answer.status)

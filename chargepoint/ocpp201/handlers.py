@@ -21,6 +21,7 @@ from chargepoint.model.smart_charging import parse_datetime
 from chargepoint.ocpp201 import shapes
 from chargepoint.ocpp201.auth_data import AuthDataHandlers
 from chargepoint.ocpp201.provisioning import ProvisioningHandlers
+from chargepoint.ocpp201.security_handlers import SecurityHandlers
 from chargepoint.protocol import Controller
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def _timestamp(text: str | None) -> float | None:
     return None if text is None else parse_datetime(text).timestamp()
 
 
-class ChargePoint201(CallRouting, ProvisioningHandlers, AuthDataHandlers, ChargePoint):
+class ChargePoint201(CallRouting, ProvisioningHandlers, AuthDataHandlers, SecurityHandlers, ChargePoint):
     """One WebSocket session with the CSMS, seen from the charging station: the device model
     and authorization data handlers (mixins) and the functional blocks below."""
 

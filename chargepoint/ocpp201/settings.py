@@ -8,13 +8,15 @@ variables (TxStartPoint, OfflineThreshold…) through `variable()`.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from chargepoint.ocpp201.device_model import DeviceModel, InvalidValue, apply_definition
-from cp_simu.device_model_file import DEVICE_MODEL_FILE
+from cp_simu.config import INSTANCE_FILE, update_section
 from cp_simu.models import ChargePointDefinition
+from cp_simu.security_settings import SECTION_SECURITY
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +52,10 @@ VARIABLES: dict[str, str] = {
     "SecurityProfile": "SecurityCtrlr/SecurityProfile",
     "CpoName": "SecurityCtrlr/OrganizationName",
 }
-# Settings a `start` entry gives ([Security] of config.ini), written into a new device model.
+# Settings a `start` entry gives ([Security] of config.ini), written into the device model.
 SEEDED = ("AuthorizationKey", "SecurityProfile")
+SECURITY_SETTINGS = {"SecurityCtrlr/BasicAuthPassword": "basic_auth_password",
+                     "SecurityCtrlr/SecurityProfile": "security_profile"}  # device model -> [Security]
 # Feature profile (1.6 name the station asks about) -> the controller that offers it.
 FEATURES: dict[str, str] = {
     "SmartCharging": "SmartChargingCtrlr/Enabled",
@@ -63,6 +67,13 @@ RATE_UNITS = {"A": "Current", "W": "Power"}  # SmartChargingCtrlr RateUnit -> 1.
 
 # Station settings whose value is a variable's capacity (maxLimit), not its Actual value.
 CAPACITIES = {"LocalAuthListMaxLength", "MaxChargingProfilesInstalled"}
+
+
+def _keep_security(config_file: Path, key: str, value: str) -> None:
+    """A security variable the CSMS changed goes back into [Security] (its one home)."""
+    setting = SECURITY_SETTINGS.get(key)
+    if setting is not None and config_file.exists():
+        update_section(config_file, SECTION_SECURITY, {setting: value})
 
 
 class DeviceModelSettings:
@@ -77,18 +88,20 @@ class DeviceModelSettings:
     @classmethod
     def load(cls, directory: Path, definition: ChargePointDefinition, values: Mapping[str, str]
              ) -> DeviceModelSettings:
-        """The instance's device model, with what the definition decides written in; a new one
-        also gets the security settings of `values` (later, what the CSMS sets wins)."""
-        new = not (directory / DEVICE_MODEL_FILE).exists()
+        """The instance's device model, with what the definition decides written in. The
+        security settings (`values`: the password and the profile of [Security]) are kept
+        in [Security] of the instance's config.ini, as for 1.6: written into the model at
+        every start, and what the CSMS sets there (SetVariables, an upgrade) written back."""
         model = DeviceModel.load(directory, definition.nb_connectors)
         apply_definition(model, definition)
         settings = cls(model)
-        for name in SEEDED if new else ():
+        for name in SEEDED:
             if values.get(name) and values[name] != settings.get(name):
                 try:
                     model.update(VARIABLES[name], values[name])
                 except InvalidValue as exc:
                     log.error("%s not written into the device model: %s", name, exc)
+        model.listeners.append(functools.partial(_keep_security, directory / INSTANCE_FILE))
         return settings
 
     # -- the station's settings -----------------------------------------------------------

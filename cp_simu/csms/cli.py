@@ -45,7 +45,7 @@ async def serve(settings: Settings, host: str, port: int, api_host: str, api_por
     except OSError as e:
         raise click.ClickException(f"cannot open the log file: {e}") from None
     security = security or CsmsSecurity()
-    csms = CentralSystem(settings, security.sign)
+    csms = CentralSystem(settings, security.sign if security.authority else None)
     server = CsmsServer(csms, journal, security)
     api = ControlApi(server, csms, journal) if api_port else None
     stop = asyncio.Event()

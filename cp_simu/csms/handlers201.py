@@ -3,23 +3,28 @@
 Every message a 2.0.1 charging station may send is answered: what the demo CSMS keeps
 (registration, connector statuses, transactions with their events, the reported device
 model, the last status of firmware / log / reservation notifications) lives in the model;
-the rest is acknowledged and visible in the journal. Certificate requests (SignCertificate,
-Get15118EVCertificate, GetCertificateStatus) are refused: the demo CSMS is no certificate
-authority.
+the rest is acknowledged and visible in the journal. SignCertificate is signed by the CSMS's
+CA when it has one (`--pki`, `--ca-key`) and answered with CertificateSigned; the ISO 15118
+certificate requests (Get15118EVCertificate, GetCertificateStatus) are refused.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from ocpp.routing import on
-from ocpp.v201 import ChargePoint, call_result
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.datatypes import IdTokenInfoType
 from ocpp.v201.enums import Action
 
+from cp_simu.pki import PkiError
+
 from .model import CentralSystem, utc_now
 
-NO_CA = {"reason_code": "NoCA", "additional_info": "the demo CSMS signs no certificates"}
+NO_CA = {"reason_code": "NoCA", "additional_info": "the demo CSMS signs no certificates of this kind"}
+STATION_CERTIFICATE = "ChargingStationCertificate"
+LOGGER = logging.getLogger(__name__)
 
 
 class ChargePoint201(ChargePoint):
@@ -152,8 +157,24 @@ class ChargePoint201(ChargePoint):
         return call_result.SecurityEventNotification()
 
     @on(Action.sign_certificate)
-    def on_sign_certificate(self, **_: Any) -> call_result.SignCertificate:
-        return call_result.SignCertificate(status="Rejected", status_info=NO_CA)
+    def on_sign_certificate(self, csr: str, certificate_type: str = STATION_CERTIFICATE,
+                            **_: Any) -> call_result.SignCertificate:
+        if self.csms.sign_csr is None or certificate_type != STATION_CERTIFICATE:
+            return call_result.SignCertificate(status="Rejected", status_info=NO_CA)
+        return call_result.SignCertificate(status="Accepted")
+
+    @after(Action.sign_certificate)
+    async def after_sign_certificate(self, csr: str, certificate_type: str = STATION_CERTIFICATE,
+                                     **_: Any) -> None:
+        """The CA signs the CSR (its CN must be this station's id) and sends the chain."""
+        if self.csms.sign_csr is None or certificate_type != STATION_CERTIFICATE:
+            return
+        try:
+            chain = self.csms.sign_csr(self.id, csr)
+        except PkiError as exc:
+            LOGGER.warning("%s: CSR not signed: %s", self.id, exc)
+            return
+        await self.call(call.CertificateSigned(certificate_chain=chain, certificate_type=STATION_CERTIFICATE))
 
     @on(Action.get_15118_ev_certificate)
     def on_get_15118_ev_certificate(self, **_: Any) -> call_result.Get15118EVCertificate:
