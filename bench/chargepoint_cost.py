@@ -10,7 +10,7 @@ measures:
     (MeterValues every second, status refresh at 1 Hz);
   - CPU time used by the process so far.
 
-    python -m bench.chargepoint_cost [--broker mqtt://127.0.0.1:1883] [--runs 3]
+    python -m bench.chargepoint_cost [--broker mqtt://127.0.0.1:1883] [--runs 3] [--ocpp-version 2.0.1]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import psutil
 
 from bench.common import free_port, private_broker, served
 from cp_simu.config import SECTION_OCPP, load_config, update_section, write_instance_config
-from cp_simu.models import ChargePointDefinition
+from cp_simu.models import OCPP_VERSIONS, ChargePointDefinition
 from cp_simu.mqtt import Message, MqttClient
 from cp_simu.topics import Topics
 
@@ -69,14 +69,28 @@ def _journal_time(log: Path, cp_id: str, action: str) -> float:
     raise RuntimeError(f"no {action} from {cp_id} at the CSMS")
 
 
-def measure(broker: str, csms_url: str, csms_log: Path, tmp: Path, run: int) -> dict[str, float]:
+def _meter_every_second(directory: Path, definition: ChargePointDefinition) -> None:
+    """MeterValues (1.6) or TransactionEvent Updated (2.0.1) every second, the same measurands."""
+    measurands = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage"
+    if definition.ocpp_version == "1.6":
+        update_section(directory / "config.ini", SECTION_OCPP,
+                       {"MeterValueSampleInterval": "1", "MeterValuesSampledData": measurands})
+        return
+    from chargepoint.ocpp201.device_model import DeviceModel
+
+    model = DeviceModel.load(directory, definition.nb_connectors)
+    model.update("SampledDataCtrlr/TxUpdatedInterval", "1")
+    model.update("SampledDataCtrlr/TxUpdatedMeasurands", measurands)
+
+
+def measure(broker: str, csms_url: str, csms_log: Path, tmp: Path, run: int,
+            ocpp_version: str = "1.6") -> dict[str, float]:
     cp_id = f"bench_cp_{run}"
     directory = tmp / cp_id
-    definition = ChargePointDefinition.from_dict({"id": cp_id, "central_system": csms_url})
+    definition = ChargePointDefinition.from_dict({"id": cp_id, "central_system": csms_url,
+                                                  "ocpp_version": ocpp_version})
     write_instance_config(load_config(None), definition, directory, broker=broker)
-    update_section(directory / "config.ini", SECTION_OCPP,
-                   {"MeterValueSampleInterval": "1", "MeterValuesSampledData":
-                    "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage"})
+    _meter_every_second(directory, definition)
     topics = Topics()
     accepted = threading.Event()
     charging = threading.Event()
@@ -114,7 +128,8 @@ def measure(broker: str, csms_url: str, csms_log: Path, tmp: Path, run: int) -> 
         client.publish(topics.connector_id_tag(cp_id, 1), json.dumps({"id": "BENCH"}))
         if not charging.wait(10):
             raise RuntimeError("the charge point did not start charging")
-        start_s = _journal_time(csms_log, cp_id, "StartTransaction") - presented
+        start_s = _journal_time(csms_log, cp_id, "StartTransaction" if ocpp_version == "1.6"
+                                else "TransactionEvent") - presented
         time.sleep(5.0)
         busy = _memory(proc.pid)
         cpu = psutil.Process(proc.pid).cpu_times()
@@ -136,16 +151,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--broker", help="MQTT broker URL (default: a private one)")
     parser.add_argument("--runs", type=int, default=3, help="charge points started one after the other")
+    parser.add_argument("--ocpp-version", choices=OCPP_VERSIONS, default="1.6")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name, contextlib.ExitStack() as stack:
         tmp = Path(tmp_name)
         broker = args.broker or stack.enter_context(private_broker())
         csms_url, csms_log = stack.enter_context(demo_csms(tmp))
-        results = [measure(broker, csms_url, csms_log, tmp, run) for run in range(args.runs)]
-    print(f"one charge point (OCPP 1.6, AC, 1 connector), {args.runs} run(s), median:")
+        results = [measure(broker, csms_url, csms_log, tmp, run, args.ocpp_version) for run in range(args.runs)]
+    print(f"one charge point (OCPP {args.ocpp_version}, AC, 1 connector), {args.runs} run(s), median:")
+    start = "StartTransaction" if args.ocpp_version == "1.6" else "TransactionEvent Started"
     rows = (("process start -> BootNotification at the CSMS", "boot_s", "s"),
             ("process start -> MQTT status Accepted", "accepted_s", "s"),
-            ("MQTT id_tag (car plugged) -> StartTransaction", "start_ms", "ms"),
+            (f"MQTT id_tag (car plugged) -> {start}", "start_ms", "ms"),
             ("RSS idle / charging", ("idle_rss", "busy_rss"), "MB"),
             ("USS idle / charging", ("idle_uss", "busy_uss"), "MB"),
             ("PSS idle / charging", ("idle_pss", "busy_pss"), "MB"),
