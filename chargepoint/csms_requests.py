@@ -113,6 +113,13 @@ class CsmsRequests:
         log.warning("%s reset", "hard" if hard else "soft")
         await self.station.reboot(StopReason.HARD_RESET if hard else StopReason.SOFT_RESET)
 
+    def reset_evse(self, connector_id: int) -> None:
+        """One EVSE starts over (2.0.1 Reset with evseId): its session ends, its transient state goes."""
+        connector = self.station.connectors[connector_id]
+        connector.stop(StopReason.HARD_RESET)
+        connector.reboot()
+        self.station.touch(connector_id, save=True)
+
     def unlock(self, connector_id: int, *, dry_run: bool = False) -> str:
         connector = self.station.connectors.get(connector_id)
         if connector is None:

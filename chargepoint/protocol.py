@@ -147,6 +147,9 @@ class Controller(Protocol):
 
     async def reset(self, hard: bool) -> None: ...
 
+    def reset_evse(self, connector_id: int) -> None:
+        """One connector (EVSE) starts over: its session ends (HardReset), its transient state goes."""
+
     def unlock(self, connector_id: int, *, dry_run: bool = False) -> str: ...
 
     def change_availability(self, connector_id: int, operative: bool, *, dry_run: bool = False) -> str: ...

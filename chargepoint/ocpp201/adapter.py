@@ -9,6 +9,7 @@ when it happened while the CSMS was unreachable; one sender delivers them in ord
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import uuid
@@ -61,6 +62,7 @@ class Ocpp201Adapter(SessionAdapter):
         self._charging_state: dict[str, str] = {}  # transaction id -> chargingState last reported
         self._remote_starts: dict[int, tuple[int, str, dict[str, str]]] = {}  # EVSE -> (id, id token, IdToken)
         self._event_ids = itertools.count(1)
+        self._pending_reset: asyncio.Task[None] | None = None
 
     def _make_cp(self, conn: OcppConnection) -> ChargePoint201:
         return ChargePoint201(self.station.definition.id, conn, self.station, self.station.connection.call_timeout,
@@ -97,6 +99,15 @@ class Ocpp201Adapter(SessionAdapter):
             self.station.security.event("ReconfigurationOfSecurityParameters", "BasicAuthPassword changed")
             if self.station.security.profile in (1, 2):
                 self.reconnect()
+
+    def reset_when_idle(self) -> None:
+        """Reset OnIdle: the reboot follows once no transaction runs (across reconnections too)."""
+        if self._pending_reset is None or self._pending_reset.done():
+            self._pending_reset = asyncio.get_running_loop().create_task(self._reset_when_idle())
+
+    async def _reset_when_idle(self) -> None:
+        await self.station.sessions_ended()
+        await self.station.reset(hard=False)
 
     async def _announce(self, cp: ChargePoint) -> None:
         self._sent_status.clear()

@@ -7,7 +7,6 @@ gets the answer before the messages the action causes. EVSE n is the station's c
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -124,25 +123,25 @@ class ChargePoint201(CallRouting, ProvisioningHandlers, AuthDataHandlers, Securi
     # -- B: reset -------------------------------------------------------------------------
     @on(Action.reset)
     def on_reset(self, call_unique_id: str, type: str, evse_id: int | None = None, **_: Any) -> call_result.Reset:
-        """Immediate: stop the transactions and reboot; OnIdle: reboot once none runs
-        (Scheduled while one does). A single EVSE is not reset on its own."""
-        if evse_id is not None:
+        """Immediate: the transactions (of that EVSE) end and the station reboots (the EVSE
+        starts over); OnIdle: Scheduled while a transaction runs there, done once none does."""
+        if evse_id is not None and not self._evse(evse_id):
             return call_result.Reset(status="Rejected")
-        busy = any(self.station.transaction_for(n) for n in range(1, self.station.definition.nb_connectors + 1))
+        evses = range(1, self.station.definition.nb_connectors + 1) if evse_id is None else [evse_id]
+        busy = any(self.station.transaction_for(n) for n in evses)
         status = "Scheduled" if busy and type == "OnIdle" else ACCEPTED
         return call_result.Reset(status=self._decide(call_unique_id, status))
 
     @after(Action.reset)
-    async def after_reset(self, call_unique_id: str, type: str, **_: Any) -> None:
+    async def after_reset(self, call_unique_id: str, type: str, evse_id: int | None = None, **_: Any) -> None:
         status = self._decided(call_unique_id)
-        if status == "Scheduled":
-            asyncio.get_running_loop().create_task(self._reset_when_idle())
+        if evse_id is not None:
+            if status == ACCEPTED:  # an idle EVSE has nothing to start over; OnIdle: once its session ended
+                self.station.reset_evse(evse_id)
+        elif status == "Scheduled":
+            self.adapter.reset_when_idle()
         elif status:
             await self.station.reset(hard=True)
-
-    async def _reset_when_idle(self) -> None:
-        await self.station.sessions_ended()
-        await self.station.reset(hard=False)
 
     # -- G: availability ------------------------------------------------------------------
     @on(Action.change_availability)

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from tests.chargepoint.conftest import ANY, CAR, Driver, T, call, messages, wait_message
+from tests.ocpp16_ext.servers import serve_http
 from tests.procs import PYTHON, wait_until
 
 V201 = {"ocpp_version": "2.0.1"}
@@ -210,3 +211,52 @@ def test_reservation_availability_and_trigger(broker, csms, recorder_factory, cp
     ui.connector("Unavailable", 2)  # the scheduled change, once the session ended
     ui.publish(T.connector_car("CP1", 1), CAR)
     assert call(csms.api, "CP1", "DataTransfer", {"vendorId": "acme"})["status"] == "UnknownVendorId"
+
+
+def test_firmware_log_and_meter_values_outside_transactions(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url, ocpp={"AlignedDataCtrlr/Interval": "1"}, **V201)
+    ui.status("Accepted")
+    aligned = wait_message(csms, "MeterValues")  # clock-aligned, no transaction
+    assert aligned["evseId"] == 1
+    assert aligned["meterValue"][0]["sampledValue"][0]["context"] == "Sample.Clock"
+    with serve_http({"/fw/simu-cs-4.2.0.bin": b"image"}) as (base, http):
+        retrieve = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        assert call(csms.api, "CP1", "UpdateFirmware", {"requestId": 41, "firmware": {
+            "location": f"{base}/fw/simu-cs-4.2.0.bin", "retrieveDateTime": retrieve}}) == {"status": "Accepted"}
+        wait_until(lambda: len(messages(csms, "BootNotification")) == 2, what="the FirmwareUpdate boot")
+        name = call(csms.api, "CP1", "GetLog", {"logType": "DiagnosticsLog", "requestId": 7,
+                                                 "log": {"remoteLocation": f"{base}/upload"}})
+        assert name["status"] == "Accepted" and name["filename"].endswith(".zip")
+        wait_until(lambda: [p["status"] for p in messages(csms, "LogStatusNotification")] == [
+            "Uploading", "Uploaded"], what="LogStatusNotification Uploading, Uploaded")
+    firmware = messages(csms, "FirmwareStatusNotification")
+    assert [p["status"] for p in firmware] == ["Downloading", "Downloaded", "Installing", "Installed"]
+    assert {p["requestId"] for p in firmware} == {41}
+    boot = messages(csms, "BootNotification")[-1]
+    assert boot["reason"] == "FirmwareUpdate" and boot["chargingStation"]["firmwareVersion"] == "4.2.0"
+    assert {p["requestId"] for p in messages(csms, "LogStatusNotification")} == {7}
+    assert name["filename"] in http.received["/upload"][0]
+    assert ui.wait(T.cp_status("CP1"), lambda d: d["firmware_version"] == "4.2.0")["status"] == "Accepted"
+
+
+def test_reset_immediate_on_idle_and_per_evse(broker, csms, recorder_factory, cp_factory) -> None:
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url, nb_connectors=2, **V201)
+    ui.status("Accepted")
+    first = ui.start_session(1)["transaction_id"]
+    second = ui.start_session(2)["transaction_id"]
+    assert call(csms.api, "CP1", "Reset", {"type": "Immediate", "evseId": 2}) == {"status": "Accepted"}
+    ended = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Ended")
+    assert ended["transactionInfo"]["transactionId"] == second
+    assert ended["transactionInfo"]["stoppedReason"] == "ImmediateReset" and ended["triggerReason"] == "ResetCommand"
+    assert len(messages(csms, "BootNotification")) == 1  # one EVSE reset: no reboot
+    assert call(csms.api, "CP1", "Reset", {"type": "OnIdle"}) == {"status": "Scheduled"}
+    time.sleep(1)
+    assert len(messages(csms, "BootNotification")) == 1  # a transaction still runs
+    ui.car(1, cable=0)
+    wait_until(lambda: len(messages(csms, "BootNotification")) == 2, what="the reboot once idle")
+    assert messages(csms, "BootNotification")[-1]["reason"] == "RemoteReset"
+    stops = [e for e in events(csms) if e["eventType"] == "Ended"]
+    assert [e["transactionInfo"]["transactionId"] for e in stops] == [second, first]
+    assert stops[-1]["transactionInfo"]["stoppedReason"] == "EVDisconnected"
