@@ -23,8 +23,9 @@ def _open_fds() -> set[str]:
     return found
 
 
-def test_preload_leaves_no_thread_file_or_socket_and_can_run_twice() -> None:
+def test_preload_leaves_no_thread_file_or_socket_and_can_run_twice(tmp_path: Path, monkeypatch) -> None:
     gc.collect()  # what earlier tests left closes now, not during preload()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # not the /tmp other fork servers use too
     tmp = Path(tempfile.gettempdir())
     before_tmp = set(tmp.glob("ocpp-simu-preload-*"))
     threads = threading.active_count()
