@@ -1,7 +1,7 @@
 """Make docs/supervisor.png: the supervisor driving a small real fleet in every state.
 
 Starts a private broker, three demo CSMSs (answering Accepted, Pending and Rejected), a
-launcher and eight real charge points, sets cars charging through the window's own
+launcher and eight real charge points (two of them OCPP 2.0.1, the others 1.6), sets cars charging through the window's own
 commands, kills one, then grabs the window (offscreen, no display needed) and stops
 everything it started.
 
@@ -102,11 +102,11 @@ def fleet(accepted: str, pending: str, rejected: str) -> list[ChargePointDefinit
     entries = [
         dict(id="depot_ac_01", central_system=accepted, **ac),
         dict(id="depot_ac_02", central_system=accepted, nb_connectors=2, max_setpoint_per_connector=16,
-             serial="S/N7F3A21C9", **ac),
+             serial="S/N7F3A21C9", ocpp_version="2.0.1", **ac),
         dict(id="depot_ac_03", central_system=accepted, **ac),
         dict(id="depot_ac_04", central_system=accepted, **ac),
         dict(id="depot_dc_01", central_system=accepted, voltage=400, max_setpoint=50000,
-             max_setpoint_per_connector=50000, **dc),
+             max_setpoint_per_connector=50000, ocpp_version="2.0.1", **dc),
         dict(id="lab_pending", central_system=pending, **ac),
         dict(id="lab_rejected", central_system=rejected, **ac),
         dict(id="lab_offline", central_system=nowhere, nb_phases=1, **ac),
