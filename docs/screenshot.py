@@ -1,9 +1,9 @@
 """Make docs/supervisor.png: the supervisor driving a small real fleet in every state.
 
 Starts a private broker, three demo CSMSs (answering Accepted, Pending and Rejected), a
-launcher and eight real charge points (two of them OCPP 2.0.1, the others 1.6), sets cars charging through the window's own
-commands, kills one, then grabs the window (offscreen, no display needed) and stops
-everything it started.
+launcher and eight real charge points (two of them OCPP 2.0.1, the others 1.6), sets cars
+charging through the window's own commands, kills one, then grabs the window (offscreen, no
+display needed) and stops everything it started.
 
     python docs/screenshot.py [--out docs/supervisor.png]
 """

@@ -89,7 +89,8 @@ def test_tag_stop_then_remote_start_and_stop(broker, csms, recorder_factory, cp_
     ui.publish(T.connector_id_tag("CP1", 1), {"id": "TAG1", "type": "ISO15693"})
     first = ui.connector("Charging", transaction_id=ANY)["transaction_id"]
     assert messages(csms, "Authorize")[0]["idToken"] == {"idToken": "TAG1", "type": "ISO15693"}
-    assert events(csms)[0]["idToken"] == {"idToken": "TAG1", "type": "ISO15693"}
+    started = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Started")
+    assert started["idToken"] == {"idToken": "TAG1", "type": "ISO15693"}
     ui.tag("TAG1")  # the session's own tag ends it
     ui.connector("Finishing")
     ended = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Ended")
