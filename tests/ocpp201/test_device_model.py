@@ -102,7 +102,7 @@ def test_flat_view_has_actual_values_and_never_a_write_only_one(model: DeviceMod
     ("SmartChargingCtrlr/LimitChangeSignificance", "16.5", "16.5"),
     ("SmartChargingCtrlr/LimitChangeSignificance", "10.0", "10.0"),
     ("AuthCtrlr/LocalPreAuthorize", "TRUE", "true"),
-    ("TxCtrlr/TxStartPoint", "EVConnected, Authorized", "EVConnected,Authorized"),
+    ("SampledDataCtrlr/TxEndedMeasurands", "Voltage, Current.Import", "Voltage,Current.Import"),
     ("SampledDataCtrlr/TxEndedMeasurands", "", ""),
     ("ClockCtrlr/TimeSource", "NTP,Heartbeat", "NTP,Heartbeat"),
 ])
@@ -120,8 +120,9 @@ def test_accepted_values_are_stored_in_canonical_form(model: DeviceModel, key: s
     ("OCPPCommCtrlr/HeartbeatInterval", "0", "ValueTooLow"),
     ("SmartChargingCtrlr/LimitChangeSignificance", "nan", "InvalidValue"),
     ("AuthCtrlr/LocalPreAuthorize", "yes", "InvalidValue"),
-    ("TxCtrlr/TxStartPoint", "Sunrise", "NotInValuesList"),
-    ("TxCtrlr/TxStopPoint", "Authorized,Authorized", "InvalidValue"),
+    ("SampledDataCtrlr/TxEndedMeasurands", "Sunrise", "NotInValuesList"),
+    ("AlignedDataCtrlr/Measurands", "Voltage,Voltage", "InvalidValue"),
+    ("TxCtrlr/TxStartPoint", "EVConnected", "ReadOnly"),  # the one start point simulated
     ("SampledDataCtrlr/TxUpdatedMeasurands", "Energy.Reactive.Import.Register", "NotInValuesList"),
     ("SecurityCtrlr/BasicAuthPassword", "short", "ValueTooLow"),
     ("OCPPCommCtrlr/FileTransferProtocols", "FTP", "ReadOnly"),

@@ -140,7 +140,7 @@ async def test_set_variables_persist_and_announce_after_the_answer(peers: tuple[
         item("SmartChargingCtrlr", "LimitChangeSignificance", attributeValue="16.5"),
         item("OCPPCommCtrlr", "FileTransferProtocols", attributeValue="FTP"),
         item("OCPPCommCtrlr", "NetworkConfigurationPriority", attributeValue="1"),
-        item("TxCtrlr", "TxStartPoint", attributeValue="Sunrise"),
+        item("SampledDataCtrlr", "TxUpdatedMeasurands", attributeValue="Sunrise"),
         item("Nope", "HeartbeatInterval", attributeValue="1"),
         item("TxCtrlr", "Nope", attributeValue="1"),
         item("TxCtrlr", "TxStartPoint", attributeValue="Authorized", attributeType="MinSet"),
