@@ -53,6 +53,7 @@ class Security:
     def __init__(self, directory: Path, cp_id: str, settings: SecuritySettings, config: OcppConfiguration,
                  fallback_ca_file: str = "") -> None:
         self.cp_id = cp_id
+        self.directory = directory  # the instance directory, where security files are kept
         self.settings = settings
         self.config = config
         self.ca_file = settings.ca_file or fallback_ca_file

@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from chargepoint.core.connection import Backoff, OcppConnection, open_connection
 from chargepoint.core.offline_queue import QueuedMessage
+from chargepoint.core.transport_security import TransportSecurity
 from chargepoint.model.connector import StopReason
 from chargepoint.protocol import Controller
 from cp_simu import failures, redact
@@ -62,6 +63,17 @@ class SessionAdapter:
     def _make_cp(self, conn: OcppConnection) -> ChargePoint:
         raise NotImplementedError
 
+    def _target(self) -> tuple[str, TransportSecurity]:
+        """Where the next connection goes and how it is secured."""
+        return (csms_endpoint(self.station.definition.central_system, self.station.definition.id),
+                self.station.security.transport())
+
+    def _connection_failed(self) -> None:
+        """A connection attempt to `_target()` failed (a version may then try another)."""
+
+    def _connected(self, transport: TransportSecurity) -> None:
+        """A connection to `_target()` opened."""
+
     def _boot_request(self) -> Any:
         raise NotImplementedError
 
@@ -93,9 +105,8 @@ class SessionAdapter:
         settings = self.station.connection
         security = self.station.security
         backoff = Backoff(settings.reconnect_min, settings.reconnect_max)
-        url = csms_endpoint(self.station.definition.central_system, self.station.definition.id)
         while not self._closing:
-            transport = security.transport()
+            url, transport = self._target()
             try:
                 conn = await self.connect(
                     url, self.subprotocol, self.station.message_log, security=transport,
@@ -104,6 +115,7 @@ class SessionAdapter:
                 delay = backoff.next()
                 why = failures.connection_failure(exc)
                 security.connection_failed(exc)
+                self._connection_failed()
                 log.info("cannot connect to %s (security profile %d): %s; retrying in %.1fs",
                          redact.url(transport.target(url)), transport.profile, why, delay)
                 self.station.set_registration("Disconnected", why)
@@ -112,6 +124,7 @@ class SessionAdapter:
             log.info("connected to %s (security profile %d)", redact.url(transport.target(url)),
                      transport.profile)
             security.connected()
+            self._connected(transport)
             backoff.reset()
             try:
                 await self._session(conn)

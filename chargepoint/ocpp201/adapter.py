@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import logging
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from ocpp.charge_point import ChargePoint, snake_to_camel_case
@@ -20,19 +21,26 @@ from ocpp.v201 import call
 
 from chargepoint.core.connection import OcppConnection
 from chargepoint.core.message_log import utc_iso
+from chargepoint.core.ocpp_config import ChangeResult
 from chargepoint.core.offline_queue import QueuedMessage
 from chargepoint.core.session import SessionAdapter
+from chargepoint.core.transport_security import TransportSecurity
 from chargepoint.model.authorization import IdTagInfo
 from chargepoint.model.connector import StopReason, Transaction, TransactionStopped
 from chargepoint.model.meter import Sample
 from chargepoint.ocpp201 import live_values, shapes
 from chargepoint.ocpp201.handlers import ChargePoint201
+from chargepoint.ocpp201.network_profiles import NetworkProfiles
 from chargepoint.ocpp201.settings import DeviceModelSettings
 from chargepoint.protocol import Controller
+from cp_simu import redact
+from cp_simu.urls import csms_endpoint
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp2.0.1"
+PRIORITY = "OCPPCommCtrlr/NetworkConfigurationPriority"
+CONNECTION_ATTEMPTS = "OCPPCommCtrlr/NetworkProfileConnectionAttempts"
 TRIGGERS = frozenset({"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "TransactionEvent",
                       "FirmwareStatusNotification", "LogStatusNotification", "SignChargingStationCertificate"})
 
@@ -63,6 +71,8 @@ class Ocpp201Adapter(SessionAdapter):
         self._remote_starts: dict[int, tuple[int, str, dict[str, str]]] = {}  # EVSE -> (id, id token, IdToken)
         self._event_ids = itertools.count(1)
         self._pending_reset: asyncio.Task[None] | None = None
+        self.network = NetworkProfiles(station.security.directory)
+        self._own_profile = station.security.profile  # slot 1 until SetNetworkProfile writes it down
 
     def _make_cp(self, conn: OcppConnection) -> ChargePoint201:
         return ChargePoint201(self.station.definition.id, conn, self.station, self.station.connection.call_timeout,
@@ -89,7 +99,41 @@ class Ocpp201Adapter(SessionAdapter):
 
     def reboot(self, reason: StopReason) -> None:
         self._boot_reason = shapes.BOOT_REASON.get(reason, "RemoteReset")
+        self.network.restart()
         super().reboot(reason)
+
+    # -- A05: network connection profiles -------------------------------------------------
+    def _target(self) -> tuple[str, TransportSecurity]:
+        """The slot NetworkConfigurationPriority says (the next one after
+        NetworkProfileConnectionAttempts failures), with its URL and security profile."""
+        d, model = self.station.definition, self.device_model
+        priority = [int(n) for n in model.variable_items(PRIORITY) if n.isdigit()]
+        number = self.network.next_slot(priority, max(1, model.variable_int(CONNECTION_ATTEMPTS, 3)))
+        slot = self.network.slot(number, d.central_system, self._own_profile)
+        return csms_endpoint(slot.url, d.id), replace(self.station.security.transport(), profile=slot.security_profile)
+
+    def _connection_failed(self) -> None:
+        self.network.failed()
+
+    def _connected(self, transport: TransportSecurity) -> None:
+        """The profile in use is the connected slot's (SecurityCtrlr.SecurityProfile)."""
+        self.network.connected()
+        if transport.profile != self.station.security.profile:
+            self.device_model.change("SecurityProfile", str(transport.profile))
+
+    def set_network_profile(self, slot: int, data: dict[str, Any]) -> str:
+        """SetNetworkProfile: Accepted and stored, or Rejected (with the reason logged)."""
+        security = self.station.security
+        problem = self.network.check(slot, data, security.profile)
+        if problem is None and security.check_profile(str(data["securityProfile"])) != ChangeResult.ACCEPTED:
+            problem = f"the station lacks the credentials of security profile {data['securityProfile']}"
+        if problem is not None:
+            log.warning("SetNetworkProfile slot %d refused: %s", slot, problem)
+            return "Rejected"
+        self.network.store(slot, data, self.station.definition.central_system, self._own_profile)
+        log.info("network profile slot %d: %s, security profile %d", slot, redact.url(data["ocppCsmsUrl"]),
+                 data["securityProfile"])
+        return "Accepted"
 
     def _config_changed(self, key: str, value: str) -> None:
         """A01: a new BasicAuthPassword (announced once SetVariables was answered) is used at

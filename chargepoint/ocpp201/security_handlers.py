@@ -1,6 +1,7 @@
 """OCPP 2.0.1 security blocks A and M: thin handlers over the station's `Security`.
 
-M: InstallCertificate, GetInstalledCertificateIds, DeleteCertificate; A02/A03: the
+M: InstallCertificate, GetInstalledCertificateIds, DeleteCertificate; A05: SetNetworkProfile
+(the slots and their fallback are the adapter's `NetworkProfiles`); A02/A03: the
 charging station certificate through SignCertificate (TriggerMessage
 SignChargingStationCertificate) and CertificateSigned, after which a station under profile 3
 reconnects with it. A01 (a new BasicAuthPassword) and A04 (security events) live in the
@@ -29,12 +30,19 @@ class SecurityHandlers:
     """Certificate handlers of a 2.0.1 charging station (mixin of `ChargePoint201`)."""
 
     station: Controller
-    adapter: Any  # the Ocpp201Adapter: reconnect()
+    adapter: Any  # the Ocpp201Adapter: reconnect(), set_network_profile()
 
     if TYPE_CHECKING:
         def _decide(self, call_unique_id: str, answer: Any, carry_out: bool = True) -> Any: ...
 
         def _decided(self, call_unique_id: str) -> Any | None: ...
+
+    @on(Action.set_network_profile)
+    def on_set_network_profile(self, configuration_slot: int, connection_data: dict[str, Any], **_: Any
+                               ) -> call_result.SetNetworkProfile:
+        """A05: kept for NetworkConfigurationPriority (used from the next reboot)."""
+        return call_result.SetNetworkProfile(
+            status=self.adapter.set_network_profile(configuration_slot, snake_to_camel_case(connection_data)))
 
     @on(Action.install_certificate)
     def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any
