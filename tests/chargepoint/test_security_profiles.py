@@ -67,6 +67,9 @@ def test_profile_1_right_password_accepted_wrong_one_refused(tmp_path, broker, r
 
     unauthenticated = cp_factory(csms.url, broker.url, "CP3")
     refused(unauthenticated, rec, "HTTP 401")
+    no_password = cp_factory(csms.url, broker.url, "CP4", security_profile=1)  # never even tries
+    refused(no_password, rec, "security profile 1 needs a basic auth password")
+    assert not events(csms, "refused", "CP4")
 
 
 def test_instance_config_holding_the_password_is_private(tmp_path, broker, csms, cp_factory) -> None:
