@@ -63,6 +63,10 @@ class CsmsRequests:
     def connector_status(self, connector_id: int) -> str:
         return self.station.connectors[connector_id].status.value
 
+    def connector_facts(self, connector_id: int) -> tuple[bool, str | None]:
+        connector = self.station.connectors[connector_id]
+        return connector.car.plugged, connector.authorized[0] if connector.authorized else None
+
     def token_type(self, id_tag: str) -> str | None:
         return self.station.authorizer.token_type(id_tag)
 

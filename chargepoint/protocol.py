@@ -125,6 +125,9 @@ class Controller(Protocol):
     def connector_status(self, connector_id: int) -> str:
         """A connector's status now (1.6 names)."""
 
+    def connector_facts(self, connector_id: int) -> tuple[bool, str | None]:
+        """Whether a car is plugged in, and the id tag authorized and waiting for it (if any)."""
+
     def token_type(self, id_tag: str) -> str | None:
         """The kind of identifier (2.0.1 IdTokenEnum) an id tag was presented as, if said."""
 

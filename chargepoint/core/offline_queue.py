@@ -85,6 +85,12 @@ class OfflineQueue:
         self._ids[ref] = transaction_id
         self._write({"op": "map", "ref": ref, "id": transaction_id})
 
+    def continue_sequence(self, old_ref: int, new_ref: int) -> None:
+        """The messages of `new_ref` carry on the numbering of `old_ref`'s (durably)."""
+        if old_ref in self._numbers:
+            self._numbers[new_ref] = self._numbers.pop(old_ref)
+            self._write({"op": "number", "ref": new_ref, "next": self._numbers[new_ref]})
+
     def transaction_id(self, ref: int) -> int | str | None:
         return self._ids.get(ref)
 

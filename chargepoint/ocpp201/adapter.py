@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ocpp.charge_point import ChargePoint, snake_to_camel_case
@@ -45,6 +46,17 @@ TRIGGERS = frozenset({"BootNotification", "Heartbeat", "StatusNotification", "Me
                       "FirmwareStatusNotification", "LogStatusNotification", "SignChargingStationCertificate"})
 
 
+@dataclass
+class EarlyTransaction:
+    """A 2.0.1 transaction begun by a TxStartPoint before the station's session (car plugged,
+    or id token authorized, alone): it becomes that session's transaction when both are there."""
+
+    ref: int  # numbers its events in the offline queue (negative: never a session's ref)
+    connector_id: int
+    transaction_id: str
+    plugged: bool
+
+
 def id_token_info(data: dict[str, Any] | None) -> IdTagInfo | None:
     """An idTokenInfo (snake_case, as the library returns it) as the model's IdTagInfo."""
     if not data:
@@ -73,6 +85,7 @@ class Ocpp201Adapter(SessionAdapter):
         self._pending_reset: asyncio.Task[None] | None = None
         self.network = NetworkProfiles(station.security.directory)
         self._own_profile = station.security.profile  # slot 1 until SetNetworkProfile writes it down
+        self._early: dict[int, EarlyTransaction] = {}  # EVSE -> transaction begun before its session
 
     def _make_cp(self, conn: OcppConnection) -> ChargePoint201:
         return ChargePoint201(self.station.definition.id, conn, self.station, self.station.connection.call_timeout,
@@ -169,6 +182,8 @@ class Ocpp201Adapter(SessionAdapter):
         tx = self.station.transaction_for(connector_id)
         if tx is not None and tx.transaction_id is not None:
             self._charging_state_changed(tx, status)
+        elif tx is None:
+            self._start_points(connector_id, status)
         if self.online and self._cp is not None:
             self._spawn(self._status(self._cp, connector_id, status, error_code))
 
@@ -210,7 +225,36 @@ class Ocpp201Adapter(SessionAdapter):
         """A RequestStartTransaction chose this EVSE: its transaction carries `remote_start_id`."""
         self._remote_starts[evse_id] = (remote_start_id, token["id_token"], token)
 
+    def _start_points(self, evse_id: int, status: str) -> None:
+        """TxCtrlr TxStartPoint EVConnected / Authorized: a transaction begins with the car alone
+        or the id token alone (Started), and ends if the other never comes (Ended)."""
+        plugged, waiting_tag = self.station.connector_facts(evse_id)
+        early = self._early.get(evse_id)
+        points = self.device_model.variable_items("TxCtrlr/TxStartPoint")
+        if early is None and status == "Preparing":
+            if plugged and "EVConnected" in points:
+                self._begin_early(evse_id, "CablePluggedIn", None, plugged=True)
+            elif waiting_tag is not None and "Authorized" in points:
+                self._begin_early(evse_id, "Authorized", waiting_tag, plugged=False)
+        elif early is not None and status != "Preparing":  # the car left, the authorization lapsed…
+            del self._early[evse_id]
+            trigger, reason = ("EVCommunicationLost", "EVDisconnected") if early.plugged else (
+                "EVConnectTimeout", "Timeout")
+            self._transaction_event(early, "Ended", trigger, {
+                "transaction_id": early.transaction_id, "stopped_reason": reason, "charging_state": "Idle"}, [])
+
+    def _begin_early(self, evse_id: int, trigger: str, id_tag: str | None, *, plugged: bool) -> None:
+        early = EarlyTransaction(-time.time_ns(), evse_id, str(uuid.uuid4()), plugged)
+        self._early[evse_id] = early
+        info = {"transaction_id": early.transaction_id, "charging_state": "EVConnected" if plugged else "Idle"}
+        extra = {} if id_tag is None else {"id_token": self._id_token(id_tag)}
+        self._transaction_event(early, "Started", trigger, info, [], extra)
+
     def transaction_started(self, tx: Transaction) -> None:
+        early = self._early.pop(tx.connector_id, None)
+        if early is not None:  # the session joins the transaction a start point began
+            tx.transaction_id = early.transaction_id
+            self.station.queue.continue_sequence(early.ref, tx.ref)
         tx.transaction_id = tx.transaction_id or str(uuid.uuid4())
         self.station.queue.map_transaction(tx.ref, tx.transaction_id)
         status = self.station.connector_status(tx.connector_id)
@@ -228,7 +272,7 @@ class Ocpp201Adapter(SessionAdapter):
         if tx.reservation_id is not None:
             extra["reservation_id"] = tx.reservation_id
         self._charging_state[tx.transaction_id] = state
-        self._transaction_event(tx, "Started", trigger, info, begin, extra)
+        self._transaction_event(tx, "Started" if early is None else "Updated", trigger, info, begin, extra)
 
     def transaction_stopped(self, event: TransactionStopped) -> None:
         tx = event.transaction
@@ -262,8 +306,8 @@ class Ocpp201Adapter(SessionAdapter):
         else:  # not transaction-related: dropped while offline
             self._send_now(call.MeterValues(evse_id=connector_id, meter_value=values))
 
-    def _transaction_event(self, tx: Transaction, event_type: str, trigger: str, info: dict[str, Any],
-                           samples: list[Sample], extra: dict[str, Any] | None = None, *,
+    def _transaction_event(self, tx: Transaction | EarlyTransaction, event_type: str, trigger: str,
+                           info: dict[str, Any], samples: list[Sample], extra: dict[str, Any] | None = None, *,
                            at: float | None = None) -> None:
         payload: dict[str, Any] = {
             "event_type": event_type, "timestamp": utc_iso(at), "trigger_reason": trigger,

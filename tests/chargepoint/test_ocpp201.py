@@ -261,3 +261,49 @@ def test_reset_immediate_on_idle_and_per_evse(broker, csms, recorder_factory, cp
     stops = [e for e in events(csms) if e["eventType"] == "Ended"]
     assert [e["transactionInfo"]["transactionId"] for e in stops] == [second, first]
     assert stops[-1]["transactionInfo"]["stoppedReason"] == "EVDisconnected"
+
+
+def set_variable(csms, component: str, variable: str, value: str) -> None:
+    answer = call(csms.api, "CP1", "SetVariables", {"setVariableData": [
+        {"component": {"name": component}, "variable": {"name": variable}, "attributeValue": value}]})
+    assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted", answer
+
+
+def test_start_points_ev_connected_and_authorized(broker, csms, recorder_factory, cp_factory) -> None:
+    """TxStartPoint set by the CSMS: the car alone, or the id token alone, begins the transaction."""
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url, **V201)
+    ui.status("Accepted")
+    set_variable(csms, "TxCtrlr", "TxStartPoint", "EVConnected")
+    ui.car()
+    started = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Started")
+    assert started["triggerReason"] == "CablePluggedIn" and "idToken" not in started
+    assert started["transactionInfo"]["chargingState"] == "EVConnected"
+    tx_id = started["transactionInfo"]["transactionId"]
+    ui.car(cable=0)  # gone before any authorization
+    ended = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Ended")
+    assert ended["transactionInfo"] == {"transactionId": tx_id, "stoppedReason": "EVDisconnected",
+                                        "chargingState": "Idle"}
+    assert ui.connector("Available")["transaction_id"] is None
+    ui.car()
+    second = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Started"
+                          and p["transactionInfo"]["transactionId"] != tx_id)["transactionInfo"]["transactionId"]
+    ui.tag("TAG1")
+    assert ui.connector("Charging", transaction_id=ANY)["transaction_id"] == second  # the same transaction
+    joined = wait_message(csms, "TransactionEvent", lambda p: p["triggerReason"] == "Authorized")
+    assert joined["eventType"] == "Updated" and joined["idToken"]["idToken"] == "TAG1"
+    assert joined["transactionInfo"]["chargingState"] == "Charging"
+    ui.car(cable=0)
+    wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Ended"
+                 and p["transactionInfo"]["transactionId"] == second)
+    set_variable(csms, "TxCtrlr", "TxStartPoint", "Authorized")
+    ui.tag("TAG2")  # no car comes within EVConnectionTimeOut (3 s)
+    third = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Started"
+                         and p["transactionInfo"]["transactionId"] not in (tx_id, second))
+    assert third["triggerReason"] == "Authorized" and third["idToken"]["idToken"] == "TAG2"
+    lapsed = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Ended"
+                          and p["transactionInfo"]["transactionId"] == third["transactionInfo"]["transactionId"])
+    assert lapsed["transactionInfo"]["stoppedReason"] == "Timeout" and lapsed["triggerReason"] == "EVConnectTimeout"
+    for tx in (tx_id, second, third["transactionInfo"]["transactionId"]):
+        numbers = [e["seqNo"] for e in events(csms) if e["transactionInfo"]["transactionId"] == tx]
+        assert numbers == list(range(len(numbers))), (tx, numbers)

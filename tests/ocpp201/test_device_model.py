@@ -122,7 +122,8 @@ def test_accepted_values_are_stored_in_canonical_form(model: DeviceModel, key: s
     ("AuthCtrlr/LocalPreAuthorize", "yes", "InvalidValue"),
     ("SampledDataCtrlr/TxEndedMeasurands", "Sunrise", "NotInValuesList"),
     ("AlignedDataCtrlr/Measurands", "Voltage,Voltage", "InvalidValue"),
-    ("TxCtrlr/TxStartPoint", "EVConnected", "ReadOnly"),  # the one start point simulated
+    ("TxCtrlr/TxStartPoint", "EnergyTransfer", "NotInValuesList"),  # start points not simulated
+    ("TxCtrlr/TxStopPoint", "EVConnected", "ReadOnly"),
     ("SampledDataCtrlr/TxUpdatedMeasurands", "Energy.Reactive.Import.Register", "NotInValuesList"),
     ("SecurityCtrlr/BasicAuthPassword", "short", "ValueTooLow"),
     ("OCPPCommCtrlr/FileTransferProtocols", "FTP", "ReadOnly"),
