@@ -96,6 +96,9 @@ class SessionAdapter:
     def _delivered(self, entry: QueuedMessage, payload: dict[str, Any], answer: Any) -> None:
         """The CSMS answered a queued message."""
 
+    def _given_up(self, entry: QueuedMessage) -> None:
+        """A queued message failed every attempt and was dropped."""
+
     @property
     def online(self) -> bool:
         return self._cp is not None and self._connected_registered
@@ -313,8 +316,7 @@ class SessionAdapter:
                 if entry.attempts >= attempts:
                     log.error("giving up %s after %d attempt(s): %s", entry.action, entry.attempts, exc)
                     queue.done(entry)
-                    if entry.ref is not None:  # a start given up: its session charges without the answer
-                        self.station.charge_unconfirmed(entry.ref)
+                    self._given_up(entry)
                 else:
                     delay = config.integer("TransactionMessageRetryInterval", 30) * entry.attempts
                     log.warning("%s failed (%s); attempt %d in %ds", entry.action, exc,

@@ -192,6 +192,10 @@ class Ocpp16Adapter(SessionAdapter):
                 return None
         return payload
 
+    def _given_up(self, entry: QueuedMessage) -> None:
+        if entry.action == "StartTransaction" and entry.ref is not None:  # charges without the answer
+            self.station.charge_unconfirmed(entry.ref)
+
     def _delivered(self, entry: QueuedMessage, payload: dict[str, Any], answer: Any) -> None:
         if entry.action == "StartTransaction" and entry.ref is not None:
             self.station.queue.map_transaction(entry.ref, answer.transaction_id)
