@@ -86,6 +86,8 @@ class Ocpp201Adapter(SessionAdapter):
         self.network = NetworkProfiles(station.security.directory)
         self._own_profile = station.security.profile  # slot 1 until SetNetworkProfile writes it down
         self._early: dict[int, EarlyTransaction] = {}  # EVSE -> transaction begun before its session
+        self._offline_since: float | None = None  # monotonic time the last connection ended
+        self._report_all = True  # every status goes out at the next registration (boot, reboot)
 
     def _make_cp(self, conn: OcppConnection) -> ChargePoint201:
         return ChargePoint201(self.station.definition.id, conn, self.station, self.station.connection.call_timeout,
@@ -112,6 +114,7 @@ class Ocpp201Adapter(SessionAdapter):
 
     def reboot(self, reason: StopReason) -> None:
         self._boot_reason = shapes.BOOT_REASON.get(reason, "RemoteReset")
+        self._report_all = True  # a rebooted station reports every status again
         self.network.restart()
         super().reboot(reason)
 
@@ -166,8 +169,20 @@ class Ocpp201Adapter(SessionAdapter):
         await self.station.sessions_ended()
         await self.station.reset(hard=False)
 
+    async def _session(self, conn: OcppConnection) -> None:
+        try:
+            await super()._session(conn)
+        finally:
+            self._offline_since = time.monotonic()
+
     async def _announce(self, cp: ChargePoint) -> None:
-        self._sent_status.clear()
+        """Every EVSE's status after a boot or an offline period longer than OCPPCommCtrlr
+        OfflineThreshold; after a shorter one, only those that changed meanwhile (B04)."""
+        threshold = self.device_model.variable_int("OCPPCommCtrlr/OfflineThreshold", 0)
+        offline = None if self._offline_since is None else time.monotonic() - self._offline_since
+        if self._report_all or offline is None or offline > threshold:
+            self._sent_status.clear()
+        self._report_all = False
         for n, status, error_code in self.station.connector_statuses():
             if n > 0:
                 await self._status(cp, n, status, error_code)

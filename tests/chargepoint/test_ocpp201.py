@@ -307,3 +307,30 @@ def test_start_points_ev_connected_and_authorized(broker, csms, recorder_factory
     for tx in (tx_id, second, third["transactionInfo"]["transactionId"]):
         numbers = [e["seqNo"] for e in events(csms) if e["transactionInfo"]["transactionId"] == tx]
         assert numbers == list(range(len(numbers))), (tx, numbers)
+
+
+def test_statuses_after_a_short_and_a_long_offline_period(broker, csms_factory, recorder_factory, cp_factory) -> None:
+    """OCPPCommCtrlr OfflineThreshold: after a shorter outage only the statuses that changed go out."""
+    csms = csms_factory()
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url, nb_connectors=2, ocpp={"OCPPCommCtrlr/OfflineThreshold": "60"}, **V201)
+    ui.status("Accepted")
+    wait_until(lambda: len(messages(csms, "StatusNotification")) == 2, what="both EVSEs' statuses")
+    csms.stop()
+    ui.status("Disconnected")
+    ui.car(2)  # EVSE 2 changes while offline
+    ui.connector("Preparing", 2)
+    csms.start()
+    ui.status("Accepted", timeout=15)
+    wait_until(lambda: len(messages(csms, "StatusNotification")) == 3, what="the changed status")
+    time.sleep(1)
+    assert [(p["evseId"], p["connectorStatus"]) for p in messages(csms, "StatusNotification")][2:] == [
+        (2, "Occupied")]
+    set_variable(csms, "OCPPCommCtrlr", "OfflineThreshold", "0")
+    csms.stop()
+    ui.status("Disconnected")
+    csms.start()
+    ui.status("Accepted", timeout=15)
+    wait_until(lambda: len(messages(csms, "StatusNotification")) == 5, what="every status again")
+    assert {(p["evseId"], p["connectorStatus"]) for p in messages(csms, "StatusNotification")[3:]} == {
+        (1, "Available"), (2, "Occupied")}
