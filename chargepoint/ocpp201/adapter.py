@@ -233,7 +233,9 @@ class Ocpp201Adapter(SessionAdapter):
         return None if answer is None else id_token_info(answer.id_token_info)
 
     def _id_token(self, id_tag: str) -> dict[str, str]:
-        return shapes.id_token(id_tag, self.station.token_type(id_tag) or shapes.DEFAULT_TOKEN_TYPE)
+        """The IdToken of a tag: as a remote start gave it, else with the type it was presented as."""
+        remote = next((token for _, tag, token in self._remote_starts.values() if tag == id_tag), None)
+        return remote or shapes.id_token(id_tag, self.station.token_type(id_tag) or shapes.DEFAULT_TOKEN_TYPE)
 
     # -- transactions ---------------------------------------------------------------------
     def remote_start_requested(self, evse_id: int, remote_start_id: int, token: dict[str, str]) -> None:

@@ -99,6 +99,7 @@ def test_tag_stop_then_remote_start_and_stop(broker, csms, recorder_factory, cp_
     ui.car(cable=0)
     ui.connector("Available")
     ui.car()
+    set_variable(csms, "AuthCtrlr", "AuthorizeRemoteStart", "true")  # the remote start's idToken is checked
     answer = call(csms.api, "CP1", "RequestStartTransaction",
                   {"idToken": {"idToken": "APP1", "type": "Central"}, "remoteStartId": 77, "evseId": 1})
     assert answer["status"] == "Accepted"
@@ -106,6 +107,7 @@ def test_tag_stop_then_remote_start_and_stop(broker, csms, recorder_factory, cp_
                            and p["transactionInfo"]["transactionId"] != first)
     assert started["triggerReason"] == "RemoteStart" and started["transactionInfo"]["remoteStartId"] == 77
     assert started["idToken"] == {"idToken": "APP1", "type": "Central"} and started["seqNo"] == 0
+    assert messages(csms, "Authorize")[-1]["idToken"] == {"idToken": "APP1", "type": "Central"}
     second = started["transactionInfo"]["transactionId"]
     ui.connector("Charging", transaction_id=second)
     assert call(csms.api, "CP1", "UnlockConnector", {"evseId": 1, "connectorId": 1}) == {
