@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
+import psutil
 
 from cp_simu import redact
 from cp_simu.broker import BrokerSecurity, add_user, reachable, spawn_embedded
@@ -229,6 +230,8 @@ class Up:
 
     def start_cps(self, missing: list[dict[str, object]]) -> None:
         assert self.mqtt is not None
+        if self._stop.is_set():  # Ctrl+C before the start: nothing to start, nothing to kill
+            return
         self.cp_ids = [str(d["id"]) for d in missing]
         if missing:
             command = json.dumps({"type": LauncherCommandType.START.value, "charge_points": missing})
@@ -339,6 +342,23 @@ class Up:
                 _say(f"killing {cp_id} (pid {identity[0]}) directly", err=True)
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(identity[0], signal.SIGKILL)
+        if ours is not None:
+            self._kill_strays()
+
+    def _kill_strays(self) -> None:
+        """Our launcher has stopped: a process still working in one of its instance directories
+        is a charge point it spawned too late for the kill (a start and a kill crossing on the
+        broker), maybe without its PID marker yet. Looked for twice: a fork enters its directory
+        a moment after it is born."""
+        root = str(Instances(self.workdir).root) + os.sep
+        for attempt in range(2):
+            time.sleep(0.5 * attempt)
+            for proc in psutil.process_iter(["cwd"]):
+                cwd = proc.info.get("cwd")
+                if cwd and (cwd + os.sep).startswith(root):
+                    _say(f"killing pid {proc.pid} (in {cwd}) directly", err=True)
+                    with contextlib.suppress(psutil.Error):
+                        proc.kill()
 
 
 @click.command(name="up", context_settings={"help_option_names": ["-h", "--help"]})

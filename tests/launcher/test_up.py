@@ -41,8 +41,23 @@ def _all_gone(started: list[psutil.Process]) -> None:
                10, what="every process `up` started to end")
 
 
+def _helpers(workdir: Path) -> list[psutil.Process]:
+    """The launcher, demo CSMS and embedded broker `up` started for `workdir`, found by what
+    they name or write there: also when `up` itself was killed before it could stop them."""
+    key = str(workdir.resolve())
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if "cp_simu" not in cmdline:
+            continue
+        with contextlib.suppress(psutil.Error):
+            if any(key in arg for arg in cmdline) or any(f.path.startswith(key) for f in proc.open_files()):
+                found.append(proc)
+    return found
+
+
 def _reap(started: list[psutil.Process], workdir: Path) -> None:
-    for proc in started:
+    for proc in [*started, *_helpers(workdir)]:
         with contextlib.suppress(psutil.Error):
             proc.kill()
     kill_cps(workdir)
@@ -86,7 +101,7 @@ def test_ctrl_c_while_the_fleet_boots_leaves_nothing(tmp_path: Path, moment: str
         with managed(args, log=tmp_path / "up.out") as up:
             wait_until(lambda: "ocpp-simu up ·" in up.output() or not up.alive(), 30, what="up's header")
             if moment == "processes":
-                wait_until(lambda: len(cp_processes(workdir)) == 5 or not up.alive(), 10, what="5 CP processes")
+                wait_until(lambda: len(cp_processes(workdir)) == 5 or not up.alive(), 30, what="5 CP processes")
             started = _up_processes(up.pid, workdir)
             up.signal(signal.SIGINT)
             assert up.wait(30) == 0, up.output()
@@ -150,7 +165,7 @@ def test_view_says_why_a_charge_point_is_disconnected(tmp_path: Path, terminal: 
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         os.close(main)
-        kill_cps(workdir)
+        _reap([], workdir)
 
 
 def _bind_plain(port: int) -> bool:
@@ -275,3 +290,4 @@ def test_a_second_up_prints_the_csms_its_running_fleet_uses(tmp_path: Path):
             assert first.wait(30) == 0, first.output()
     finally:
         _reap(started, tmp_path / "first")
+        _reap([], tmp_path / "second")
