@@ -242,6 +242,11 @@ class Ocpp201Adapter(SessionAdapter):
         """A RequestStartTransaction chose this EVSE: its transaction carries `remote_start_id`."""
         self._remote_starts[evse_id] = (remote_start_id, token["id_token"], token)
 
+    def early_transaction_id(self, evse_id: int) -> str | None:
+        """The transaction a start point began on that EVSE before its session, if any."""
+        early = self._early.get(evse_id)
+        return None if early is None else early.transaction_id
+
     def _start_points(self, evse_id: int, status: str) -> None:
         """TxCtrlr TxStartPoint EVConnected / Authorized: a transaction begins with the car alone
         or the id token alone (Started), and ends if the other never comes (Ended)."""

@@ -75,7 +75,9 @@ class ChargePoint201(CallRouting, ProvisioningHandlers, AuthDataHandlers, Securi
         if chosen is None:
             return call_result.RequestStartTransaction(status="Rejected")
         self._decide(call_unique_id, (chosen, profile))
-        return call_result.RequestStartTransaction(status=ACCEPTED)
+        # a transaction a start point (EVConnected) already began there: the remote start joins it
+        return call_result.RequestStartTransaction(status=ACCEPTED,
+                                                   transaction_id=self.adapter.early_transaction_id(chosen))
 
     @after(Action.request_start_transaction)
     def after_request_start(self, call_unique_id: str, id_token: dict[str, Any], remote_start_id: int,

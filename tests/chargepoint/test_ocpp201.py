@@ -290,10 +290,14 @@ def test_start_points_ev_connected_and_authorized(broker, csms, recorder_factory
     ui.car()
     second = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Started"
                           and p["transactionInfo"]["transactionId"] != tx_id)["transactionInfo"]["transactionId"]
-    ui.tag("TAG1")
+    answer = call(csms.api, "CP1", "RequestStartTransaction",
+                  {"idToken": {"idToken": "TAG1", "type": "Central"}, "remoteStartId": 5, "evseId": 1})
+    assert answer == {"status": "Accepted", "transactionId": second}  # it joins the running transaction
     assert ui.connector("Charging", transaction_id=ANY)["transaction_id"] == second  # the same transaction
-    joined = wait_message(csms, "TransactionEvent", lambda p: p["triggerReason"] == "Authorized")
-    assert joined["eventType"] == "Updated" and joined["idToken"]["idToken"] == "TAG1"
+    joined = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Updated"
+                          and p["transactionInfo"].get("remoteStartId") == 5)
+    assert joined["triggerReason"] == "RemoteStart" and joined["transactionInfo"]["chargingState"] == "Charging"
+    assert joined["idToken"] == {"idToken": "TAG1", "type": "Central"}
     assert joined["transactionInfo"]["chargingState"] == "Charging"
     ui.car(cable=0)
     wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Ended"
