@@ -82,6 +82,9 @@ class ProtocolAdapter(Protocol):
 
     def transaction_stopped(self, event: TransactionStopped) -> None: ...
 
+    def charging_rate_changed(self, tx: Transaction) -> None:
+        """The rate offered to a charging session changed (smart charging, the shared limit)."""
+
     def meter_values(self, connector_id: int, tx: Transaction | None, samples: list[Sample]) -> None: ...
 
     async def report_firmware(self, status: str) -> None:

@@ -41,6 +41,9 @@ class Setpoints:
             connector.apply_share(shares.get(n, math.inf))
             if (connector.ocpp_limit, connector.ocpp_phases, connector.setpoint) != before[n]:
                 changed.add(n)
+                tx = connector.transaction
+                if tx is not None and before[n][2] > 0 and connector.setpoint != before[n][2]:
+                    station.adapter.charging_rate_changed(tx)
         return changed
 
     def _ocpp_limit(self, connector_id: int, now: float) -> OcppLimit:

@@ -178,6 +178,9 @@ class Ocpp16Adapter(SessionAdapter):
     def ocpp_status(self, status: str) -> str:
         return status
 
+    def charging_rate_changed(self, tx: Transaction) -> None:
+        """OCPP 1.6 has no message for it (the next MeterValues show it)."""
+
     def reservation_ended(self, reservation_id: int, expired: bool) -> None:
         """OCPP 1.6 has no message for it."""
 

@@ -309,6 +309,12 @@ class Ocpp201Adapter(SessionAdapter):
         self._transaction_event(tx, "Ended", trigger, info, [Sample.from_dict(s) for s in tx.data], extra,
                                 at=event.stopped_at)
 
+    def charging_rate_changed(self, tx: Transaction) -> None:
+        if tx.transaction_id is not None:
+            state = shapes.charging_state(self.station.connector_status(tx.connector_id), True)
+            self._transaction_event(tx, "Updated", "ChargingRateChanged",
+                                    {"transaction_id": tx.transaction_id, "charging_state": state}, [])
+
     def _charging_state_changed(self, tx: Transaction, status: str) -> None:
         assert tx.transaction_id is not None
         state = shapes.charging_state(status, True)

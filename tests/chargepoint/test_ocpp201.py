@@ -133,6 +133,8 @@ def test_tx_default_profile_caps_the_current(broker, csms, recorder_factory, cp_
         "status": "Accepted"}
     capped = ui.connector("Charging", setpoint=10.0)
     assert capped["consumption_l1"] == 10.0 and capped["ocpp_setpoint"] == 10.0
+    changed = wait_message(csms, "TransactionEvent", lambda p: p["triggerReason"] == "ChargingRateChanged")
+    assert changed["eventType"] == "Updated" and changed["transactionInfo"]["chargingState"] == "Charging"
     mark = len(events(csms))
     wait_until(lambda: any(current_l1(e) == 10.0 for e in events(csms)[mark:] if "meterValue" in e),
                what="a TransactionEvent measuring 10 A")
