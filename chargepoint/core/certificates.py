@@ -4,7 +4,9 @@ Root certificates installed by the CSMS (InstallCertificate) are kept one PEM fi
 certificate, named by use and hash; the charge point's own key pair from SignCertificate /
 CertificateSigned is `charge_point.key` (0600, written when the CSR is made) and
 `charge_point.pem` (the signed chain, once accepted). Everything is plain X.509 work with
-the `cryptography` library, version-neutral: both OCPP adapters answer from here.
+the `cryptography` library, version-neutral: both OCPP adapters answer from here. The library
+is imported by the functions that parse or make certificates, so a charge point that never
+holds one does not load it (start-up time and memory of every process).
 """
 
 from __future__ import annotations
@@ -16,14 +18,10 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
-
-from cp_simu.pki import cert_pem, key_pem, new_key, write_private
+if TYPE_CHECKING:
+    from cryptography import x509
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +48,8 @@ class HashData:
 
     @classmethod
     def of(cls, cert: x509.Certificate, issuer: x509.Certificate | None = None) -> HashData:
+        from cryptography.hazmat.primitives import hashes
+
         issuer = issuer or cert  # a root is its own issuer
         name_hash = hashes.Hash(hashes.SHA256())
         name_hash.update(issuer.subject.public_bytes())
@@ -69,6 +69,9 @@ class HashData:
 
 def _public_key_bits(cert: x509.Certificate) -> bytes:
     """The subjectPublicKey bits (what OCSP-style issuer key hashes are taken over)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     key = cert.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
@@ -78,6 +81,8 @@ def _public_key_bits(cert: x509.Certificate) -> bytes:
 
 
 def load_pem_chain(pem: str | bytes) -> list[x509.Certificate]:
+    from cryptography import x509
+
     try:
         certs = x509.load_pem_x509_certificates(pem.encode() if isinstance(pem, str) else pem)
     except ValueError as exc:
@@ -120,6 +125,8 @@ def verify_chain(chain: list[x509.Certificate], roots: list[x509.Certificate]) -
 
 
 def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> None:
+    from cryptography.exceptions import InvalidSignature
+
     try:
         child.verify_directly_issued_by(parent)
     except (InvalidSignature, ValueError, TypeError) as exc:
@@ -129,6 +136,10 @@ def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> None:
 
 def verify_signature(data: bytes, signature_b64: str, signing_cert: x509.Certificate) -> None:
     """A firmware image's signature (base64, SHA-256 with RSA PKCS#1 v1.5 or ECDSA)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
     try:
         signature = base64.b64decode(signature_b64, validate=True)
     except ValueError:
@@ -173,10 +184,19 @@ class CertificateStore:
         return out
 
     def roots_pem(self, use: str) -> str:
-        return "".join(cert_pem(c).decode() for c in self.roots(use))
+        roots = self.roots(use)
+        if not roots:
+            return ""  # (without loading the library: asked before every connection)
+        from cp_simu.pki import cert_pem
+
+        return "".join(cert_pem(c).decode() for c in roots)
 
     def install(self, use: str, pem: str) -> str:
         """InstallCertificate: Accepted, Rejected (not a valid CA certificate, store full) or Failed."""
+        from cryptography import x509
+
+        from cp_simu.pki import cert_pem
+
         try:
             certs = load_pem_chain(pem)
             if len(certs) != 1:
@@ -228,6 +248,12 @@ class CertificateStore:
     # -- the charge point's own certificate -----------------------------------------------
     def new_csr(self, cp_id: str, organization: str) -> str:
         """A CSR (PEM) for a new key pair, whose private key waits in the store (0600)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.x509.oid import NameOID
+
+        from cp_simu.pki import key_pem, new_key, write_private
+
         key = new_key()
         self._ensure()
         write_private(self.directory / PENDING_KEY, key_pem(key))
@@ -240,6 +266,11 @@ class CertificateStore:
     def accept_signed(self, chain_pem: str, cp_id: str, roots: list[x509.Certificate]) -> None:
         """CertificateSigned: the chain must belong to the pending key, name this charge point and
         chain to a trusted root; then it becomes the client certificate. CertificateError if not."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.x509.oid import NameOID
+
+        from cp_simu.pki import cert_pem
+
         pending = self.directory / PENDING_KEY
         if not pending.is_file():
             raise CertificateError("no certificate signing request is pending")

@@ -16,9 +16,6 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-
 log = logging.getLogger(__name__)
 _TRUSTED_SELF_SIGNED: set[tuple[str, int, bytes]] = set()  # already announced in the log
 
@@ -91,6 +88,9 @@ class TransportSecurity:
         return self.ssl_context(extra)
 
     def _self_signed_server_pem(self, host: str, port: int) -> str:
+        from cryptography import x509  # loaded only for this lab switch (start-up time of every CP)
+        from cryptography.exceptions import InvalidSignature
+
         probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         probe.check_hostname = False
         probe.verify_mode = ssl.CERT_NONE

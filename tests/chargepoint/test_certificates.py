@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,23 @@ def test_signed_certificate_must_be_for_the_pending_key_and_this_cp(tmp_path: Pa
         store.accept_signed(cert_pem(other_cp).decode(), "CP1", [Authority.create("x").cert])
     store.accept_signed((cert_pem(other_cp) + cert_pem(ca.cert)).decode(), "CP1", [ca.cert])
     assert store.own_files() is not None and not (store.directory / "pending.key").exists()
+
+
+def test_a_charge_point_without_certificates_never_loads_the_library(tmp_path: Path) -> None:
+    """Start-up time and memory of every process: `cryptography` comes with the first certificate."""
+    code = f"""
+import sys
+from pathlib import Path
+from chargepoint.core.ocpp_config import OcppConfiguration
+from chargepoint.ocpp16.config_keys import REGISTRY
+from chargepoint.security import Security
+from cp_simu.security_settings import SecuritySettings
+import chargepoint.station, chargepoint.cli, chargepoint.ocpp201.adapter
+security = Security(Path({str(tmp_path)!r}), "CP1", SecuritySettings(1, "password-0123456789"),
+                    OcppConfiguration(REGISTRY, {{"SecurityProfile": "1", "AuthorizationKey": "password-0123456789"}}))
+security.transport(); security.status_fields(); security.event("StartupOfTheDevice")
+assert not [m for m in sys.modules if m.startswith("cryptography")], "cryptography loaded"
+security.new_csr()
+assert "cryptography.x509" in sys.modules
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
