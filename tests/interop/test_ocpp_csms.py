@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.chargepoint.conftest import ANY, CAR, Driver
-from tests.launcher.conftest import TOPICS
+from tests.launcher.conftest import BOOT_WAIT, TOPICS
 from tests.procs import wait_until
 
 DC_CAR = {"cable": 200.0, "ready": True, "consumption_l1": 50_000.0}
@@ -25,7 +25,7 @@ AC_MEASURANDS = {"Energy.Active.Import.Register", "Current.Import", "Current.Off
 
 def start(run, csms, cp_id: str, **definition: object) -> Driver:
     run.start({"id": cp_id, "central_system": csms.url, **definition})
-    run.wait_status(cp_id, "Accepted", 20)
+    run.wait_status(cp_id, "Accepted", BOOT_WAIT)
     driver = Driver(run.rec, cp_id)
     driver.connector("Available")
     return driver
@@ -58,7 +58,7 @@ def test_pending_then_triggered_boot_registers_at_once(fleet, ocpp_csms_factory)
     csms = ocpp_csms_factory("--registration", "Pending")
     run = fleet
     run.start({"id": "PENDING1", "central_system": csms.url})
-    run.wait_status("PENDING1", "Pending", 20)
+    run.wait_status("PENDING1", "Pending", BOOT_WAIT)
     csms.wait_event("BootEvent", "PENDING1")
     assert not csms.events("StatusEvent", "PENDING1")  # nothing but BootNotification while Pending
 
@@ -236,7 +236,7 @@ def test_url_template_with_basic_auth_as_ocpp_csms_checks_it(fleet, ocpp_csms_fa
     template = f"ws://{{id}}:{{password}}@127.0.0.1:{csms.port}/ws/ocpp/{{id}}/"
     fleet.start({"id": "AUTH_OK", "central_system": template.replace("{password}", password)},
                 {"id": "AUTH_BAD", "central_system": template.replace("{password}", "not-it")})
-    accepted = fleet.wait_status("AUTH_OK", "Accepted", 20)
+    accepted = fleet.wait_status("AUTH_OK", "Accepted", BOOT_WAIT)
     assert csms.wait_event("BootEvent", "AUTH_OK")["info"]["serial_number"] == "SN-AUTH_OK"
     refused = fleet.rec.wait_json(TOPICS.cp_status("AUTH_BAD"), lambda d: "HTTP 401" in d.get("reason", ""), 20)
     assert not csms.events(cp_id="AUTH_BAD")
@@ -254,7 +254,7 @@ def test_security_profile_1_with_the_id_template(fleet, ocpp_csms_factory):
     csms = ocpp_csms_factory("--password", password)
     fleet.start({"id": "PROFILE1", "central_system": f"ws://127.0.0.1:{csms.port}/ws/ocpp/{{id}}/",
                  "security_profile": 1, "basic_auth_password": password})
-    fleet.wait_status("PROFILE1", "Accepted", 20)
+    fleet.wait_status("PROFILE1", "Accepted", BOOT_WAIT)
     csms.wait_event("BootEvent", "PROFILE1")
     driver = Driver(fleet.rec, "PROFILE1")
     driver.start_session()

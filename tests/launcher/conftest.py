@@ -23,6 +23,8 @@ from tests.conftest import MOSQUITTO, Broker, Recorder, start_amqtt, start_mosqu
 from tests.procs import ManagedProcess, managed, ocpp_simu, wait_until
 
 TOPICS = Topics()
+# A first start waits for the fork server's warm-up too: seconds, many more on a loaded machine.
+BOOT_WAIT = 45.0
 
 
 def cp_processes(workdir: Path) -> list[psutil.Process]:

@@ -15,7 +15,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
-from tests.launcher.conftest import TOPICS, definition
+from tests.launcher.conftest import BOOT_WAIT, TOPICS, definition
 from tests.procs import wait_until
 
 PASSWORD = "s3cr3t-Pa55"
@@ -68,8 +68,8 @@ def test_id_template_with_basic_auth_reaches_the_csms_and_no_log(launcher_factor
     run = launcher_factory("--spawn-mode", spawn_mode)
     template = f"ws://{{id}}:{PASSWORD}@127.0.0.1:{recording_csms.port}/ws/ocpp/{{id}}/"
     run.start(definition("CP-1", template), definition("CP_2", f"ws://127.0.0.1:{recording_csms.port}/plain"))
-    one = run.wait_status("CP-1", "Accepted")
-    run.wait_status("CP_2", "Accepted")
+    one = run.wait_status("CP-1", "Accepted", BOOT_WAIT)
+    run.wait_status("CP_2", "Accepted", BOOT_WAIT)
 
     by_path = {h.path: h for h in recording_csms.handshakes}
     assert set(by_path) == {"/ws/ocpp/CP-1/", "/plain/CP_2"}

@@ -3,7 +3,7 @@ charge point or meter serial must not merge them."""
 
 from __future__ import annotations
 
-from tests.launcher.conftest import definition
+from tests.launcher.conftest import BOOT_WAIT, definition
 from tests.procs import wait_until
 
 
@@ -11,7 +11,7 @@ def test_fleet_without_serials_boots_with_distinct_serials(launcher_factory, csm
     run = launcher_factory()
     ids = ["CP_0001", "CP_0002", "CP_0003"]
     run.start(*(definition(i, csms.url) for i in ids))
-    statuses = {i: run.wait_status(i, "Accepted") for i in ids}
+    statuses = {i: run.wait_status(i, "Accepted", BOOT_WAIT) for i in ids}
 
     def boots() -> dict[str, dict]:
         return {m["cp_id"]: m["payload"] for m in csms.messages("BootNotification", direction="in")
