@@ -21,6 +21,7 @@ from chargepoint.model.connector import Transaction, TransactionStopped
 from chargepoint.model.meter import Sample
 from chargepoint.ocpp16.handlers import ChargePoint16
 from chargepoint.ocpp16.meter_values import meter_value
+from chargepoint.protocol import Controller
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,21 @@ class Ocpp16Adapter(SessionAdapter):
     subprotocol = SUBPROTOCOL
     calls = call
 
+    def __init__(self, station: Controller) -> None:
+        super().__init__(station)
+        self._sent_statuses: dict[int, tuple[str, str]] = {}  # what this connection told the CSMS
+
     def _make_cp(self, conn: OcppConnection) -> ChargePoint16:
         return ChargePoint16(self.station.definition.id, conn, self.station, self.station.connection.call_timeout,
                              self.trigger, self.reconnect)
 
     async def _announce(self, cp: ChargePoint) -> None:
-        for connector_id, status, error_code in self.station.connector_statuses():
-            await self._status(cp, connector_id, status, error_code)
+        """Each connector's status as it is when its turn comes, unless a change already sent it."""
+        self._sent_statuses.clear()
+        for connector_id in range(len(self.station.connector_statuses())):
+            _, status, error_code = self.station.connector_statuses()[connector_id]
+            if self._sent_statuses.get(connector_id) != (status, error_code):
+                await self._status(cp, connector_id, status, error_code)
 
     def _boot_request(self) -> call.BootNotification:
         d = self.station.definition
@@ -74,10 +83,12 @@ class Ocpp16Adapter(SessionAdapter):
         return None if answer is None else id_tag_info(answer.id_tag_info)
 
     def send_status(self, connector_id: int, status: str, error_code: str) -> None:
-        if self.online and self._cp is not None:
+        if self.online and self._cp is not None and self._sent_statuses.get(connector_id) != (status, error_code):
+            self._sent_statuses[connector_id] = (status, error_code)
             self._spawn(self._status(self._cp, connector_id, status, error_code))
 
     async def _status(self, cp: ChargePoint16, connector_id: int, status: str, error_code: str) -> None:
+        self._sent_statuses[connector_id] = (status, error_code)
         await self._send(cp, call.StatusNotification(connector_id=connector_id, error_code=error_code,
                                                      status=status, timestamp=utc_iso()))
 

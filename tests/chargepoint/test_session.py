@@ -37,6 +37,7 @@ def test_plug_and_tag_start_then_unplug_stops(broker, csms, recorder_factory, cp
     ui = Driver(recorder_factory(broker.url))
     cp_factory(csms.url, broker.url)
     ui.status("Accepted")
+    wait_message(csms, "StatusNotification", lambda p: p["connectorId"] == 1)  # announced after registration
     ui.car()
     ui.connector("Preparing")
     ui.tag("TAG1")  # how fast it reacts is measured by bench/latency.py, not asserted here
@@ -288,6 +289,7 @@ def test_every_frame_is_published_on_ocpp_log(broker, csms, recorder_factory, cp
     ui = Driver(recorder_factory(broker.url))
     cp = cp_factory(csms.url, broker.url)
     ui.status("Accepted")
+    wait_message(csms, "StatusNotification", lambda p: p["connectorId"] == 1)  # nothing else sent meanwhile
     assert call(csms.api, "CP1", "GetLocalListVersion") == {"listVersion": 0}
     topic = T.cp_ocpp_log("CP1")
     published = wait_until(lambda: [m for m in ui.rec.on_topic(topic) if b"listVersion" in m.payload] and
