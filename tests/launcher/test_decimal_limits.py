@@ -20,7 +20,7 @@ def test_fractional_limits_are_accepted_and_applied_on_the_same_connection(launc
                                                                            spawn_mode: str) -> None:
     run = launcher_factory("--spawn-mode", spawn_mode)
     run.start(definition("DEC1", csms.url))
-    pid = run.wait_status("DEC1", "Accepted")["pid"]
+    pid = run.wait_status("DEC1", "Accepted", timeout=60)["pid"]  # after the fork server's warm-up
     connector = TOPICS.connector_status("DEC1", 1)
 
     def limit_shown(amps: float) -> None:
