@@ -17,11 +17,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.common import private_broker
 from cp_simu.models import ChargePointDefinition, ConnectorStatus, CpStatus
@@ -141,9 +144,11 @@ def measure(url: str, n: int, connectors: int, timeout: float = 60.0) -> FillRes
     from PySide6.QtWidgets import QApplication
 
     from supervisor.main_window import MainWindow
+    from supervisor.settings import SupervisorSettings
 
     app = QApplication.instance() or QApplication([])
-    window = MainWindow(url)
+    settings_dir = Path(tempfile.mkdtemp())  # the user's remembered layout must not skew the figures
+    window = MainWindow(url, settings=SupervisorSettings.in_file(settings_dir / "supervisor.ini"))
     window.resize(1320, 820)
     window.show()
     try:
@@ -169,6 +174,7 @@ def measure(url: str, n: int, connectors: int, timeout: float = 60.0) -> FillRes
     finally:
         window.close()
         app.processEvents()
+        shutil.rmtree(settings_dir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,7 @@ from bench.common import private_broker  # noqa: E402
 from cp_simu.models import CarInput, ChargePointDefinition  # noqa: E402
 from cp_simu.process import MARKER_FILE, verified_pid  # noqa: E402
 from supervisor.main_window import MainWindow  # noqa: E402
+from supervisor.settings import SupervisorSettings  # noqa: E402
 
 SELECTED = "depot_ac_02"
 
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         rejected = stack.enter_context(csms(tmp, "--boot-status", "Rejected"))
         stack.enter_context(process(["launcher", "--broker", broker, "--workdir", str(workdir)],
                                     tmp / "launcher.log"))
-        window = MainWindow(broker)
+        window = MainWindow(broker, settings=SupervisorSettings.in_file(tmp / "supervisor.ini"))
         window.resize(1400, 860)
         window.show()
         window.connect_broker()

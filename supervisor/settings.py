@@ -8,6 +8,8 @@ stay in memory), so a remembered URL is safe to keep in a file nobody protects.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QByteArray, QSettings
 
 from cp_simu.urls import BrokerUrl
@@ -27,6 +29,11 @@ class SupervisorSettings:
     def __init__(self, store: QSettings | None = None) -> None:
         self.store = store or QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
                                         ORGANIZATION, APPLICATION)
+
+    @classmethod
+    def in_file(cls, path: str | Path) -> SupervisorSettings:
+        """Settings kept in `path` (a screenshot or a benchmark must not use nor change the user's)."""
+        return cls(QSettings(str(path), QSettings.Format.IniFormat))
 
     @property
     def broker(self) -> str | None:
