@@ -69,7 +69,6 @@ def preload(iterations: int = ITERATIONS) -> None:
     any I/O outside a temporary directory (removed afterwards)."""
     import chargepoint.cli  # the entry module and, through it, the libraries
     import chargepoint.ocpp16.adapter  # noqa: F401
-    import cp_simu.pki  # noqa: F401  # cryptography: a child loads it lazily, forked children share it
     from chargepoint.core.validators import warm_validators
 
     warm_validators()

@@ -31,7 +31,7 @@ def test_start_entry_security_reaches_the_charge_point(mode, launcher_factory, s
     run = launcher_factory("--spawn-mode", mode)
     run.start(definition("SEC1", secure_csms.url, security_profile=2, basic_auth_password=PASSWORD,
                          ca_file="pki/ca.pem"))  # relative to the launcher's directory
-    status = run.wait_status("SEC1", "Accepted")
+    status = run.wait_status("SEC1", "Accepted", timeout=45)  # a loaded machine warms the fork server slowly
     config_file = run.instance("SEC1") / "config.ini"
     assert config_file.stat().st_mode & 0o777 == 0o600
     parser = configparser.ConfigParser(interpolation=None)
