@@ -29,6 +29,7 @@ from chargepoint.core.transport_security import TransportSecurity
 from chargepoint.model.authorization import IdTagInfo
 from chargepoint.model.connector import StopReason, Transaction, TransactionStopped
 from chargepoint.model.meter import Sample
+from chargepoint.model.smart_charging import parse_datetime
 from chargepoint.ocpp201 import live_values, shapes
 from chargepoint.ocpp201.handlers import ChargePoint201
 from chargepoint.ocpp201.network_profiles import NetworkProfiles
@@ -306,8 +307,10 @@ class Ocpp201Adapter(SessionAdapter):
                 "charging_state": "EVConnected" if plugged else "Idle"}
         extra = {"id_token": self._id_token(event.id_tag)} if event.id_tag else {}
         self._charging_state.pop(str(tx.transaction_id), None)
+        # never before an event already queued (a kill can leave the saved state older than the queue)
+        queued = [parse_datetime(e.payload["timestamp"]).timestamp() for e in self.station.queue if e.ref == tx.ref]
         self._transaction_event(tx, "Ended", trigger, info, [Sample.from_dict(s) for s in tx.data], extra,
-                                at=event.stopped_at)
+                                at=max([event.stopped_at, *queued]))
 
     def charging_rate_changed(self, tx: Transaction) -> None:
         if tx.transaction_id is not None:
