@@ -22,7 +22,7 @@ def control_call(csms, cp_id: str, action: str, payload: dict) -> dict:
 def test_mixed_fleet_registers_and_reports(launcher_factory, csms, mode: str) -> None:
     run = launcher_factory("--spawn-mode", mode)
     run.start(definition("M16", csms.url), definition("M201", csms.url, ocpp_version="2.0.1", nb_connectors=2))
-    assert run.wait_status("M16", "Accepted")["ocpp_version"] == "1.6"
+    assert run.wait_status("M16", "Accepted", timeout=40)["ocpp_version"] == "1.6"  # fork server warm-up first
     status = run.wait_status("M201", "Accepted")
     assert status["ocpp_version"] == "2.0.1" and status["nb_connectors"] == 2
     (boot,) = csms.messages("BootNotification", cp_id="M201", direction="in")
