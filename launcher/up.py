@@ -294,6 +294,8 @@ class Up:
                     _say(f"{name} did not stop in {STOP_WAIT:g} s: killing it", err=True)
                     proc.kill()
                     proc.wait(STOP_WAIT)
+        if not self.keep_fleet and "launcher" in dict(self.started):
+            self._kill_strays()
         for log in self._logs:
             log.close()
 
@@ -342,16 +344,14 @@ class Up:
                 _say(f"killing {cp_id} (pid {identity[0]}) directly", err=True)
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(identity[0], signal.SIGKILL)
-        if ours is not None:
-            self._kill_strays()
 
     def _kill_strays(self) -> None:
-        """Our launcher has stopped: a process still working in one of its instance directories
-        is a charge point it spawned too late for the kill (a start and a kill crossing on the
-        broker), maybe without its PID marker yet. Looked for twice: a fork enters its directory
-        a moment after it is born."""
+        """Our launcher is gone: a process still working in one of its instance directories is
+        a charge point it spawned too late for the kill (a start and a kill crossing on the
+        broker, a launcher killed while its fork server still forked), maybe without its PID
+        marker yet. Looked for a few times: a fork enters its directory a moment after birth."""
         root = str(Instances(self.workdir).root) + os.sep
-        for attempt in range(2):
+        for attempt in range(3):
             time.sleep(0.5 * attempt)
             for proc in psutil.process_iter(["cwd"]):
                 cwd = proc.info.get("cwd")
