@@ -39,6 +39,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from websockets.protocol import State
+
 from cp_simu.logs import FORMAT
 from cp_simu.mqtt import MqttClient
 
@@ -252,6 +254,8 @@ class InMemoryCsms:
         return await asyncio.wait_for(answer, 5)
 
     def _send(self, text: str) -> None:
+        if self._protocol.state is not State.OPEN:
+            return  # an answer that crosses the charge point's close has no one to reach
         self._protocol.send_text(text.encode())
         self._flush()
 
