@@ -10,7 +10,24 @@ from supervisor.fleet_model import CpEntry
 from supervisor.palette import badge_css, cp_colours
 
 IDENTITY_FIELDS = ("Vendor", "Model", "Serial", "PID", "OCPP", "Type", "Phases", "Voltage", "Max",
-                   "Per connector", "CSMS")
+                   "Per connector", "CSMS", "Security")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def certificate_lines(certificates: object) -> list[str]:
+    """One line per certificate of the status's additive `certificates` list; entries that are
+    not objects (a CP that speaks another dialect) are skipped rather than shown garbled."""
+    if not isinstance(certificates, list):
+        return []
+    lines = []
+    for cert in certificates:
+        if isinstance(cert, dict):
+            lines.append(f"{cert.get('type', '?')}: {cert.get('subject', '?')} "
+                         f"(serial {cert.get('serial', '?')}, valid until {cert.get('valid_until', '?')})")
+    return lines
 
 
 class CpPanel(QWidget):
@@ -55,6 +72,13 @@ class CpPanel(QWidget):
         grid.setColumnStretch(3, 2)
         self.identity.setVisible(False)
 
+        self.certificates = QGroupBox("Certificates")  # what the CP's certificate store holds
+        self.certificate_list = QLabel()
+        self.certificate_list.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.certificate_list.setWordWrap(True)
+        QVBoxLayout(self.certificates).addWidget(self.certificate_list)
+        self.certificates.setVisible(False)
+
         header = QHBoxLayout()
         header.addWidget(self.title)
         header.addWidget(self.state_badge)
@@ -64,6 +88,7 @@ class CpPanel(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.reason)
         layout.addWidget(self.identity)
+        layout.addWidget(self.certificates)
         layout.addLayout(self.cards_box)
         layout.addStretch(1)
 
@@ -75,6 +100,7 @@ class CpPanel(QWidget):
             self.state_badge.setVisible(False)
             self.reason.setVisible(False)
             self.identity.setVisible(False)
+            self.certificates.setVisible(False)
             self._set_cards(None)
             return
         self.cp_id = entry.id
@@ -94,7 +120,9 @@ class CpPanel(QWidget):
         if s is None:
             for label in self.fields.values():
                 label.setText("—")
+            self.certificates.setVisible(False)
             return
+        profile = s.extra.get("security_profile")
         unit = (lambda w: f"{w / 1000:g} kW") if entry.is_dc else (lambda a: f"{a:g} A")
         per_connector = s.extra.get("max_setpoint_per_connector")
         values = {
@@ -104,9 +132,13 @@ class CpPanel(QWidget):
             "Per connector": unit(per_connector) if isinstance(per_connector, int | float) else "—",
             "CSMS": s.central_system, "OCPP": str(s.extra.get("ocpp_version", "1.6")),
             "PID": str(s.pid or "—"),
+            "Security": f"profile {profile:g}" if _is_number(profile) else "—",
         }
         for name, value in values.items():
             self.fields[name].setText(value)
+        lines = certificate_lines(s.extra.get("certificates"))
+        self.certificate_list.setText("\n".join(lines))
+        self.certificates.setVisible(bool(lines))
 
     def _set_cards(self, entry: CpEntry | None) -> None:
         """Rebuild the cards only when the CP or its connector layout changes, else refresh."""

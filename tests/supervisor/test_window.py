@@ -309,3 +309,32 @@ def test_why_a_charge_point_is_disconnected_is_shown(qtbot, tmp_path: Path, brok
         assert window.panel.reason.isVisible() and window.panel.reason.text() == "connection refused"
         tip = window.proxy.index(row_ids(window).index("lonely"), STATE_COLUMN).data(Qt.ItemDataRole.ToolTipRole)
         assert "Disconnected (connection refused)" in tip
+
+
+def test_the_panel_shows_the_security_profile_and_the_certificates_held(qtbot, broker, recorder_factory,
+                                                                       make_window) -> None:
+    """The CP status's additive `security_profile` and `certificates` (as a charge point with a
+    signed client certificate publishes them) appear in the panel; a CP without them shows none."""
+    rec = recorder_factory(broker.url)
+    held = [{"type": "ChargePointCertificate", "subject": "CN=secure_cp,O=Demo CPO", "serial": "5a1f",
+             "valid_until": "2027-11-27T00:00:00Z"},
+            {"type": "CentralSystemRootCertificate", "subject": "CN=Demo CA", "serial": "01",
+             "valid_until": "2036-11-27T00:00:00Z"}]
+    rec.publish(T.cp_status("secure_cp"), CpStatus.for_definition(
+        ChargePointDefinition(id="secure_cp"), 77, "Accepted", security_profile=3.0,
+        certificates=held).to_json(), retain=True)
+    rec.publish(T.connector_status("secure_cp", 1), ConnectorStatus().to_json(), retain=True)
+    publish_cp(rec, "plain_cp")
+    window = make_window(broker.url)
+    qtbot.waitUntil(lambda: window.proxy.rowCount() == 2)
+
+    assert window.select("secure_cp")
+    assert window.panel.fields["Security"].text() == "profile 3"
+    assert window.panel.certificates.isVisible()
+    shown = window.panel.certificate_list.text().splitlines()
+    assert shown == ["ChargePointCertificate: CN=secure_cp,O=Demo CPO (serial 5a1f, valid until 2027-11-27T00:00:00Z)",
+                     "CentralSystemRootCertificate: CN=Demo CA (serial 01, valid until 2036-11-27T00:00:00Z)"]
+
+    assert window.select("plain_cp")
+    assert window.panel.fields["Security"].text() == "—"
+    assert not window.panel.certificates.isVisible()
