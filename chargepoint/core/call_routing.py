@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from ocpp.exceptions import InternalError, NotImplementedError, NotSupportedError, OCPPError
 from ocpp.messages import Call, MessageType
@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from chargepoint.core.validators import actions
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class CallRouting:
@@ -35,6 +36,17 @@ class CallRouting:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._unanswered: str | None = None  # id of the call being handled, until its answer is sent
+        self._decisions: dict[str, object] = {}  # call id -> what its @after is to carry out
+
+    def _decide(self, call_unique_id: str, answer: T, carry_out: bool = True) -> T:
+        """The `@on` answer; the `@after` of the same call acts only if `carry_out`."""
+        if carry_out:
+            self._decisions[call_unique_id] = answer
+        return answer
+
+    def _decided(self, call_unique_id: str) -> Any | None:
+        """What the `@on` of this call decided to carry out, or None."""
+        return self._decisions.pop(call_unique_id, None)
 
     def refusal(self, action: str) -> str | None:
         """Why the station does not support this action it has a handler for, or None."""

@@ -49,7 +49,27 @@ class KeyDef:
     length: tuple[int, int] | None = None  # allowed length of a STRING value
 
 
-class OcppConfiguration:
+class TypedReads:
+    """Typed reads over `get` (a setting's value as text), shared by the 1.6 configuration
+    keys and the 2.0.1 device model so both versions parse a setting the same way."""
+
+    def get(self, name: str) -> str:
+        raise NotImplementedError
+
+    def boolean(self, name: str) -> bool:
+        return self.get(name).strip().lower() == "true"
+
+    def integer(self, name: str, default: int = 0) -> int:
+        try:
+            return int(self.get(name))
+        except ValueError:
+            return default
+
+    def items(self, name: str) -> list[str]:
+        return [item.strip() for item in self.get(name).split(",") if item.strip()]
+
+
+class OcppConfiguration(TypedReads):
     """The charge point's configuration keys, as GetConfiguration / ChangeConfiguration see them."""
 
     def __init__(self, registry: Iterable[KeyDef], values: Mapping[str, str], path: Path | None = None,
@@ -64,18 +84,6 @@ class OcppConfiguration:
 
     def get(self, name: str) -> str:
         return self._values.get(name, "")
-
-    def boolean(self, name: str) -> bool:
-        return self.get(name).strip().lower() == "true"
-
-    def integer(self, name: str, default: int = 0) -> int:
-        try:
-            return int(self.get(name))
-        except ValueError:
-            return default
-
-    def items(self, name: str) -> list[str]:
-        return [item.strip() for item in self.get(name).split(",") if item.strip()]
 
     def _readable(self, name: str) -> bool:
         return name in self.keys and not self.keys[name].writeonly

@@ -12,7 +12,7 @@ go back to camelCase: the library hands them over in snake_case.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
 from ocpp.routing import after, on
@@ -35,7 +35,6 @@ from chargepoint.protocol import Controller
 Trigger = Callable[..., str]  # (requested message, connector id, dry_run=, extended=) -> status
 SECURITY_PROFILE = "SecurityProfile"
 RECONNECTING_KEYS = frozenset({SECURITY_PROFILE, "AuthorizationKey"})
-T = TypeVar("T")
 ACCEPTED = "Accepted"
 # Actions offered only with a feature profile (SupportedFeatureProfiles) that has no status
 # of its own to refuse with; the others answer NotSupported in their status field.
@@ -73,23 +72,12 @@ class ChargePoint16(CallRouting, ChargePoint):
         self.station = station
         self._trigger = trigger
         self._reconnect = reconnect
-        self._decisions: dict[str, object] = {}  # call id -> what its @after is to carry out
 
     def refusal(self, action: str) -> str | None:
         profile = FEATURE_PROFILES.get(Action(action))
         if profile is None or self.station.supports(profile):
             return None
         return f"the {profile} feature profile is not supported"
-
-    def _decide(self, call_unique_id: str, answer: T, carry_out: bool = True) -> T:
-        """The `@on` answer; the `@after` of the same call acts only if `carry_out`."""
-        if carry_out:
-            self._decisions[call_unique_id] = answer
-        return answer
-
-    def _decided(self, call_unique_id: str) -> Any | None:
-        """What the `@on` of this call decided to carry out, or None."""
-        return self._decisions.pop(call_unique_id, None)
 
     # -- transactions ---------------------------------------------------------------------
     @on(Action.remote_start_transaction)

@@ -8,7 +8,7 @@ gets the answer before the messages the action causes. EVSE n is the station's c
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
 from ocpp.routing import after, on
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from chargepoint.ocpp201.adapter import Ocpp201Adapter
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 ACCEPTED = "Accepted"
 
 
@@ -45,16 +44,6 @@ class ChargePoint201(CallRouting, ProvisioningHandlers, AuthDataHandlers, Securi
         self.station = station
         self.adapter = adapter
         self.device_model = adapter.device_model.model
-        self._decisions: dict[str, object] = {}  # call id -> what its @after is to carry out
-
-    def _decide(self, call_unique_id: str, answer: T, carry_out: bool = True) -> T:
-        """The `@on` answer; the `@after` of the same call acts only if `carry_out`."""
-        if carry_out:
-            self._decisions[call_unique_id] = answer
-        return answer
-
-    def _decided(self, call_unique_id: str) -> Any | None:
-        return self._decisions.pop(call_unique_id, None)
 
     def _evse(self, evse_id: int | None) -> bool:
         return evse_id is not None and 1 <= evse_id <= self.station.definition.nb_connectors

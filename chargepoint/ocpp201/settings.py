@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from chargepoint.core.ocpp_config import TypedReads
 from chargepoint.ocpp201.device_model import DeviceModel, InvalidValue, apply_definition
 from cp_simu.config import INSTANCE_FILE, update_section
 from cp_simu.models import ChargePointDefinition
@@ -76,7 +77,7 @@ def _keep_security(config_file: Path, key: str, value: str) -> None:
         update_section(config_file, SECTION_SECURITY, {setting: value})
 
 
-class DeviceModelSettings:
+class DeviceModelSettings(TypedReads):
     """`chargepoint.protocol.Settings` over a 2.0.1 device model."""
 
     def __init__(self, model: DeviceModel) -> None:
@@ -116,18 +117,6 @@ class DeviceModelSettings:
         if name == "ChargingScheduleAllowedChargingRateUnit":
             return ",".join(RATE_UNITS.get(unit.strip(), unit.strip()) for unit in value.split(","))
         return value
-
-    def boolean(self, name: str) -> bool:
-        return self.get(name).strip().lower() == "true"
-
-    def integer(self, name: str, default: int = 0) -> int:
-        try:
-            return int(self.get(name))
-        except ValueError:
-            return default
-
-    def items(self, name: str) -> list[str]:
-        return [item.strip() for item in self.get(name).split(",") if item.strip()]
 
     def dump(self) -> dict[str, str]:
         return self.model.flat()

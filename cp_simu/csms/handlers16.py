@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from ocpp.routing import after, on
@@ -10,11 +9,7 @@ from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.datatypes import IdTagInfo
 from ocpp.v16.enums import Action
 
-from cp_simu.pki import PkiError
-
 from .model import CentralSystem, utc_now
-
-LOGGER = logging.getLogger(__name__)
 
 
 class ChargePoint16(ChargePoint):
@@ -84,14 +79,9 @@ class ChargePoint16(ChargePoint):
     @after(Action.sign_certificate)
     async def after_sign_certificate(self, csr: str) -> None:
         """The CA signs the CSR (its CN must be this charge point's id) and sends the chain."""
-        if self.csms.sign_csr is None:
-            return
-        try:
-            chain = self.csms.sign_csr(self.id, csr)
-        except PkiError as exc:
-            LOGGER.warning("%s: CSR not signed: %s", self.id, exc)
-            return
-        await self.call(call.CertificateSigned(certificate_chain=chain))
+        chain = self.csms.signed_chain(self.id, csr)
+        if chain is not None:
+            await self.call(call.CertificateSigned(certificate_chain=chain))
 
     @on(Action.security_event_notification)
     def on_security_event_notification(self, **_: Any) -> call_result.SecurityEventNotification:

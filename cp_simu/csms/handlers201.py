@@ -10,7 +10,6 @@ certificate requests (Get15118EVCertificate, GetCertificateStatus) are refused.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from ocpp.routing import after, on
@@ -18,13 +17,10 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.datatypes import IdTokenInfoType
 from ocpp.v201.enums import Action
 
-from cp_simu.pki import PkiError
-
 from .model import CentralSystem, utc_now
 
 NO_CA = {"reason_code": "NoCA", "additional_info": "the demo CSMS signs no certificates of this kind"}
 STATION_CERTIFICATE = "ChargingStationCertificate"
-LOGGER = logging.getLogger(__name__)
 
 
 class ChargePoint201(ChargePoint):
@@ -167,14 +163,9 @@ class ChargePoint201(ChargePoint):
     async def after_sign_certificate(self, csr: str, certificate_type: str = STATION_CERTIFICATE,
                                      **_: Any) -> None:
         """The CA signs the CSR (its CN must be this station's id) and sends the chain."""
-        if self.csms.sign_csr is None or certificate_type != STATION_CERTIFICATE:
-            return
-        try:
-            chain = self.csms.sign_csr(self.id, csr)
-        except PkiError as exc:
-            LOGGER.warning("%s: CSR not signed: %s", self.id, exc)
-            return
-        await self.call(call.CertificateSigned(certificate_chain=chain, certificate_type=STATION_CERTIFICATE))
+        chain = self.csms.signed_chain(self.id, csr) if certificate_type == STATION_CERTIFICATE else None
+        if chain is not None:
+            await self.call(call.CertificateSigned(certificate_chain=chain, certificate_type=STATION_CERTIFICATE))
 
     @on(Action.get_15118_ev_certificate)
     def on_get_15118_ev_certificate(self, **_: Any) -> call_result.Get15118EVCertificate:

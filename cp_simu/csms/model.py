@@ -7,10 +7,13 @@ payloads, so that both protocol adapters share one behaviour and tests can reaso
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from cp_simu.pki import PkiError
 
 BOOT_STATUSES = ("Accepted", "Pending", "Rejected")
 
@@ -113,6 +116,17 @@ class CentralSystem:
 
     def record(self, cp_id: str) -> CpRecord:
         return self.cps.setdefault(cp_id, CpRecord(cp_id))
+
+    def signed_chain(self, cp_id: str, csr: str) -> str | None:
+        """The chain for a SignCertificate's CSR (its CN must be `cp_id`), or None when this CSMS
+        does not sign or refuses the CSR (said in the log)."""
+        if self.sign_csr is None:
+            return None
+        try:
+            return self.sign_csr(cp_id, csr)
+        except PkiError as exc:
+            logging.getLogger(__name__).warning("%s: CSR not signed: %s", cp_id, exc)
+            return None
 
     # -- connections -------------------------------------------------------------------------
 
