@@ -71,7 +71,8 @@ def _port_free(port: int) -> bool:
 
 
 def _free_port(preferred: int) -> int:
-    if _port_free(preferred):
+    """`preferred` if a server could listen there, else (or for 0) one the system picks."""
+    if preferred and _port_free(preferred):
         return preferred
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -110,11 +111,13 @@ def _versions(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple
 
 class Up:
     def __init__(self, broker: BrokerAccess, csms: str | None, workdir: Path,
-                 embedded_tls: tuple[str, str] = ("", ""), *, keep_fleet: bool = False) -> None:
+                 embedded_tls: tuple[str, str] = ("", ""), *, keep_fleet: bool = False,
+                 csms_port: int = DEMO_CSMS_PORT) -> None:
         self.access = broker
         self.broker = broker.url
         self.embedded_tls = embedded_tls  # certificate and key, if `up` starts an mqtts:// broker
         self.csms_url = csms
+        self.csms_port = csms_port  # where the demo CSMS should listen (0: any free port)
         self.csms_kind = "external" if csms else ""
         self.api_url = ""  # the demo CSMS's control API, when `up` started it
         self.workdir = workdir.resolve()
@@ -175,7 +178,8 @@ class Up:
         """The demo CSMS, unless --csms named one."""
         if self.csms_url:
             return
-        port, api = _free_port(DEMO_CSMS_PORT), _free_port(DEMO_CSMS_PORT + 1)
+        port = _free_port(self.csms_port)
+        api = _free_port(port + 1 if self.csms_port else 0)
         proc = self._spawn("csms", ["csms", "--port", str(port), "--api-port", str(api),
                                     "--log", str(self.workdir / "csms.jsonl")])
         self.csms_url = f"ws://127.0.0.1:{port}/"
@@ -366,7 +370,10 @@ class Up:
               help="Number of charge points (ids CP_0001…).")
 @click.option("--csms", metavar="URL", help="Central System to connect to (ws:// or wss://; {id} stands for "
                                             "the charge point id, else <URL>/<id>); default: start the demo "
-                                            "CSMS on port 9000 (or a free one).")
+                                            "CSMS on --csms-port.")
+@click.option("--csms-port", type=click.IntRange(0, 65535), default=DEMO_CSMS_PORT, show_default=True,
+              help="Port of the demo CSMS `up` starts (its control API on the next free one); taken or 0: "
+                   "a free port.")
 @click.option("--broker", metavar="URL", default=DEFAULT_BROKER_URL, show_default=True,
               help="MQTT broker (mqtt://[user:pw@]host:port, mqtts:// for TLS); an embedded one is "
                    "started if nothing answers there.")
@@ -385,8 +392,9 @@ class Up:
               help="For an mqtts:// --broker that `up` starts: its private key (PEM).")
 @click.option("--keep-fleet", is_flag=True,
               help="On exit, leave the charge points and what `up` started for them running.")
-def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, versions: tuple[str, ...],
-       workdir: Path, broker_certfile: str | None, broker_keyfile: str | None, keep_fleet: bool,
+def up(cps: int, csms: str | None, csms_port: int, broker: str, cp_type: str, connectors: int,
+       versions: tuple[str, ...], workdir: Path, broker_certfile: str | None, broker_keyfile: str | None,
+       keep_fleet: bool,
        **mqtt: str | None) -> None:
     """Start broker, demo CSMS, launcher and N charge points as needed; show every charge
     point on the broker live.
@@ -404,7 +412,8 @@ def up(cps: int, csms: str | None, broker: str, cp_type: str, connectors: int, v
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     workdir.mkdir(parents=True, exist_ok=True)
-    run = Up(access, csms, workdir, (broker_certfile or "", broker_keyfile or ""), keep_fleet=keep_fleet)
+    run = Up(access, csms, workdir, (broker_certfile or "", broker_keyfile or ""), keep_fleet=keep_fleet,
+             csms_port=csms_port)
     for sig in STOP_SIGNALS:
         signal.signal(sig, run.request_stop)
     parts: dict[str, str] = {}

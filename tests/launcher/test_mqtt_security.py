@@ -119,7 +119,7 @@ def test_no_embedded_broker_is_started_for_credentials(tmp_path: Path) -> None:
 def test_up_starts_an_embedded_broker_for_its_user_only(tmp_path: Path) -> None:
     workdir, port = tmp_path / "up", free_port()
     args = ocpp_simu("up", "--cps", "2", "--broker", f"mqtt://127.0.0.1:{port}", "--mqtt-username", USER,
-                     "--workdir", str(workdir))
+                     "--csms-port", "0", "--workdir", str(workdir))
     started: list[psutil.Process] = []
     try:
         with managed(args, log=tmp_path / "up.out", env={"OCPP_SIMU_MQTT_PASSWORD": PASSWORD}) as up:

@@ -26,9 +26,10 @@ from tests.procs import free_port, managed, ocpp_simu, port_open, wait_until
 
 
 def _up(workdir: Path, cps: int, *extra: str, port: int | None = None) -> list[str]:
-    """`up` on a broker port of its own (nothing listens there: it starts the embedded broker)."""
+    """`up` on a broker port of its own (nothing listens there: it starts the embedded broker)
+    and its demo CSMS on a free port (tests run side by side)."""
     return ocpp_simu("up", "--cps", str(cps), "--broker", f"mqtt://127.0.0.1:{port or free_port()}",
-                     "--workdir", str(workdir), *extra)
+                     "--csms-port", "0", "--workdir", str(workdir), *extra)
 
 
 def _up_processes(up_pid: int, workdir: Path) -> list[psutil.Process]:
