@@ -30,7 +30,9 @@ class MeterReports:
         readings = connector.meter.read()
         tx = connector.transaction
         if self.station.definition.is_dc and tx is not None:  # only a DC station talks to the car's BMS
-            readings = replace(readings, soc=estimated_soc(readings.energy_wh - tx.meter_start))
+            ev = connector.car.ev
+            soc = estimated_soc(readings.energy_wh - tx.meter_start) if ev is None else ev.soc_at(readings.energy_wh)
+            readings = replace(readings, soc=soc)
         return Sample(self.station.clock(), context, measurands, readings)
 
     def record(self, connector: ConnectorStateMachine, context: str, tx: Transaction | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from chargepoint.model.ev import EvSpec
 from cp_simu.models import CarInput, CpCommand, CpCommandType, FaultedInput, IdTagInput
 
 if TYPE_CHECKING:
@@ -15,7 +16,10 @@ class MqttInputs:
         self.station = station
 
     def on_car(self, connector_id: int, car: CarInput) -> None:
-        self.station.connectors[connector_id].car_input(
+        connector = self.station.connectors[connector_id]
+        if car.ev is not None or car.remove_ev:  # first: a car plugged in with it draws as the model says
+            connector.set_ev(None if car.ev is None else EvSpec.from_settings(car.ev))
+        connector.car_input(
             car.cable, car.ready, (car.consumption_l1, car.consumption_l2, car.consumption_l3))
         self.station.touch(connector_id)
 

@@ -5,7 +5,8 @@ connectors at once; connector events become OCPP messages at once; everything de
 (setpoint sharing, timers, retained MQTT statuses, state.json) is brought up to date in one
 coalesced `_update()` right after (`touch`). Timers exist only while they have work: meter
 sampling while a transaction runs (`MeterReports`), the status refresh while energy flows,
-the ConnectionTimeOut deadline while a tag waits, one timer per connector at the next smart
+the ConnectionTimeOut deadline while a tag waits (or the EV model's next SoC step while it
+charges), one timer per connector at the next smart
 charging limit change, one at the next reservation expiry. Firmware and diagnostics
 transfers run as background jobs (`maintenance`).
 """

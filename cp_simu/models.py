@@ -93,7 +93,7 @@ class _Reader:
         return default
 
     def number(self, key: str, default: Any = _MISSING, *, minimum: float | None = None,
-               positive: bool = False) -> Any:
+               maximum: float | None = None, positive: bool = False) -> Any:
         value = self.raw(key, default)
         if value is default and key not in self.data:
             return value
@@ -103,6 +103,8 @@ class _Reader:
             raise PayloadError(f"{self.where(key)}: must be a finite number")
         if minimum is not None and value < minimum:
             raise PayloadError(f"{self.where(key)}: must be >= {minimum:g}, got {value:g}")
+        if maximum is not None and value > maximum:
+            raise PayloadError(f"{self.where(key)}: must be <= {maximum:g}, got {value:g}")
         if positive and value <= 0:
             raise PayloadError(f"{self.where(key)}: must be > 0, got {value:g}")
         return float(value)
@@ -467,6 +469,8 @@ class ConnectorStatus(JsonPayload):
     transaction_id: int | str | None = None  # 1.6: the CSMS's number; 2.0.1: the station's string id
     error_code: str = "NoError"
     ocpp_status: str = ""  # the status last sent to the CSMS, in the CP's own OCPP version
+    soc: float | None = None  # the EV model's state of charge (%); None without one
+    ev: str = ""  # the EV model: a preset name, "custom", or "" (none)
     extra: dict[str, Any] = field(default_factory=dict)
 
     _NUMBERS: ClassVar[tuple[str, ...]] = (
@@ -486,33 +490,125 @@ class ConnectorStatus(JsonPayload):
             transaction_id=r.string("transaction_id", max_length=36) if isinstance(tx, str) else (
                 r.integer("transaction_id") if tx is not None else None),
             ocpp_status=r.string("ocpp_status", ""),
+            soc=None if data.get("soc") is None else r.number("soc"), ev=r.string("ev", ""),
             **{name: r.number(name, 0.0) for name in cls._NUMBERS},
             extra={k: v for k, v in data.items() if k not in known})
 
 
+EV_PRESETS = ("city_car", "suv", "van", "phev", "dc_800v")  # values: chargepoint/model/ev.py
+CUSTOM_EV = "custom"  # the connector status's `ev` for an EV that names no preset
+MAX_EV_CAPACITY_KWH = 1000.0
+MAX_EV_POWER_W = 1_000_000.0
+MAX_EV_CURRENT_A = 1000.0
+
+
+@dataclass(frozen=True)
+class EvSettings:
+    """The car payload's `ev`: a preset (or none: a custom EV) and the values that override it
+    (None: the preset's, or the custom defaults)."""
+
+    preset: str = ""
+    capacity_kwh: float | None = None
+    soc: float | None = None  # initial state of charge, %
+    target_soc: float | None = None  # %
+    ac_max_current: float | None = None  # A per phase
+    ac_phases: int | None = None
+    dc_max_power: float | None = None  # W
+    efficiency: float | None = None  # share of the energy drawn that reaches the battery
+    curve: tuple[tuple[float, float], ...] | None = None  # (SoC %, max W drawn), SoC ascending
+
+    KEYS: ClassVar[tuple[str, ...]] = ("preset", "capacity_kwh", "soc", "target_soc", "ac_max_current",
+                                       "ac_phases", "dc_max_power", "efficiency", "curve")
+
+    @property
+    def name(self) -> str:
+        """What the connector status's `ev` shows: the preset's name, or "custom"."""
+        return self.preset or CUSTOM_EV
+
+    @classmethod
+    def parse(cls, value: object, where: str = "ev") -> Self:
+        """A preset name, or an object of optional keys (numbers int or float)."""
+        if isinstance(value, str):
+            return cls(_Reader({where: value}).string(where, choices=EV_PRESETS))
+        if not isinstance(value, Mapping):
+            raise PayloadError(f"{where}: expected a preset name or an object, got {_json_type(value)}")
+        unknown = sorted(set(value) - set(cls.KEYS))
+        if unknown:
+            raise PayloadError(f"{where}: unknown key {unknown[0][:40]!r} (known: {', '.join(cls.KEYS)})")
+        r = _Reader(value, f"{where}.")
+        return cls(
+            preset=r.string("preset", "", choices=EV_PRESETS),
+            capacity_kwh=r.number("capacity_kwh", None, maximum=MAX_EV_CAPACITY_KWH, positive=True),
+            soc=r.number("soc", None, minimum=0, maximum=100),
+            target_soc=r.number("target_soc", None, minimum=0, maximum=100),
+            ac_max_current=r.number("ac_max_current", None, minimum=0, maximum=MAX_EV_CURRENT_A),
+            ac_phases=r.integer("ac_phases", None, minimum=1, maximum=3),
+            dc_max_power=r.number("dc_max_power", None, minimum=0, maximum=MAX_EV_POWER_W),
+            efficiency=r.number("efficiency", None, maximum=1, positive=True),
+            curve=_curve(r) if "curve" in value else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if v not in (None, "")}
+        if self.curve is not None:
+            data["curve"] = [list(point) for point in self.curve]
+        return data
+
+
+def _curve(r: _Reader) -> tuple[tuple[float, float], ...]:
+    """`[[soc %, max W], ...]`: at least one point, SoC strictly ascending within 0..100."""
+    points = r.array("curve")
+    if not points:
+        raise PayloadError(f"{r.where('curve')}: needs at least one [soc, W] point")
+    curve: list[tuple[float, float]] = []
+    for i, point in enumerate(points):
+        where = f"{r.where('curve')}[{i}]"
+        if not isinstance(point, list) or len(point) != 2:
+            raise PayloadError(f"{where}: expected a [soc %, max W] pair, got {json.dumps(point)[:40]}")
+        pair = _Reader({"soc": point[0], "W": point[1]}, f"{where}.")
+        soc = pair.number("soc", minimum=0, maximum=100)
+        if curve and soc <= curve[-1][0]:
+            raise PayloadError(f"{where}: SoC values must ascend, got {soc:g} after {curve[-1][0]:g}")
+        curve.append((soc, pair.number("W", minimum=0, maximum=MAX_EV_POWER_W)))
+    return tuple(curve)
+
+
 @dataclass
 class CarInput:
-    """`.../connectors/<n>/car`: every field optional; absent means unchanged."""
+    """`.../connectors/<n>/car`: every field optional; absent means unchanged. `ev` replaces
+    the car's EV model; `remove_ev` (`"ev": null` or `""`) goes back to plain consumption."""
 
     cable: float | None = None
     ready: bool | None = None
     consumption_l1: float | None = None
     consumption_l2: float | None = None
     consumption_l3: float | None = None
+    ev: EvSettings | None = None
+    remove_ev: bool = False
 
     @classmethod
     def parse(cls, raw: bytes | str) -> Self:
-        r = _Reader(decode_object(raw, "car"))
+        data = decode_object(raw, "car")
+        r = _Reader(data)
+        ev = data.get("ev")
         return cls(
             cable=r.number("cable", None, minimum=0),
             ready=r.boolean("ready", None),
             consumption_l1=r.number("consumption_l1", None, minimum=0),
             consumption_l2=r.number("consumption_l2", None, minimum=0),
             consumption_l3=r.number("consumption_l3", None, minimum=0),
+            ev=None if ev in (None, "") else EvSettings.parse(ev),
+            remove_ev="ev" in data and ev in (None, ""),
         )
 
     def to_json(self) -> str:
-        return json.dumps({k: v for k, v in asdict(self).items() if v is not None})
+        data: dict[str, Any] = {k: v for k, v in asdict(self).items()
+                                if v is not None and k not in ("ev", "remove_ev")}
+        if self.ev is not None:
+            data["ev"] = self.ev.preset if self.ev == EvSettings(self.ev.preset) else self.ev.to_dict()
+        elif self.remove_ev:
+            data["ev"] = None
+        return json.dumps(data)
 
 
 # The longest id tag each OCPP version carries: IdToken is CiString20 in 1.6, 36 characters in 2.0.1.

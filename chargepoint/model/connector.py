@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chargepoint.model.ev import Ev, EvSpec, car_demand
 from chargepoint.model.meter import Clock, MeterModel
 from chargepoint.model.status_rules import ConnectorState, announced_path
 
@@ -52,6 +53,7 @@ class Car:
     cable: float = 0.0  # cable capacity in the setpoint's unit (A per phase AC, W DC); 0 = not plugged
     ready: bool = True
     consumption: tuple[float, float, float] = (0.0, 0.0, 0.0)  # A per phase (AC), W in l1 (DC)
+    ev: Ev | None = None  # a battery model: it decides the consumption (see `ConnectorStateMachine.demand`)
 
     @property
     def plugged(self) -> bool:
@@ -159,7 +161,9 @@ class ConnectorStateMachine:
                 return ConnectorState.SUSPENDED_EV
             if self.setpoint <= 0:
                 return ConnectorState.SUSPENDED_EVSE
-            return ConnectorState.CHARGING if self.car.ready else ConnectorState.SUSPENDED_EV
+            if not self.car.ready or (self.car.ev is not None and not any(self.demand)):
+                return ConnectorState.SUSPENDED_EV
+            return ConnectorState.CHARGING
         if not self.operative:
             return ConnectorState.UNAVAILABLE
         if self.finishing:
@@ -182,11 +186,26 @@ class ConnectorStateMachine:
         return 0.0 if cap is None else max(0.0, min(cap, self.share))
 
     @property
+    def demand(self) -> tuple[float, ...]:
+        """What the car wants to draw: its consumption input, or its EV model's demand."""
+        ev = self.car.ev
+        if ev is None:
+            return self.car.consumption
+        m = self.meter
+        phases = min(m.phases, self.ocpp_phases or m.phases)
+        return tuple(car_demand(ev, dc=m.dc, voltage=m.voltage, phases=phases, power_factor=m.power_factor))
+
+    @property
     def deadline(self) -> float | None:
-        """Wall-clock time at which tick() must run (authorization waiting for the car)."""
+        """Wall-clock time at which tick() must run: authorization waiting for the car, or the
+        EV's demand due again (next SoC step, target)."""
         if self.authorized and self.transaction is None and not self.car.plugged:
             return self._authorized_at + self.policy.connection_timeout
-        return None
+        ev = self.car.ev
+        seconds = None if ev is None else ev.seconds_to_next_step(self.meter.energy_wh, self.meter.power_w)
+        if seconds is None:
+            return None
+        return math.ceil((self._clock() + seconds) * 1000) / 1000  # whole ms: a stable timer key
 
     def can_start(self) -> bool:
         """Whether a new session may begin here (remote start, connector selection)."""
@@ -213,6 +232,11 @@ class ConnectorStateMachine:
         elif not was_plugged and self.car.plugged and self.authorized and self.transaction is None:
             self._start("car")
             return
+        self._refresh()
+
+    def set_ev(self, spec: EvSpec | None) -> None:
+        """The car gets a battery model (arriving at the spec's SoC), or loses it (None)."""
+        self.car.ev = None if spec is None else Ev(spec, mark_wh=self.meter.energy_wh)
         self._refresh()
 
     def present_tag(self, id_tag: str) -> TagOutcome:
@@ -304,11 +328,12 @@ class ConnectorStateMachine:
         self._refresh()
 
     def tick(self) -> None:
-        """Let time-based rules act: the car did not come within ConnectionTimeOut."""
-        deadline = self.deadline
-        if deadline is not None and self._clock() >= deadline:
+        """Let time-based rules act: the car did not come within ConnectionTimeOut; the EV's
+        demand follows its SoC."""
+        if (self.authorized and self.transaction is None and not self.car.plugged
+                and self._clock() >= self._authorized_at + self.policy.connection_timeout):
             self.authorized = None
-            self._refresh()
+        self._refresh()
 
     def stop(self, reason: StopReason, id_tag: str | None = None, at: float | None = None) -> bool:
         """End the session (if any) with `reason`; the car, if plugged, leaves it Finishing."""
@@ -338,7 +363,8 @@ class ConnectorStateMachine:
                 "pending_operative": self.pending_operative, "faulted": self.faulted,
                 "error_code": self.error_code,
                 "car": {"cable": self.car.cable, "ready": self.car.ready,
-                        "consumption": list(self.car.consumption)},
+                        "consumption": list(self.car.consumption),
+                        "ev": None if self.car.ev is None else self.car.ev.to_dict()},
                 "transaction": self.transaction.to_dict() if self.transaction else None}
 
     def load(self, data: dict[str, Any]) -> None:
@@ -349,8 +375,10 @@ class ConnectorStateMachine:
         self.faulted = bool(data.get("faulted", False))  # a simulated fault lasts until cleared
         self.error_code = str(data.get("error_code", OTHER_ERROR)) if self.faulted else NO_ERROR
         car = data.get("car") or {}
+        ev = car.get("ev")
         self.car = Car(float(car.get("cable", 0.0)), bool(car.get("ready", True)),
-                       tuple(car.get("consumption", (0.0, 0.0, 0.0))))  # type: ignore[arg-type]
+                       tuple(car.get("consumption", (0.0, 0.0, 0.0))),  # type: ignore[arg-type]
+                       None if ev is None else Ev.from_dict(ev))
         tx = data.get("transaction")
         self.transaction = Transaction.from_dict(tx) if tx else None
         self._reported = (self.status, self.error_code)
@@ -373,8 +401,10 @@ class ConnectorStateMachine:
 
     def _refresh(self) -> None:
         """Apply the current operating point to the meter and announce a status change."""
+        if self.car.ev is not None:
+            self.car.ev.book(self.meter.energy_wh)  # the energy at the old power is the car's
         drawing = self.car.plugged and self.car.ready and self.cap is not None
-        self.meter.set_flow(self.setpoint, self.car.consumption if drawing else (), self.ocpp_phases)
+        self.meter.set_flow(self.setpoint, self.demand if drawing else (), self.ocpp_phases)
         now = (self.status, self.error_code)
         if now != self._reported:
             steps = [now[0]] if self._reported is None else announced_path(self._reported[0], now[0])
