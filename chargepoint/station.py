@@ -129,8 +129,10 @@ class Station:
         self.meter_reports = MeterReports(self)
         self.setpoints = Setpoints(self)
         self.adapter = make_adapter(CsmsRequests(self))
+        self.launcher_name = cfg.mqtt.launcher  # the CP status names the launcher that runs it
         self.mqtt = MqttApi(instance.broker, Topics(cfg.mqtt.root), d.id, d.nb_connectors, MqttInputs(self),
-                            dead_status=cp_status(self.definition, "Dead"), keepalive=cfg.mqtt.keepalive)
+                            dead_status=cp_status(self.definition, "Dead", launcher=self.launcher_name),
+                            keepalive=cfg.mqtt.keepalive)
         self.message_log.listeners.append(self.mqtt.publish_ocpp_log)
         self.security.changed_listeners.append(self._security_changed)
         self.no_session = asyncio.Event()  # set while no transaction runs (a firmware install waits)
@@ -212,7 +214,8 @@ class Station:
             self.mqtt.publish_status(self._status())
 
     def _status(self) -> CpStatus:
-        return cp_status(self.definition, self.registration, self.registration_reason, self.security.status_fields())
+        return cp_status(self.definition, self.registration, self.registration_reason, self.security.status_fields(),
+                         launcher=self.launcher_name)
 
     def _security_changed(self) -> None:
         """Profile or certificates changed: the CP status shows them."""
@@ -223,7 +226,7 @@ class Station:
         after a restart (config.ini)."""
         update_section(self.directory / INSTANCE_FILE, SECTION_CP, {"firmware_version": version})
         self.definition.extra["firmware_version"] = version
-        self.mqtt.set_dead_status(cp_status(self.definition, "Dead"))
+        self.mqtt.set_dead_status(cp_status(self.definition, "Dead", launcher=self.launcher_name))
         self.mqtt.publish_status(self._status())
 
     # -- what the services share ----------------------------------------------------------

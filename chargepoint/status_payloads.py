@@ -11,11 +11,12 @@ from cp_simu.models import ChargePointDefinition, ConnectorStatus, CpStatus
 
 
 def cp_status(definition: ChargePointDefinition, status: str, reason: str = "",
-              security: Mapping[str, Any] | None = None) -> CpStatus:
-    """`security`: the additive security fields (`security_profile`, `certificates`)."""
+              security: Mapping[str, Any] | None = None, *, launcher: str = "") -> CpStatus:
+    """`security`: the additive security fields (`security_profile`, `certificates`);
+    `launcher`: the name of the launcher that runs the CP ("" = the unnamed one)."""
     return CpStatus.for_definition(definition, os.getpid(), status, reason,
                                    firmware_version=str(definition.extra.get("firmware_version", "")),
-                                   **(security or {}))
+                                   launcher=launcher, **(security or {}))
 
 
 def connector_status(c: ConnectorStateMachine, *, dc: bool, ocpp_status: str) -> ConnectorStatus:

@@ -53,6 +53,7 @@ class MqttSettings:
     broker: str = DEFAULT_BROKER_URL
     root: str = DEFAULT_ROOT
     keepalive: int = 15
+    launcher: str = ""  # an instance's: the name of the launcher that runs it ("" = unnamed)
     username: str = ""
     password_file: str = ""
     ca_file: str = ""
@@ -138,6 +139,7 @@ def parse_config(text: str, path: Path | None = None) -> SimuConfig:
         mqtt = MqttSettings(
             broker=broker, root=mqtt_section.get("root", DEFAULT_ROOT) or DEFAULT_ROOT,
             keepalive=int(mqtt_section.get("keepalive", 15)),
+            launcher=mqtt_section.get("launcher", ""),
             **{key: mqtt_section.get(key, "") for key in _MQTT_SECURITY_KEYS})
         defaults = SimulationSettings()
         simulation = SimulationSettings(
@@ -198,7 +200,8 @@ def _render(parser: configparser.ConfigParser) -> str:
 
 
 def write_instance_config(template: SimuConfig, definition: ChargePointDefinition, directory: Path,
-                          broker: str | None = None, root: str | None = None) -> Path:
+                          broker: str | None = None, root: str | None = None,
+                          launcher: str | None = None) -> Path:
     """Instance config.ini = template with the definition written into [ChargePoint], and its
     security keys into [Security] (over the template's); a 2.0.1 charge point also gets its
     device_model.json (the one beside the template, else the default). The file is private
@@ -236,6 +239,8 @@ def write_instance_config(template: SimuConfig, definition: ChargePointDefinitio
         raise ConfigError(str(exc)) from None
     if root:
         parser[SECTION_MQTT]["root"] = root
+    if launcher is not None:
+        parser[SECTION_MQTT]["launcher"] = launcher
     target = directory / INSTANCE_FILE
     if definition.ocpp_version == "2.0.1":
         from cp_simu import device_model_file  # jsonschema stays out of 1.6-only processes
@@ -243,6 +248,16 @@ def write_instance_config(template: SimuConfig, definition: ChargePointDefinitio
         device_model_file.copy_template(template.path, directory)
     atomic_write(target, _render(parser))
     return target
+
+
+def instance_launcher(directory: Path) -> str:
+    """The launcher name an instance directory's config.ini records ("" = the unnamed one)."""
+    parser = _new_parser()
+    try:
+        parser.read(directory / INSTANCE_FILE)
+    except configparser.Error:
+        return ""
+    return parser.get(SECTION_MQTT, "launcher", fallback="")
 
 
 def update_section(path: Path, section: str, values: Mapping[str, str]) -> None:

@@ -38,6 +38,17 @@ def validate_cp_id(value: object, where: str = "id") -> str:
     return value
 
 
+def validate_launcher_name(value: object, where: str = "launcher") -> str:
+    """Launcher names follow the id rules: one safe topic level and file name; "" is the unnamed one."""
+    if value == "":
+        return ""
+    if not isinstance(value, str) or not ID_PATTERN.match(value) or value in (".", ".."):
+        shown = repr(value[:60]) if isinstance(value, str) else _json_type(value)
+        raise PayloadError(f"{where}: invalid launcher name {shown} "
+                           "(1-48 characters of A-Z a-z 0-9 _ - . :, not '.' or '..')")
+    return value
+
+
 def decode_object(raw: bytes | str, what: str = "payload") -> dict[str, Any]:
     """Parse a JSON object payload or raise a PayloadError saying why it is not one."""
     try:
@@ -343,6 +354,7 @@ class LauncherInfo(JsonPayload):
     running: int
     workdir: str = ""
     spawn_mode: str = "fork"
+    name: str = ""  # the launcher's name, "" for the unnamed one
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -403,6 +415,11 @@ class CpStatus(JsonPayload):
             central_system=r.string("central_system", ""), type=r.string("type", "AC"),
             voltage=r.number("voltage", 0.0), reason=r.string("reason", ""),
             extra={k: v for k, v in data.items() if k not in known})
+
+    @property
+    def launcher(self) -> str:
+        """The name of the launcher that runs the CP ("" = the unnamed one, or a CP that does not say)."""
+        return str(self.extra.get("launcher") or "")
 
     def with_status(self, status: str) -> CpStatus:
         """The same charge point in another state; the old state's `reason` does not carry over."""
@@ -685,14 +702,17 @@ class ErrorReport(JsonPayload):
 
 @dataclass
 class Setup:
-    """Setup files: `{"charge_points": [start entries]}`, the reference's format."""
+    """Setup files: `{"charge_points": [start entries]}`, the reference's format, with an
+    optional `"launcher": NAME` naming the launcher meant to run them ("" = the unnamed one)."""
 
     charge_points: list[ChargePointDefinition]
+    launcher: str = ""
 
     @classmethod
     def parse(cls, raw: bytes | str, defaults: Mapping[str, Any] | None = None) -> Self:
         """`defaults` (config.ini) fill the keys an entry omits, as for a start command."""
         r = _Reader(decode_object(raw, "setup"))
+        launcher = validate_launcher_name(r.string("launcher", ""))
         entries = r.array("charge_points")
         problems, definitions = [], []
         for i, entry in enumerate(entries):
@@ -702,10 +722,11 @@ class Setup:
                 problems.append(str(exc))
         if problems:
             raise PayloadError("; ".join(problems))
-        return cls(definitions)
+        return cls(definitions, launcher)
 
     def to_json(self) -> str:
-        return json.dumps({"charge_points": [d.to_dict() for d in self.charge_points]}, indent=2)
+        target = {"launcher": self.launcher} if self.launcher else {}
+        return json.dumps({**target, "charge_points": [d.to_dict() for d in self.charge_points]}, indent=2)
 
     def start_command(self) -> LauncherCommand:
         return LauncherCommand(LauncherCommandType.START, list(self.charge_points),

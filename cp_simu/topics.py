@@ -1,4 +1,8 @@
-"""Every MQTT topic of the contract (docs/mqtt-api.md), built and parsed in one place."""
+"""Every MQTT topic of the contract (docs/mqtt-api.md), built and parsed in one place.
+
+Launchers: the unnamed one uses `<root>/launcher/<leaf>`, a named one (several may share a
+broker, one per host) `<root>/launchers/<name>/<leaf>`, with the same leaves and payloads.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +41,39 @@ class ParsedTopic:
     kind: TopicKind
     cp_id: str | None = None
     connector: str | None = None  # kept as text: the caller decides what a bad number means
+    launcher: str | None = None  # launcher topics: the launcher's name, "" for the unnamed one
+
+
+@dataclass(frozen=True)
+class LauncherTopics:
+    """The topics of one launcher: `<root>/launcher/…` (name "") or `<root>/launchers/<name>/…`.
+
+    The name is not validated here (see cp_simu.models.validate_launcher_name): a topic
+    builder must also serve clients that only read what others publish.
+    """
+
+    root: str = DEFAULT_ROOT
+    name: str = ""
+
+    @property
+    def base(self) -> str:
+        return f"{self.root}/launchers/{self.name}" if self.name else f"{self.root}/launcher"
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    @property
+    def cmd(self) -> str:
+        return f"{self.base}/cmd"
+
+    @property
+    def error(self) -> str:
+        return f"{self.base}/error"
+
+    @property
+    def info(self) -> str:
+        return f"{self.base}/info"
 
 
 @dataclass(frozen=True)
@@ -45,22 +82,34 @@ class Topics:
 
     root: str = DEFAULT_ROOT
 
-    # -- launcher ---------------------------------------------------------
+    # -- launchers --------------------------------------------------------
+    def launcher(self, name: str = "") -> LauncherTopics:
+        """The topics of the launcher called `name` ("" = the unnamed one)."""
+        return LauncherTopics(self.root, name)
+
     @property
     def launcher_status(self) -> str:
-        return f"{self.root}/launcher/status"
+        return self.launcher().status
 
     @property
     def launcher_cmd(self) -> str:
-        return f"{self.root}/launcher/cmd"
+        return self.launcher().cmd
 
     @property
     def launcher_error(self) -> str:
-        return f"{self.root}/launcher/error"
+        return self.launcher().error
 
     @property
     def launcher_info(self) -> str:
-        return f"{self.root}/launcher/info"
+        return self.launcher().info
+
+    @property
+    def all_launchers(self) -> tuple[str, ...]:
+        """Filters for the status, info and error of every launcher, unnamed and named
+        (commands excluded: an observer has no business reading them)."""
+        named = f"{self.root}/launchers/+"
+        return tuple(f"{base}/{leaf}" for leaf in ("status", "info", "error")
+                     for base in (f"{self.root}/launcher", named))
 
     # -- charge points ----------------------------------------------------
     def cp(self, cp_id: str) -> str:
@@ -126,7 +175,9 @@ class Topics:
             return None
         parts = topic[len(prefix):].split("/")
         if len(parts) == 2 and parts[0] == "launcher" and parts[1] in _LAUNCHER_LEAVES:
-            return ParsedTopic(_LAUNCHER_LEAVES[parts[1]])
+            return ParsedTopic(_LAUNCHER_LEAVES[parts[1]], launcher="")
+        if len(parts) == 3 and parts[0] == "launchers" and parts[1] and parts[2] in _LAUNCHER_LEAVES:
+            return ParsedTopic(_LAUNCHER_LEAVES[parts[2]], launcher=parts[1])
         if len(parts) == 3 and parts[0] == "cps" and parts[2] in _CP_LEAVES and parts[1]:
             return ParsedTopic(_CP_LEAVES[parts[2]], cp_id=parts[1])
         if (len(parts) == 5 and parts[0] == "cps" and parts[1] and parts[2] == "connectors"

@@ -9,7 +9,7 @@ import click
 from cp_simu.broker import reachable, spawn_embedded
 from cp_simu.broker_access import access_options, mqtt_options, resolve
 from cp_simu.config import ConfigError, load_config
-from cp_simu.models import PayloadError, Setup
+from cp_simu.models import PayloadError, Setup, validate_launcher_name
 from cp_simu.urls import BrokerUrl
 
 from .daemon import SPAWN_MODES, Launcher, LauncherError, LauncherSettings
@@ -19,6 +19,9 @@ from .daemon import SPAWN_MODES, Launcher, LauncherError, LauncherSettings
 @click.option("--broker", metavar="URL", help="MQTT broker (mqtt://[user:pw@]host:port, mqtts:// for TLS); "
                                               "default: config.ini [Mqtt] broker, else mqtt://127.0.0.1:1883.")
 @mqtt_options
+@click.option("--name", default="", metavar="NAME", callback=lambda _c, _p, v: launcher_name(v),
+              help="Run as the named launcher NAME (topics cp_simu/launchers/NAME/…), one of several "
+                   "sharing a broker (one per host); default: the unnamed one (cp_simu/launcher/…).")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Holds config.ini and the chargepoints/<id>/ instance directories.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -34,13 +37,15 @@ from .daemon import SPAWN_MODES, Launcher, LauncherError, LauncherSettings
               help="Refuse to run more charge points than this.")
 @click.option("--embedded-broker/--no-embedded-broker", default=True, show_default=True,
               help="Start the embedded broker when nothing answers at a loopback broker URL.")
-def launcher(broker: str | None, workdir: Path, config_path: Path | None, setup_path: Path | None,
+def launcher(broker: str | None, name: str, workdir: Path, config_path: Path | None, setup_path: Path | None,
              reset: bool, spawn_mode: str, max_cps: int, embedded_broker: bool, **mqtt: str | None) -> None:
     """Run the launcher daemon: start / restart / kill charge point processes on MQTT command.
 
     It listens on cp_simu/launcher/cmd, publishes Alive/Dead on cp_simu/launcher/status
-    and rejected commands on cp_simu/launcher/error. Charge points keep running when it
-    stops (Ctrl+C, or a {"type": "close"} command); a new launcher adopts them. Its charge
+    and rejected commands on cp_simu/launcher/error (with --name NAME:
+    cp_simu/launchers/NAME/cmd, /status, /error). Charge points keep running when it
+    stops (Ctrl+C, or a {"type": "close"} command); a new launcher of the same name adopts
+    them. It refuses to start an id that runs under another launcher. Its charge
     points reach the broker with its MQTT credentials and TLS files, handed to them through
     their environment (never on a command line or in their config.ini).
     """
@@ -54,15 +59,27 @@ def launcher(broker: str | None, workdir: Path, config_path: Path | None, setup_
     except (ConfigError, ValueError, OSError) as exc:
         prefix = f"{setup_path}: " if isinstance(exc, PayloadError) else ""
         raise click.ClickException(f"{prefix}{exc}") from None
+    if setup and setup.launcher != name:
+        wanted = f"--name {setup.launcher}" if setup.launcher else "no --name"
+        raise click.ClickException(f"{setup_path}: its charge points are meant for launcher "
+                                   f"{setup.launcher or '(unnamed)'}; run with {wanted}")
     if embedded_broker:
         ensure_broker(access.url, workdir)
     settings = LauncherSettings(broker=access, workdir=workdir, template=template,
                                 root=template.mqtt.root, spawn_mode=spawn_mode, max_cps=max_cps,
-                                setup=setup, setup_text=setup_text, reset=reset)
+                                setup=setup, setup_text=setup_text, reset=reset, name=name)
     try:
         Launcher(settings).run()
     except LauncherError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def launcher_name(value: str) -> str:
+    """--name: a launcher name follows the charge point id rules (one safe topic level)."""
+    try:
+        return validate_launcher_name(value, "NAME")
+    except PayloadError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def ensure_broker(url: BrokerUrl, workdir: Path) -> None:

@@ -5,6 +5,10 @@ callables, so command handling needs no locks. What the launcher believes is run
 `processes`: one entry per CP whose PID was verified (our own spawn, or the CP's
 `process.json` marker) together with the process's kernel start time, re-checked before
 every signal, so a PID reused by another program is never touched.
+
+Several launchers may share a broker (one per host), each under its own name and topics. A
+CP id is unique across the fleet: a launcher refuses to start one that the retained statuses
+show alive under another launcher, and adopts only the CPs that record its own name.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ SPAWN_MODES = ("fork", "subprocess")
 KILL_WAIT = 3.0  # seconds a kill command waits for SIGKILLed processes to be gone
 SWEEP_INTERVAL = 5.0  # liveness check of adopted processes (ours report their exit)
 INFO_INTERVAL = 0.5  # at most this often a new launcher/info during a boot storm
+SYNC_WAIT = 5.0  # a setup file's start waits this long at most for the retained CP statuses
 
 
 class LauncherError(RuntimeError):
@@ -79,12 +84,14 @@ class LauncherSettings:
     setup: Setup | None = None
     setup_text: str = ""
     reset: bool = False
+    name: str = ""  # "" = the unnamed launcher (cp_simu/launcher/…)
 
 
 class Launcher:
     def __init__(self, settings: LauncherSettings) -> None:
         self.settings = settings
         self.topics = Topics(settings.root)
+        self.own = self.topics.launcher(settings.name)  # this launcher's status/cmd/error/info
         self.instances = Instances(settings.workdir)
         self.processes: dict[str, CpProcess] = {}
         self.statuses: dict[str, CpStatus] = {}  # last retained status of every CP seen
@@ -94,9 +101,11 @@ class Launcher:
         self._last_info = 0.0
         self._last_sweep = time.monotonic()
         self._lock_file: IO[str] | None = None
+        self._synced = False  # the retained CP statuses have arrived (see _on_own_status)
+        self._started_at = time.monotonic()
         self.spawner: Spawner | None = None
-        self.mqtt = MqttClient(settings.broker, f"ocpp-simu-launcher-{socket.gethostname()}-{os.getpid()}",
-                               dispatch=self._events.put)
+        self.mqtt = MqttClient(settings.broker, f"ocpp-simu-launcher-{settings.name or '-'}-"
+                               f"{socket.gethostname()}-{os.getpid()}", dispatch=self._events.put)
 
     # -- lifecycle --------------------------------------------------------
     def run(self) -> int:
@@ -109,11 +118,9 @@ class Launcher:
                 self._adopt(cp_id)
             self.spawner = self._make_spawner()
             self._connect()
-            print(f"launcher ready: broker {self.mqtt.url}, workdir {self.instances.workdir}, "
+            print(f"launcher {self.describe()} ready: broker {self.mqtt.url}, workdir {self.instances.workdir}, "
                   f"{len(self.processes)} running charge point(s) adopted, spawn mode "
                   f"{self.spawner.mode}", flush=True)
-            if self.settings.setup:
-                self._start(self.settings.setup.charge_points, fresh=True, raw=self.settings.setup_text)
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, self._on_signal)
             self._loop()
@@ -131,14 +138,32 @@ class Launcher:
             return SubprocessSpawner(on_exit, env)
         return ForkSpawner(on_exit, env)
 
+    def describe(self) -> str:
+        return f"'{self.settings.name}'" if self.settings.name else "(unnamed)"
+
     def _connect(self) -> None:
-        t = self.topics
-        self.mqtt.set_will(t.launcher_status, LauncherStatus.DEAD.value)
-        self.mqtt.subscribe(t.launcher_cmd, self._on_command)
-        self.mqtt.subscribe(t.all_cp_statuses, self._on_cp_status)
-        self.mqtt.publish_state(t.launcher_status, LauncherStatus.ALIVE.value)
+        own = self.own
+        self.mqtt.set_will(own.status, LauncherStatus.DEAD.value)
+        self.mqtt.subscribe(own.cmd, self._on_command)
+        self.mqtt.subscribe(self.topics.all_cp_statuses, self._on_cp_status)
+        self.mqtt.subscribe(own.status, self._on_own_status)
+        self.mqtt.publish_state(own.status, LauncherStatus.ALIVE.value)
         self._publish_info()
         self.mqtt.start()  # connects in the background and keeps retrying
+
+    def _on_own_status(self, msg: Message) -> None:
+        """Our own Alive coming back live: the broker has handled our subscriptions, so the
+        retained CP statuses (who runs which id) came before it. Only then does the setup
+        file's start run, so that it can refuse an id another launcher runs."""
+        if not msg.retain and msg.text == LauncherStatus.ALIVE.value:
+            self._synced_now()
+
+    def _synced_now(self) -> None:
+        if self._synced:
+            return
+        self._synced = True
+        if self.settings.setup:
+            self._start(self.settings.setup.charge_points, fresh=True, raw=self.settings.setup_text)
 
     def _loop(self) -> None:
         while not self._stopping:
@@ -157,7 +182,7 @@ class Launcher:
     def _shutdown(self) -> None:
         if self.spawner:
             self.spawner.close()
-        self.mqtt.stop(final={self.topics.launcher_status: LauncherStatus.DEAD.value})
+        self.mqtt.stop(final={self.own.status: LauncherStatus.DEAD.value})
         if self._lock_file:
             self._lock_file.close()
         print(f"launcher stopped; {len(self.processes)} charge point(s) left running", flush=True)
@@ -192,6 +217,11 @@ class Launcher:
         assert self.spawner is not None
         self.spawner.poll()
         now = time.monotonic()
+        if not self._synced and now - self._started_at >= SYNC_WAIT:
+            if self.settings.setup:
+                log.warning("the retained charge point statuses of %s did not arrive within %g s: starting the "
+                            "setup file's charge points all the same", self.mqtt.url, SYNC_WAIT)
+            self._synced_now()
         if now - self._last_sweep >= SWEEP_INTERVAL:
             self._last_sweep = now
             for cp_id, proc in list(self.processes.items()):
@@ -207,9 +237,9 @@ class Launcher:
         self._last_info = time.monotonic()
         info = LauncherInfo(version=__version__, host=socket.gethostname(), pid=os.getpid(),
                             running=len(self.processes), workdir=str(self.instances.workdir),
-                            spawn_mode=self.settings.spawn_mode,
+                            spawn_mode=self.settings.spawn_mode, name=self.settings.name,
                             extra={"broker": str(self.mqtt.url), "max_cps": self.settings.max_cps})
-        self.mqtt.publish_state(self.topics.launcher_info, info.to_json())
+        self.mqtt.publish_state(self.own.info, info.to_json())
 
     # -- registry ---------------------------------------------------------
     def _adopt(self, cp_id: str, claimed_pid: int | None = None) -> CpProcess | None:
@@ -219,6 +249,10 @@ class Launcher:
         except InstanceError:
             return None
         if identity is None:
+            return None
+        owner = self.instances.launcher(cp_id)
+        if owner != self.settings.name:
+            log.info("not adopting charge point %s (pid %d): it belongs to launcher %r", cp_id, identity[0], owner)
             return None
         proc = self.processes[cp_id] = CpProcess(*identity)
         self._info_dirty = True
@@ -248,7 +282,7 @@ class Launcher:
                         f"code {code}; see {self.instances.root / cp_id}", "")
 
     def _error(self, topic: str, error: str, raw: bytes | str) -> None:
-        self.mqtt.report_error(self.topics.launcher_error, topic, error, raw)
+        self.mqtt.report_error(self.own.error, topic, error, raw)
 
     # -- MQTT input -------------------------------------------------------
     def _on_command(self, msg: Message) -> None:
@@ -283,7 +317,7 @@ class Launcher:
             return
         self.statuses[cp_id] = status
         proc = self.processes.get(cp_id)
-        if proc is None and status.status != CpRegistration.DEAD:
+        if proc is None and status.status != CpRegistration.DEAD and status.launcher == self.settings.name:
             self._adopt(cp_id, status.pid or None)
         elif proc is not None and status.status == CpRegistration.DEAD and not proc.alive():
             del self.processes[cp_id]
@@ -292,7 +326,7 @@ class Launcher:
     # -- commands ---------------------------------------------------------
     def _start(self, definitions: list[ChargePointDefinition], *, fresh: bool, raw: bytes | str) -> None:
         """start (`fresh`: new directory) or restart (keep it) — refused for a running id."""
-        topic = self.topics.launcher_cmd
+        topic = self.own.cmd
         prepared: list[tuple[str, Path]] = []
         seen: set[str] = set()
         over_limit: list[str] = []
@@ -306,12 +340,16 @@ class Launcher:
             if proc is not None:
                 self._error(topic, f"{cp_id}: already running (pid {proc.pid})", raw)
                 continue
+            elsewhere = self._alive_elsewhere(cp_id)
+            if elsewhere:
+                self._error(topic, f"{cp_id}: not started, {elsewhere}", raw)
+                continue
             if len(self.processes) + len(prepared) >= self.settings.max_cps:
                 over_limit.append(cp_id)
                 continue
             try:
                 path = self.instances.create(definition, self.settings.template, str(self.mqtt.url),
-                                             self.settings.root, fresh=fresh)
+                                             self.settings.root, fresh=fresh, launcher=self.settings.name)
             except (InstanceError, ConfigError, OSError) as exc:
                 self._error(topic, f"{cp_id}: {exc}", raw)
                 continue
@@ -330,6 +368,15 @@ class Launcher:
             self.processes[cp_id] = CpProcess(spawned.pid, spawned.ticks)
             log.info("started charge point %s (pid %d) in %s", cp_id, spawned.pid, path)
         self._info_dirty = True
+
+    def _alive_elsewhere(self, cp_id: str) -> str:
+        """Why `cp_id` runs under another launcher, from its retained status, else "" (ids are
+        unique across the fleet, whichever host runs them)."""
+        status = self.statuses.get(cp_id)
+        if status is None or status.status == CpRegistration.DEAD or status.launcher == self.settings.name:
+            return ""
+        owner = f"launcher '{status.launcher}'" if status.launcher else "the unnamed launcher"
+        return f"it is alive under {owner} (status {status.status}, pid {status.pid})"
 
     def _cp_args(self, path: Path) -> list[str]:
         return ["--workdir", str(path), "--broker", str(self.mqtt.url)]
@@ -365,7 +412,7 @@ class Launcher:
             self.statuses[cp_id] = dead
             self.mqtt.publish(self.topics.cp_status(cp_id), dead.to_json(), retain=True)
             return
-        self._error(self.topics.launcher_cmd, f"{cp_id}: not running", raw)
+        self._error(self.own.cmd, f"{cp_id}: not running", raw)
 
     def _remove(self, cp_id: str, msg: Message) -> None:
         """Empty retained CP status (removal protocol): delete the instance directory."""

@@ -11,7 +11,14 @@ import logging
 import shutil
 from pathlib import Path
 
-from cp_simu.config import INSTANCE_FILE, SimuConfig, write_instance_config
+from cp_simu.config import (
+    INSTANCE_FILE,
+    SECTION_MQTT,
+    SimuConfig,
+    instance_launcher,
+    update_section,
+    write_instance_config,
+)
 from cp_simu.models import ID_PATTERN, ChargePointDefinition, PayloadError, validate_cp_id
 from cp_simu.process import read_marker, start_ticks
 
@@ -67,9 +74,14 @@ class Instances:
     def log_path(self, cp_id: str) -> Path:
         return self.path(cp_id) / STDOUT_LOG
 
+    def launcher(self, cp_id: str) -> str:
+        """The name of the launcher that last ran the CP ("" = the unnamed one)."""
+        return instance_launcher(self.path(cp_id))
+
     def create(self, definition: ChargePointDefinition, template: SimuConfig, broker: str, root: str,
-               *, fresh: bool) -> Path:
+               *, fresh: bool, launcher: str = "") -> Path:
         """`fresh`: a new directory from the template (start); else keep an existing one (restart).
+        Either way the instance then belongs to `launcher` (its CP status says so).
 
         Raises ConfigError when the definition cannot be written; a fresh directory is then
         not left behind half made.
@@ -78,10 +90,12 @@ class Instances:
         if fresh:
             self.remove(definition.id)
         elif (path / INSTANCE_FILE).is_file():
+            if self.launcher(definition.id) != launcher:
+                update_section(path / INSTANCE_FILE, SECTION_MQTT, {"launcher": launcher})
             return path
         path.mkdir(parents=True, exist_ok=True)
         try:
-            write_instance_config(template, definition, path, broker=broker, root=root)
+            write_instance_config(template, definition, path, broker=broker, root=root, launcher=launcher)
         except Exception:
             if fresh:
                 self.remove(definition.id)

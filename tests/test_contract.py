@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
 
 from cp_simu.models import (
@@ -27,6 +28,7 @@ from cp_simu.models import (
     Setup,
     parse_connector_number,
     validate_cp_id,
+    validate_launcher_name,
 )
 from cp_simu.topics import ParsedTopic, TopicKind, Topics
 from cp_simu.urls import BrokerUrl
@@ -232,9 +234,51 @@ def test_root_prefix_is_configurable_and_parse_inverts_builders():
     assert t.cp_status("A") == "lab/simu/cps/A/status"
     assert t.parse(t.connector_car("A", 3)) == ParsedTopic(TopicKind.CONNECTOR_CAR, "A", "3")
     assert t.parse(t.cp_cmd("A")) == ParsedTopic(TopicKind.CP_CMD, "A")
-    assert t.parse(t.launcher_cmd) == ParsedTopic(TopicKind.LAUNCHER_CMD)
+    assert t.parse(t.launcher_cmd) == ParsedTopic(TopicKind.LAUNCHER_CMD, launcher="")
     assert t.parse("cp_simu/cps/A/status") is None
     assert t.parse("lab/simu/cps/A/connectors/1/unknown") is None
+
+
+def test_named_launchers_have_their_own_subtree():
+    t = Topics()
+    east = t.launcher("east")
+    assert (east.status, east.cmd, east.error, east.info) == (
+        "cp_simu/launchers/east/status", "cp_simu/launchers/east/cmd",
+        "cp_simu/launchers/east/error", "cp_simu/launchers/east/info")
+    unnamed = t.launcher()
+    assert (unnamed.status, unnamed.cmd, unnamed.error, unnamed.info) == (
+        t.launcher_status, t.launcher_cmd, t.launcher_error, t.launcher_info)
+    assert t.parse(east.cmd) == ParsedTopic(TopicKind.LAUNCHER_CMD, launcher="east")
+    assert t.parse(east.info) == ParsedTopic(TopicKind.LAUNCHER_INFO, launcher="east")
+    assert t.parse(t.launcher_status) == ParsedTopic(TopicKind.LAUNCHER_STATUS, launcher="")
+    assert t.parse(t.cp_status("A")).launcher is None
+    assert t.parse("cp_simu/launchers//status") is None
+    assert t.parse("cp_simu/launchers/east/other") is None
+    assert t.parse("cp_simu/launchers/east/sub/status") is None
+
+
+def test_all_launchers_filters_match_every_launchers_status_info_and_error():
+    t = Topics()
+
+    def matched(topic):
+        return any(paho.topic_matches_sub(f, topic) for f in t.all_launchers)
+    for leaf in ("status", "info", "error"):
+        assert matched(getattr(t.launcher(), leaf))
+        assert matched(getattr(t.launcher("west.2"), leaf))
+    assert not matched(t.launcher("west").cmd)
+    assert not matched(t.launcher_cmd)
+    assert not matched(t.cp_status("A"))
+
+
+@pytest.mark.parametrize("name", ["east", "host-1.lab", "a:b_C", "x" * 48])
+def test_launcher_names_follow_the_id_rules(name):
+    assert validate_launcher_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "+", "#", ".", "..", "x" * 49, "a b", 7])
+def test_bad_launcher_names_are_refused(name):
+    with pytest.raises(PayloadError, match="launcher name"):
+        validate_launcher_name(name)
 
 
 # -- broker URLs ----------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cp_simu.topics import Topics
+from cp_simu.topics import LauncherTopics, Topics
 from tests.conftest import MOSQUITTO, Broker, Recorder, start_amqtt, start_mosquitto
 from tests.procs import ManagedProcess, managed, ocpp_simu, wait_until
 
@@ -65,14 +65,19 @@ def definition(cp_id: str, csms_url: str, **extra: object) -> dict:
 
 @dataclass
 class LauncherRun:
-    """One `ocpp-simu launcher` process and a test client on the same broker."""
+    """One `ocpp-simu launcher` process (named `name`, "" = unnamed) and a test client on the same broker."""
 
     proc: ManagedProcess
     workdir: Path
     rec: Recorder
+    name: str = ""
+
+    @property
+    def own(self) -> LauncherTopics:
+        return TOPICS.launcher(self.name)
 
     def send(self, payload: dict | str | bytes) -> None:
-        self.rec.publish(TOPICS.launcher_cmd, json.dumps(payload) if isinstance(payload, dict) else payload)
+        self.rec.publish(self.own.cmd, json.dumps(payload) if isinstance(payload, dict) else payload)
 
     def start(self, *definitions: dict) -> None:
         self.send({"type": "start", "charge_points": list(definitions)})
@@ -81,7 +86,7 @@ class LauncherRun:
         self.send({"type": "kill", "charge_points": [{"id": i} for i in ids]})
 
     def errors(self) -> list[dict]:
-        return [json.loads(m.payload) for m in self.rec.on_topic(TOPICS.launcher_error)]
+        return [json.loads(m.payload) for m in self.rec.on_topic(self.own.error)]
 
     def wait_error(self, fragment: str, timeout: float = 5.0) -> dict:
         return wait_until(lambda: next((e for e in self.errors() if fragment in e["error"]), None),
@@ -98,7 +103,7 @@ class LauncherRun:
         return self.rec.last_json(TOPICS.cp_status(cp_id))
 
     def info(self) -> dict | None:
-        return self.rec.last_json(TOPICS.launcher_info)
+        return self.rec.last_json(self.own.info)
 
     def wait_running(self, count: int, timeout: float = 10.0) -> None:
         wait_until(lambda: (self.info() or {}).get("running") == count
@@ -113,7 +118,7 @@ class LauncherRun:
         wait_until(lambda: (self.info() or {}).get("pid") == self.proc.pid or not self.proc.alive(), 20,
                    what="the launcher's info")
         assert self.proc.alive(), self.proc.output()
-        wait_until(lambda: self.rec.last(TOPICS.launcher_status) == b"Alive", 5, what="launcher Alive")
+        wait_until(lambda: self.rec.last(self.own.status) == b"Alive", 5, what="launcher Alive")
 
 
 LauncherFactory = Callable[..., LauncherRun]
@@ -125,11 +130,16 @@ def launcher_factory(broker, recorder_factory, fleet_dir: Path, tmp_path: Path) 
     stack = contextlib.ExitStack()
     rec = recorder_factory(broker.url, "cp_simu/#")
 
-    def start(*extra: str, workdir: Path = fleet_dir, wait: bool = True) -> LauncherRun:
+    def start(*extra: str, workdir: Path = fleet_dir, wait: bool = True, name: str = "") -> LauncherRun:
+        """`name`: run the named launcher (--name); a `workdir` other than fleet_dir has its
+        charge points reaped too."""
         log = tmp_path / f"launcher-{len(list(tmp_path.glob('launcher-*.log')))}.log"
-        args = ocpp_simu("-v", "launcher", "--broker", broker.url, "--workdir", str(workdir), *extra)
+        args = ocpp_simu("-v", "launcher", "--broker", broker.url, "--workdir", str(workdir),
+                         *(("--name", name) if name else ()), *extra)
+        if workdir != fleet_dir:
+            stack.callback(kill_cps, workdir)  # after the launcher has stopped (LIFO)
         proc = stack.enter_context(managed(args, log=log, cwd=tmp_path))
-        run = LauncherRun(proc, workdir, rec)
+        run = LauncherRun(proc, workdir, rec, name)
         if wait:
             run.wait_ready()
         return run
