@@ -4,6 +4,8 @@ at the target SoC, and the car payload's `ev` field."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -214,3 +216,17 @@ def test_car_payload_ev_forms() -> None:
 def test_bad_ev_values_are_refused_naming_the_field(ev: str, error: str) -> None:
     with pytest.raises(PayloadError, match=error.replace("[", r"\[").replace("]", r"\]")):
         CarInput.parse(f'{{"cable": 32, "ev": {ev}}}')
+
+
+def test_the_presets_table_in_the_docs_matches_the_presets() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "chargepoint.md").read_text()
+    rows = {m[1]: [cell.strip() for cell in m[2].split("|")]
+            for m in re.finditer(r"^\| `(\w+)` \| (.*) \|$", page, re.MULTILINE) if m[1] in PRESETS}
+    assert set(rows) == set(PRESETS)
+    for name, (battery, ac, dc, efficiency, curve) in rows.items():
+        p = PRESETS[name]
+        assert battery == f"{p.capacity_kwh:g} kWh"
+        assert ac == f"{p.ac_max_current:g} A × {p.ac_phases} phase{'s' if p.ac_phases > 1 else ''}"
+        assert dc == (f"{p.dc_max_power / 1000:g} kW" if p.dc_max_power else "none")
+        assert efficiency == f"{p.efficiency:.2f}"
+        assert curve == ", ".join(f"{s:g}→{w / 1000:g}" for s, w in p.curve or ())
