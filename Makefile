@@ -10,6 +10,8 @@ STAMP  := $(VENV)/.installed
 INTEROP_VENV  := .venv-interop
 INTEROP_STAMP := $(INTEROP_VENV)/.installed
 CPS    ?= 3
+# pytest-xdist workers: the tests mostly wait on real processes and sockets, so more than the cores
+TEST_WORKERS ?= 4
 
 # What the tests, the README's examples and the supervisor need from the system, each with the
 # Debian package that provides it: a program (looked up on SYSTEM_PATH) or a shared library
@@ -73,7 +75,7 @@ run: $(STAMP)
 ## and ocpp-csms from PyPI) and processes
 test: $(STAMP) $(INTEROP_STAMP) system-deps docs
 	QT_QPA_PLATFORM=offscreen OCPP_SIMU_INTEROP_PYTHON=$(abspath $(INTEROP_VENV))/bin/python \
-	  $(BIN)/python -m pytest -q -p no:cacheprovider
+	  $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadscope
 
 ## docs: build the MkDocs site strictly (a broken link or anchor fails) into a throw-away directory
 docs: $(STAMP)
