@@ -75,7 +75,7 @@ run: $(STAMP)
 ## and ocpp-csms from PyPI) and processes
 test: $(STAMP) $(INTEROP_STAMP) system-deps docs
 	QT_QPA_PLATFORM=offscreen OCPP_SIMU_INTEROP_PYTHON=$(abspath $(INTEROP_VENV))/bin/python \
-	  $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadscope
+	  $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup
 
 ## docs: build the MkDocs site strictly (a broken link or anchor fails) into a throw-away directory
 docs: $(STAMP)

@@ -28,6 +28,9 @@ from websockets.exceptions import InvalidStatus
 
 from tests.procs import PYTHON, ManagedProcess, free_port, managed, port_open, wait_until
 
+# one worker runs this module: its tests share a module-scoped fixture
+pytestmark = pytest.mark.xdist_group("demo_csms")
+
 
 @dataclass
 class Csms:

@@ -18,6 +18,9 @@ from click.testing import CliRunner
 from cp_simu.cli import SUBCOMMANDS, main
 from tests.procs import REPO
 
+# one worker runs this module: its tests share a module-scoped fixture
+pytestmark = pytest.mark.xdist_group("docs_site")
+
 MKDOCS = [sys.executable, "-m", "mkdocs"]
 # Written in two halves so this file does not match itself.
 OUTSIDE_POINTERS = re.compile("SP" + r"EC\b|\.\./" + "shared|SP" + r"EC\.md")

@@ -17,6 +17,9 @@ from tests.chargepoint.conftest import ANY, CAR, Driver
 from tests.launcher.conftest import BOOT_WAIT, TOPICS
 from tests.procs import wait_until
 
+# one worker runs this module: its tests share a module-scoped fixture
+pytestmark = pytest.mark.xdist_group("interop")
+
 DC_CAR = {"cable": 200.0, "ready": True, "consumption_l1": 50_000.0}
 DC = {"type": "DC", "nb_phases": 1, "voltage": 400.0, "max_setpoint": 150_000.0,
       "max_setpoint_per_connector": 150_000.0}
