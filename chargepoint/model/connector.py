@@ -401,10 +401,12 @@ class ConnectorStateMachine:
 
     def _refresh(self) -> None:
         """Apply the current operating point to the meter and announce a status change."""
-        if self.car.ev is not None:
-            self.car.ev.book(self.meter.energy_wh)  # the energy at the old power is the car's
+        ev = self.car.ev
+        if ev is not None:
+            ev.book(self.meter.energy_wh)  # the energy at the old power is the car's
         drawing = self.car.plugged and self.car.ready and self.cap is not None
-        self.meter.set_flow(self.setpoint, self.demand if drawing else (), self.ocpp_phases)
+        self.meter.set_flow(self.setpoint, self.demand if drawing else (), self.ocpp_phases,
+                            None if ev is None else ev.full_at_wh())
         now = (self.status, self.error_code)
         if now != self._reported:
             steps = [now[0]] if self._reported is None else announced_path(self._reported[0], now[0])

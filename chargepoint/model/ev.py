@@ -126,11 +126,22 @@ class Ev:
         amps = self.spec.limit_w(self.soc, hardware_w) / (voltage * n * power_factor)
         return tuple(amps if i < n else 0.0 for i in range(3))  # type: ignore[return-value]
 
+    def full_at_wh(self) -> float | None:
+        """The meter register at which the car reaches its target (None: it has)."""
+        if self.full:
+            return None
+        return self.mark_wh + (self.spec.target_soc - self.soc) * self.spec.capacity_kwh * 10.0 / self.spec.efficiency
+
     def seconds_to_next_step(self, energy_wh: float, power_w: float) -> float | None:
         """From the meter register `energy_wh`, the time at `power_w` until the demand is due
-        again: the next SOC_STEP or the target. None while it draws nothing."""
+        again: the next SOC_STEP or the target; 0 once the target is reached but not yet
+        booked; None while it draws nothing."""
+        if self.full:
+            return None
         soc = self.soc_at(energy_wh)
-        if power_w <= 0 or soc >= self.spec.target_soc - FULL_TOLERANCE:
+        if soc >= self.spec.target_soc - FULL_TOLERANCE:
+            return 0.0
+        if power_w <= 0:
             return None
         step = (math.floor(soc / SOC_STEP + FULL_TOLERANCE) + 1) * SOC_STEP
         goal = min(self.spec.target_soc, step)

@@ -44,13 +44,18 @@ class MeterModel:
         self._power_w = 0.0
         self._offered = 0.0
         self._phases_in_use = self.phases
+        self._until_wh: float | None = None
 
-    def set_flow(self, setpoint: float, demand: Sequence[float], phases: int | None = None) -> None:
+    def set_flow(self, setpoint: float, demand: Sequence[float], phases: int | None = None,
+                 until_wh: float | None = None) -> None:
         """New operating point; the energy at the old power is booked up to now first.
-        `phases` (AC): the first phases the car may draw on (smart charging's numberPhases)."""
+        `phases` (AC): the first phases the car may draw on (smart charging's numberPhases).
+        `until_wh`: the register at which the car stops drawing by itself (an EV reaching its
+        target), exact however late the owner notices."""
         self._advance()
         setpoint = max(0.0, setpoint)
         self._offered = setpoint
+        self._until_wh = until_wh
         if self.dc:
             self._power_w = min(demand[0] if demand else 0.0, setpoint)
             self._currents = (self._power_w / self.voltage,)
@@ -63,7 +68,11 @@ class MeterModel:
     def _advance(self) -> None:
         now = self._clock()
         if now > self._since:
-            self._energy_wh += self._power_w * (now - self._since) / 3600.0
+            added = self._power_w * (now - self._since) / 3600.0
+            if self._until_wh is not None and self._energy_wh + added >= self._until_wh:
+                added = max(0.0, self._until_wh - self._energy_wh)  # the car stopped there
+                self._power_w, self._currents, self._until_wh = 0.0, (0.0,) * self.phases, None
+            self._energy_wh += added
         self._since = now
 
     @property
@@ -78,6 +87,7 @@ class MeterModel:
 
     @property
     def power_w(self) -> float:
+        self._advance()
         return self._power_w
 
     def read(self) -> Readings:

@@ -32,15 +32,16 @@ def connector(clock: Clock, *, dc: bool = False, phases: int = 3, max_setpoint: 
     return ConnectorStateMachine(1, meter, max_setpoint=max_setpoint, clock=clock)
 
 
-def charge_until_idle(c: ConnectorStateMachine, clock: Clock, limit: int = 10_000) -> list[float]:
-    """Run the connector's timer as the station would: tick at each deadline. The powers seen."""
+def charge_until_idle(c: ConnectorStateMachine, clock: Clock, limit: int = 10_000, late: float = 0.0) -> list[float]:
+    """Run the connector's timer as the station would: tick at each deadline (`late` seconds
+    after it, as on a loaded machine). The powers seen."""
     powers = []
     for _ in range(limit):
         deadline = c.deadline
         if deadline is None:
             return powers
         powers.append(c.meter.power_w)
-        clock.now = max(clock.now, deadline)
+        clock.now = max(clock.now, deadline + late)
         c.tick()
     raise AssertionError("the EV never stopped drawing")
 
@@ -117,6 +118,30 @@ def test_ac_charge_integrates_energy_and_stops_at_the_target() -> None:
     clock.now += 3600  # suspended: no more energy, SoC stays
     assert c.meter.energy_wh - start_wh == pytest.approx(energy)
     assert c.transaction is not None  # the session goes on until the car leaves
+
+
+def test_a_late_timer_overshoots_neither_energy_nor_soc() -> None:
+    clock = Clock()
+    c = connector(clock, dc=True, max_setpoint=50_000.0)
+    c.set_ev(spec(capacity_kwh=0.5, soc=78, target_soc=80, efficiency=0.9))
+    c.car_input(cable=50_000.0)
+    c.accept_tag("TAG1")
+    start_wh = c.meter.energy_wh
+    charge_until_idle(c, clock, late=30.0)  # far past the target at 50 kW
+    assert c.meter.energy_wh - start_wh == pytest.approx(500 * 0.02 / 0.9)
+    assert c.car.ev is not None and c.car.ev.soc == pytest.approx(80.0)
+    assert c.status is ConnectorState.SUSPENDED_EV
+
+
+def test_meter_flow_that_stops_at_a_register() -> None:
+    clock = Clock()
+    meter = MeterModel(dc=True, phases=1, voltage=400.0, energy_wh=100.0, clock=clock)
+    meter.set_flow(36_000.0, (36_000.0,), until_wh=110.0)
+    clock.now += 0.5  # 5 Wh
+    assert meter.energy_wh == pytest.approx(105.0) and meter.power_w == 36_000.0
+    clock.now += 10.0
+    assert meter.power_w == 0.0 and meter.energy_wh == pytest.approx(110.0)
+    assert meter.read().currents == (0.0,)
 
 
 def test_the_car_draws_the_least_of_its_curve_and_the_setpoint() -> None:
