@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cp_simu.models import CarInput, ConnectorStatus
+from cp_simu.models import CUSTOM_EV, CarInput, ConnectorStatus, EvSettings
+from supervisor.ev_dialog import NO_EV, EvDialog, ev_combo
 from supervisor.palette import badge_css, connector_colour
 
 PHASES = ("l1", "l2", "l3")
@@ -58,6 +59,8 @@ class ConnectorCard(QGroupBox):
         self.ready.setToolTip("Unchecked: the car suspends the charge (SuspendedEV)")
         self.consumption = [self._spin(f"what the car draws{'' if dc else ' on ' + p.upper()}")
                             for p in PHASES[:self.nb_phases]]
+        self.ev_choice = ev_combo()
+        self.ev_dialog: EvDialog | None = None  # open while a custom EV is being edited
         self.id_tag_edit = QLineEdit()
         self.id_tag_edit.setPlaceholderText("RFID id tag")
         self.id_tag_edit.setMaxLength(36)
@@ -73,6 +76,7 @@ class ConnectorCard(QGroupBox):
         for phase, spin in zip(PHASES, self.consumption, strict=False):
             spin.valueChanged.connect(
                 lambda v, p=phase: self._send(CarInput(**{f"consumption_{p}": self._wire(v)})))
+        self.ev_choice.activated.connect(lambda i: self._choose_ev(self.ev_choice.itemData(i)))
         self.id_tag_edit.returnPressed.connect(self._present)
         self.id_tag_edit.textChanged.connect(
             lambda text: self.present_button.setEnabled(bool(text.strip())))
@@ -114,6 +118,9 @@ class ConnectorCard(QGroupBox):
         car.addWidget(QLabel("Car draws" if self.dc else f"Car draws L1–L{self.nb_phases}"))
         for spin in self.consumption:
             car.addWidget(spin)
+        car.addSpacing(12)
+        car.addWidget(QLabel("EV"))
+        car.addWidget(self.ev_choice)
         car.addStretch(1)
         grid.addWidget(QLabel("Car"), 4, 0)
         grid.addLayout(car, 4, 1)
@@ -145,7 +152,11 @@ class ConnectorCard(QGroupBox):
             measured = " · ".join(f"L{i + 1} <b>{v:.1f} A</b>" for i, v in enumerate(values[:self.nb_phases]))
             measured += f" · {power_w / 1000:.2f} kW"
         self.consumption_label.setText(measured)
-        self.energy_label.setText(f"{status.energy_wh / 1000:.3f} kWh")
+        soc = "" if status.soc is None else f" · SoC <b>{status.soc:.1f} %</b> ({status.ev})"
+        self.energy_label.setText(f"{status.energy_wh / 1000:.3f} kWh{soc}")
+        index = self.ev_choice.findData(status.ev)
+        if index >= 0 and not self.ev_choice.view().isVisible():
+            _quietly(self.ev_choice, lambda: self.ev_choice.setCurrentIndex(index))
 
         self._set_value(self.cable, status.car_cable_capacity)
         cars = (status.car_consumption_l1, status.car_consumption_l2, status.car_consumption_l3)
@@ -164,6 +175,16 @@ class ConnectorCard(QGroupBox):
     # -- inputs -----------------------------------------------------------------
     def _wire(self, shown: float) -> float:
         return shown * 1000 if self.dc else shown
+
+    def _choose_ev(self, choice: str) -> None:
+        """A preset or none is sent at once; a custom EV once its dialog is accepted."""
+        if choice != CUSTOM_EV:
+            self._send(CarInput(remove_ev=True) if choice == NO_EV else CarInput(ev=EvSettings(choice)))
+            return
+        dialog = self.ev_dialog = EvDialog(self)
+        dialog.accepted.connect(lambda: self._send(CarInput(ev=dialog.settings())))
+        dialog.finished.connect(lambda _result: setattr(self, "ev_dialog", None))
+        dialog.open()
 
     def _send(self, car: CarInput) -> None:
         self.car_input.emit(self.number, car)
