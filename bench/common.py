@@ -21,12 +21,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+import psutil
+
 from cp_simu.broker import spawn_embedded
 from cp_simu.models import LauncherCommand, LauncherCommandType, LauncherStatus
 from cp_simu.mqtt import Message, MqttClient
 from cp_simu.topics import Topics
 from cp_simu.urls import BrokerUrl
 from launcher.instances import Instances
+from launcher.spawner import FORK_SERVER_TITLE
 
 TOPICS = Topics()
 T = TypeVar("T")
@@ -224,6 +227,13 @@ class Stack:
     def cp_pids(self) -> list[int]:
         instances = Instances(self.workdir)
         return [ident[0] for cp_id in instances.ids() if (ident := instances.identity(cp_id))]
+
+    def fork_servers(self) -> list[int]:
+        """PIDs of the launcher's fork server (none in subprocess mode)."""
+        if self.launcher is None:
+            return []
+        return [p.pid for p in psutil.Process(self.launcher.pid).children()
+                if " ".join(p.cmdline()).startswith(FORK_SERVER_TITLE)]
 
     def csms_boots(self) -> list[tuple[float, str]]:
         """(wall-clock time, cp id) of every BootNotification request the CSMS journalled."""

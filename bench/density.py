@@ -28,9 +28,7 @@ def measure(count: int = 200, spawn_mode: str = "fork", settle: float = 5.0,
             boot(s, watch, count, timeout=300, ocpp_version=ocpp_version)
             time.sleep(settle)
             mems = [psutil.Process(pid).memory_full_info() for pid in s.cp_pids()]
-            assert s.launcher is not None
-            helpers = [p for p in psutil.Process(s.launcher.pid).children() if "launcher.spawner" in p.cmdline()]
-            helper_pss = sum(p.memory_full_info().pss for p in helpers) / MB
+            helper_pss = sum(psutil.Process(pid).memory_full_info().pss for pid in s.fork_servers()) / MB
         finally:
             watch.close()
     return {"count": len(mems), "spawn_mode": spawn_mode, "ocpp_version": ocpp_version,

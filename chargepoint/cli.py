@@ -23,6 +23,7 @@ from cp_simu.config import INSTANCE_FILE, ConfigError, load_config, write_instan
 from cp_simu.logs import FORMAT
 from cp_simu.models import ChargePointDefinition, PayloadError
 from cp_simu.process import write_marker
+from cp_simu.proctitle import cp_title, set_title
 from cp_simu.redact import install_log_filter
 
 LOG_FILE = "chargepoint.log"
@@ -128,6 +129,7 @@ def chargepoint(workdir: Path, broker: str | None, verbose: int, **options: Any)
         instance = prepare_instance(workdir, options, broker, access)
     except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    set_title(cp_title(instance.definition.id))
     _setup_logging(workdir, verbose)
     write_marker(workdir)
     logging.getLogger(__name__).info("charge point %s starting (pid marker written)", instance.definition.id)

@@ -49,7 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from cp_simu import ksm
 from cp_simu.process import start_ticks
+from cp_simu.proctitle import set_title
 
 ENTRY_PACKAGE = "chargepoint"
 ENTRY_MODULE = f"{ENTRY_PACKAGE}.cli"  # its main(argv) runs one charge point
@@ -57,12 +59,13 @@ ENTRY_MODULE = f"{ENTRY_PACKAGE}.cli"  # its main(argv) runs one charge point
 # anything missing is skipped.
 PRELOAD = ("asyncio", "ssl", "json", "logging.handlers", "encodings.idna", "encodings.utf_8_sig", "stringprep",
            "websockets.asyncio.client", "ocpp.v16", "ocpp.v201", "ocpp.routing", "ocpp.charge_point",
-           "paho.mqtt.client")
+           "paho.mqtt.client", "setproctitle")
 # The entry package's warm-up, called once after the imports: it runs a charge point's code
 # paths in memory (no socket, thread or file left), so the bytecode specialisation and lazy
 # caches they cause are shared by every child instead of copied into each (docs/performance.md).
 WARM_UP = (f"{ENTRY_PACKAGE}.preload", "preload")
 SPAWN_TIMEOUT = 30.0
+FORK_SERVER_TITLE = "ocpp-simu fork-server"  # what `ps` shows for the helper
 
 log = logging.getLogger(__name__)
 
@@ -393,6 +396,10 @@ def main() -> None:
     os.close(null)
     os.dup2(2, 1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher decides; EOF on the pipe ends us
+    set_title(f"{FORK_SERVER_TITLE} (launcher {os.getppid()})")
+    # The children inherit it: where the host runs KSM, the pages a child copied only to
+    # change reference counts back and forth are merged again (docs/performance.md).
+    ksm.opt_in()
     _serve(infd, outfd)
 
 

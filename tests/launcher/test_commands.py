@@ -174,8 +174,9 @@ def test_subprocess_spawn_mode(launcher_factory, csms):
     run = launcher_factory("--spawn-mode", "subprocess")
     run.start(definition("P1", csms.url))
     status = run.wait_status("P1", "Accepted")
-    cmdline = psutil.Process(status["pid"]).cmdline()
-    assert cmdline[1:3] == ["-m", "chargepoint"] and "--workdir" in cmdline
+    process = psutil.Process(status["pid"])
+    assert " ".join(process.cmdline()).strip() == "ocpp-simu cp P1"
+    assert process.ppid() == run.proc.pid  # started by the launcher itself, not forked by its helper
     assert run.info()["spawn_mode"] == "subprocess"
     run.kill("P1")
     run.wait_status("P1", "Dead")

@@ -13,6 +13,7 @@ import psutil
 
 from cp_simu.process import MARKER_FILE, start_ticks
 from cp_simu.topics import Topics
+from launcher.spawner import FORK_SERVER_TITLE
 from tests.launcher.conftest import cp_processes, definition
 from tests.launcher.test_commands import gone
 from tests.procs import wait_until
@@ -106,7 +107,8 @@ def test_fork_server_killed_is_restarted_and_charge_points_live_on(launcher_fact
     run = launcher_factory()
     run.start(definition("H1", csms.url))
     h1 = run.wait_status("H1", "Accepted")
-    helper = next(p for p in psutil.Process(run.proc.pid).children() if "launcher.spawner" in p.cmdline())
+    helper = next(p for p in psutil.Process(run.proc.pid).children()
+                  if " ".join(p.cmdline()).startswith(FORK_SERVER_TITLE))
     helper.kill()
     wait_until(lambda: not psutil.pid_exists(helper.pid), 5, what="the fork server gone and reaped")
     run.start(definition("H2", csms.url))

@@ -20,6 +20,7 @@ import click
 import psutil
 import pytest
 
+from launcher.spawner import FORK_SERVER_TITLE
 from launcher.up import _port_free
 from tests.launcher.conftest import cp_processes, kill_cps
 from tests.procs import free_port, managed, ocpp_simu, port_open, wait_until
@@ -74,7 +75,7 @@ def test_up_boots_three_cps_and_ctrl_c_leaves_nothing(tmp_path: Path):
             assert up.alive(), up.output()
             started = _up_processes(up.pid, workdir)
             names = " ".join(" ".join(p.cmdline()) for p in started)
-            assert all(part in names for part in ("broker", "csms", "launcher", "launcher.spawner"))
+            assert all(part in names for part in ("broker", "csms", "launcher", FORK_SERVER_TITLE))
             assert len(cp_processes(workdir)) == 3
             boots = [json.loads(line) for line in (workdir / "csms.jsonl").read_text().splitlines()]
             assert {b["cp_id"] for b in boots if b.get("action") == "BootNotification"} == \
