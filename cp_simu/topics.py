@@ -163,6 +163,16 @@ class Topics:
     def all_cp_errors(self) -> str:
         return f"{self.root}/cps/+/error"
 
+    @property
+    def all_ocpp_logs(self) -> str:
+        return f"{self.root}/cps/+/ocpp_log"
+
+    # -- scenarios --------------------------------------------------------
+    @property
+    def scenario_status(self) -> str:
+        """Retained progress of `ocpp-simu scenario run` (see docs/scenarios.md)."""
+        return f"{self.root}/scenario/status"
+
     def cp_inputs(self, cp_id: str) -> str:
         """Filter for every connector input of one CP (car, id_tag, faulted)."""
         return f"{self.cp(cp_id)}/connectors/+/+"

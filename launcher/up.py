@@ -120,6 +120,7 @@ class Up:
         self.csms_port = csms_port  # where the demo CSMS should listen (0: any free port)
         self.csms_kind = "external" if csms else ""
         self.api_url = ""  # the demo CSMS's control API, when `up` started it
+        self.csms_ports: tuple[int, int] | None = None  # (OCPP, control API) of the demo CSMS it started
         self.workdir = workdir.resolve()
         self.keep_fleet = keep_fleet
         self.topics = Topics()
@@ -175,11 +176,13 @@ class Up:
         return BrokerSecurity(password_file, certfile, keyfile)
 
     def start_csms(self) -> None:
-        """The demo CSMS, unless --csms named one."""
-        if self.csms_url:
+        """The demo CSMS, unless --csms named one; started again (after stop_csms) on the same
+        ports, where its charge points look for it."""
+        if self.csms_url and not self.csms_ports:
             return
-        port = _free_port(self.csms_port)
-        api = _free_port(port + 1 if self.csms_port else 0)
+        port, api = self.csms_ports or (_free_port(self.csms_port), 0)
+        api = api or _free_port(port + 1 if self.csms_port else 0)
+        self.csms_ports = (port, api)
         proc = self._spawn("csms", ["csms", "--port", str(port), "--api-port", str(api),
                                     "--log", str(self.workdir / "csms.jsonl")])
         self.csms_url = f"ws://127.0.0.1:{port}/"
@@ -188,6 +191,19 @@ class Up:
             raise click.ClickException(f"the demo CSMS exited; see {self.workdir / 'csms.log'}")
         self.api_url = f"http://127.0.0.1:{api}/api"
         self.csms_kind = f"demo, control API {self.api_url}"
+
+    def stop_csms(self) -> None:
+        """Stop the demo CSMS this run started (a CSMS outage); start_csms brings it back."""
+        proc = next((p for name, p in reversed(self.started) if name == "csms"), None)
+        if proc is None or self.csms_ports is None:
+            raise click.ClickException("no demo CSMS was started here to stop (the CSMS was given with --csms)")
+        proc.terminate()
+        try:
+            proc.wait(STOP_WAIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(STOP_WAIT)
+        self.started.remove(("csms", proc))
 
     def csms_text(self, view: FleetView) -> str:
         """The CSMS URLs the fleet really uses: ours (if any) and those the running CPs report
@@ -232,13 +248,15 @@ class Up:
         time.sleep(0.3)  # let the retained statuses of an existing fleet arrive
         return [] if self._stop.is_set() else [i for i in ids if not view.running(i)]
 
-    def start_cps(self, missing: list[dict[str, object]]) -> None:
+    def start_cps(self, missing: list[dict[str, object]], options: dict[str, object] | None = None) -> None:
+        """Ask the launcher to start them; `options`: top-level fields of the start command."""
         assert self.mqtt is not None
         if self._stop.is_set():  # Ctrl+C before the start: nothing to start, nothing to kill
             return
-        self.cp_ids = [str(d["id"]) for d in missing]
+        self.cp_ids += [str(d["id"]) for d in missing]
         if missing:
-            command = json.dumps({"type": LauncherCommandType.START.value, "charge_points": missing})
+            command = json.dumps({**(options or {}), "type": LauncherCommandType.START.value,
+                                  "charge_points": missing})
             self.mqtt.publish(self.topics.launcher_cmd, command).wait_for_publish(5)
 
     def hints(self, cp_id: str) -> list[str]:
@@ -276,6 +294,11 @@ class Up:
 
     def request_stop(self, *_: object) -> None:
         self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Ctrl+C (or SIGTERM) came."""
+        return self._stop.is_set()
 
     # -- stopping ---------------------------------------------------------
     def stop(self, view: FleetView) -> None:

@@ -1,0 +1,125 @@
+"""What a scenario runs on — broker, CSMS, launcher — and how it acts on them.
+
+The parts not given are started with `ocpp-simu up`'s own machinery (`launcher.up.Up`), which
+also stops, at the end, exactly what it started and every charge point of its launcher.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from cp_simu.broker_access import BrokerAccess
+from cp_simu.models import LauncherCommand, LauncherCommandType
+from cp_simu.mqtt import MqttClient
+from cp_simu.topics import Topics
+from launcher.fleetview import FleetView
+from launcher.up import Up
+
+HTTP_TIMEOUT = 30.0
+
+
+class ActionFailed(Exception):
+    """A step could not do what it says (an HTTP call refused, no CSMS to stop…)."""
+
+
+class Environment:
+    def __init__(self, access: BrokerAccess, csms_url: str | None, csms_api: str | None, workdir: Path) -> None:
+        self.up = Up(access, csms_url, workdir, csms_port=0)  # the demo CSMS on free ports
+        self.topics = Topics()
+        self.view = FleetView(self.topics, [])
+        self._csms_api = csms_api or ""
+        self.parts: dict[str, str] = {}
+
+    # -- lifecycle --------------------------------------------------------
+    def open(self) -> MqttClient:
+        """Broker, MQTT connection, launcher and CSMS, each started unless given or found."""
+        self.parts["broker"] = self.up.start_broker()
+        self.up.connect(self.view)
+        self.parts["launcher"] = self.up.start_launcher(self.parts["broker"] == "embedded")
+        self.up.start_csms()
+        self.parts["csms"] = self.up.csms_kind
+        assert self.up.mqtt is not None
+        return self.up.mqtt
+
+    def close(self) -> None:
+        self.up.stop(self.view)
+
+    def request_stop(self, *_: object) -> None:
+        self.up.request_stop()
+
+    @property
+    def stopping(self) -> bool:
+        return self.up.stopping
+
+    @property
+    def csms_url(self) -> str:
+        return str(self.up.csms_url)
+
+    @property
+    def csms_api(self) -> str:
+        """The control API calls go to: --csms-api, else the demo CSMS's."""
+        return (self._csms_api or self.up.api_url).rstrip("/")
+
+    @property
+    def mqtt(self) -> MqttClient:
+        assert self.up.mqtt is not None
+        return self.up.mqtt
+
+    # -- charge points ----------------------------------------------------
+    def start(self, definitions: list[dict[str, Any]], options: dict[str, Any]) -> None:
+        self.up.start_cps(definitions, options)
+
+    def kill(self, cp_ids: list[str]) -> None:
+        self.publish(self.topics.launcher_cmd, LauncherCommand(LauncherCommandType.KILL, ids=cp_ids).to_json())
+
+    def publish(self, topic: str, payload: dict[str, Any] | str) -> None:
+        self.mqtt.publish(topic, payload if isinstance(payload, str) else json.dumps(payload))
+
+    # -- CSMS ---------------------------------------------------------------
+    def stop_csms(self) -> None:
+        try:
+            self.up.stop_csms()
+        except Exception as exc:  # click.ClickException: its text says why
+            raise ActionFailed(str(exc)) from None
+
+    def start_csms(self) -> None:
+        if self.up.csms_ports is None:
+            raise ActionFailed("no demo CSMS was started here (the CSMS was given with --csms)")
+        try:
+            self.up.start_csms()
+        except Exception as exc:
+            raise ActionFailed(str(exc)) from None
+
+    def http(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
+             timeout: float = HTTP_TIMEOUT) -> tuple[int, Any]:
+        """(status, JSON answer or text) of a request; a relative `url` is under the control API."""
+        if not url.startswith(("http://", "https://")):
+            if not self.csms_api:
+                raise ActionFailed(f"{url}: a relative URL needs --csms-api (no demo CSMS was started)")
+            url = f"{self.csms_api}/{url.lstrip('/')}"
+        data = None if body is None else (body if isinstance(body, str) else json.dumps(body)).encode()
+        request = urllib.request.Request(url, data=data, method=method, headers={
+            "Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
+                status, raw = reply.status, reply.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        except (urllib.error.URLError, OSError) as exc:
+            raise ActionFailed(f"{method} {url}: {getattr(exc, 'reason', exc)}") from None
+        text = raw.decode("utf-8", "replace")
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
+
+    def call(self, cp_id: str, action: str, payload: dict[str, Any], timeout: float) -> tuple[int, Any]:
+        """A CSMS-initiated call through the control API (the demo CSMS's, or one like it)."""
+        if not self.csms_api:
+            raise ActionFailed("`call` needs the CSMS's control API: give --csms-api with --csms")
+        return self.http("POST", f"{self.csms_api}/cps/{cp_id}/call/{action}?timeout={timeout:g}", payload,
+                         timeout=timeout + 5)
