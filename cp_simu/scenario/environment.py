@@ -17,6 +17,7 @@ from cp_simu.models import LauncherCommand, LauncherCommandType
 from cp_simu.mqtt import MqttClient
 from cp_simu.topics import Topics
 from launcher.fleetview import FleetView
+from launcher.instances import Instances
 from launcher.up import Up
 
 HTTP_TIMEOUT = 30.0
@@ -54,6 +55,11 @@ class Environment:
     @property
     def stopping(self) -> bool:
         return self.up.stopping
+
+    @property
+    def instances(self) -> Path | None:
+        """Where the charge points' instance directories are, if the launcher is ours."""
+        return Instances(self.up.workdir).root if "launcher" in dict(self.up.started) else None
 
     @property
     def csms_url(self) -> str:

@@ -7,6 +7,7 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .observer import ERROR, RESULT, Frame, Observer
@@ -28,7 +29,7 @@ class Context:
 
     observer: Observer
     cps: list[str]
-    step_started: float
+    step_started: datetime
 
 
 def contains(actual: Any, expected: Any) -> bool:
@@ -50,8 +51,8 @@ def _examples(items: list[str]) -> str:
     return ", ".join(items[:SHOWN]) + more
 
 
-def _since(args: dict[str, Any], ctx: Context) -> float:
-    return ctx.step_started if args.get("since") == "step" else 0.0
+def _since(args: dict[str, Any], ctx: Context) -> datetime | None:
+    return ctx.step_started if args.get("since") == "step" else None
 
 
 def expect_status(args: dict[str, Any], ctx: Context) -> Check:
@@ -113,7 +114,7 @@ def _latencies(args: dict[str, Any], ctx: Context) -> list[float]:
     for cp in ctx.cps:
         for call in ctx.observer.calls(cp, args.get("action"), "out", _since(args, ctx)):
             answer: Frame | None = ctx.observer.answer(call)
-            if answer is not None and answer.stamp and call.stamp:
+            if answer is not None:
                 found.append((answer.stamp - call.stamp).total_seconds() * 1000.0)
     return sorted(found)
 

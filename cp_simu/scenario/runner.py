@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from cp_simu.models import ChargePointDefinition, PayloadError
 from launcher.up import definitions
@@ -66,7 +67,7 @@ class Runner:
         self.seed = seed if seed is not None else scenario.seed
         self.scale = scale
         self.echo = echo
-        self.observer = Observer(env.topics)
+        self.observer = Observer(env.topics, env.instances)
         self.started: list[str] = []  # ids, in start order
         self.cp_types: dict[str, str] = {}
         self._deadline = float("inf")
@@ -128,9 +129,10 @@ class Runner:
     # -- expectations -------------------------------------------------------
     def _expect(self, step: Step, began: float) -> str:
         within = 0.0 if step.kind == "expect_latency" else float(step.args.get("within", self.scenario.within))
-        ctx = Context(self.observer, step.cps(self.started), began)
+        ctx = Context(self.observer, step.cps(self.started), datetime.now(UTC))
         deadline = min(began + within, self._deadline)
         while True:
+            self.observer.refresh(ctx.cps)
             check = CHECKS[step.kind](step.args, ctx)
             if check.ok:
                 return check.seen
