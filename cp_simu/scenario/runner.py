@@ -26,6 +26,7 @@ AC_CAR = {"cable": 32.0, "consumption_l1": 16.0, "consumption_l2": 16.0, "consum
 DC_CAR = {"cable": 150_000.0, "consumption_l1": 50_000.0}
 START_BATCH_PERIOD = 0.1  # s between the start commands of a `rate`-paced start
 ERRORS_SHOWN = 3
+STATUS_WAIT = 5.0
 
 
 @dataclass
@@ -59,6 +60,10 @@ class _Failed(Exception):
     """An expectation that did not hold."""
 
 
+class _Interrupted(Exception):
+    """Ctrl+C (or SIGTERM) during a step: it is reported skipped, and the run ends."""
+
+
 class Runner:
     def __init__(self, scenario: Scenario, env: Environment, *, seed: int | None = None, scale: float = 1.0,
                  echo: Callable[[str], None] = print) -> None:
@@ -84,11 +89,10 @@ class Runner:
             self._deadline = began + self.scenario.timeout
         self._status("running", 0, "")
         for result in report.results:
-            if self.env.stopping:
-                result.message = "interrupted"
-                break
             self._status("running", result.index, result.step.title())
             self._run_step(result)
+            if result.state == "skipped":  # interrupted
+                break
             self._echo(result)
             if result.state != "passed":
                 break
@@ -111,6 +115,8 @@ class Runner:
             result.state, result.message = "failed", str(exc)
         except ActionFailed as exc:
             result.state, result.message = "error", str(exc)
+        except _Interrupted:
+            result.state, result.message = "skipped", "interrupted"
         result.seconds = time.monotonic() - t0
 
     def _echo(self, result: StepResult) -> None:
@@ -122,9 +128,11 @@ class Runner:
     def _status(self, state: str, step: int, message: str, report: Report | None = None) -> None:
         failures = [{"step": r.index, "line": r.step.line, "title": r.step.title(), "message": r.message}
                     for r in (report.failures if report else [])]
-        self.env.mqtt.publish(self.env.topics.scenario_status, {
+        sent = self.env.mqtt.publish(self.env.topics.scenario_status, {
             "name": self.scenario.name, "state": state, "step": step, "steps": len(self.scenario.steps),
             "message": message, "failures": failures}, retain=True)
+        if report is not None:  # the verdict reaches the broker before the run disconnects
+            sent.wait_for_publish(STATUS_WAIT)
 
     # -- expectations -------------------------------------------------------
     def _expect(self, step: Step, began: float) -> str:
@@ -136,7 +144,9 @@ class Runner:
             check = CHECKS[step.kind](step.args, ctx)
             if check.ok:
                 return check.seen
-            if time.monotonic() >= deadline or self.env.stopping:
+            if self.env.stopping:
+                raise _Interrupted
+            if time.monotonic() >= deadline:
                 break
             time.sleep(POLL)
         limit = " (the scenario's timeout)" if deadline == self._deadline else ""
@@ -250,7 +260,9 @@ class Runner:
 
     def _sleep(self, seconds: float) -> None:
         end = min(time.monotonic() + seconds, self._deadline)
-        while not self.env.stopping and (left := end - time.monotonic()) > 0:
+        while (left := end - time.monotonic()) > 0:
+            if self.env.stopping:
+                raise _Interrupted
             time.sleep(min(left, POLL))
         if time.monotonic() >= self._deadline:
             raise _Failed(f"the scenario's timeout ({self.scenario.timeout:g} s) is over")

@@ -5,11 +5,16 @@ and nothing left running."""
 from __future__ import annotations
 
 import json
+import signal
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import psutil
+
 from tests.conftest import Broker
-from tests.procs import wait_until
+from tests.launcher.conftest import cp_processes
+from tests.launcher.test_up import _reap
+from tests.procs import managed, ocpp_simu, wait_until
 from tests.scenario.conftest import RunScenario
 
 WRONG = """name: wrong-expectation
@@ -71,3 +76,25 @@ steps:
             "{'status': 'Accepted'}; saw {'status': 'NotSupported'}" in done.stderr), done.output
     journal = [json.loads(line) for line in (done.workdir / "csms.jsonl").read_text().splitlines()]
     assert any(e.get("action") == "ChangeConfiguration" and e.get("direction") == "out" for e in journal)
+
+
+def test_ctrl_c_stops_everything_the_run_started(tmp_path: Path, broker: Broker):
+    path = tmp_path / "long.yaml"
+    path.write_text("name: long\nsteps:\n  - start: {ids: [LONG_1]}\n"
+                    "  - expect_status: {cp: LONG_1, status: Accepted, within: 60}\n  - wait: 600\n")
+    workdir = tmp_path / "run"
+    junit = tmp_path / "junit.xml"
+    try:
+        with managed(ocpp_simu("scenario", "run", str(path), "--broker", broker.url, "--workdir", str(workdir),
+                               "--junit", str(junit)), log=tmp_path / "run.out") as run:
+            wait_until(lambda: "[2/3]" in run.output() or not run.alive(), 90, what="the CP Accepted")
+            started = psutil.Process(run.pid).children(recursive=True) + cp_processes(workdir)
+            assert len(started) >= 3, run.output()  # launcher, demo CSMS, the charge point
+            run.signal(signal.SIGINT)
+            assert run.wait(30) == 1, run.output()
+            assert "scenario 'long': interrupted" in run.output()
+        wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in started), 10,
+                   what="every process the run started to end")
+        assert ET.parse(junit).getroot().find("testsuite").get("skipped") == "1"  # the wait
+    finally:
+        _reap([], workdir)

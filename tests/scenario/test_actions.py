@@ -1,0 +1,38 @@
+"""The actions a scenario takes reach the fleet and the CSMS for real: faults, kills, the
+CSMS's own HTTP API, globs over a templated fleet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import Broker
+from tests.scenario.conftest import RunScenario
+
+FLEET = """name: actions
+steps:
+  - start: {pattern: "ACT_{n:02d}", count: 3, type: DC}
+  - expect_status: {cp: "ACT_*", status: Accepted, within: 60}
+  - fault: {cp: [ACT_01, ACT_02], connector: 1}
+  - expect_status: {cp: ["ACT_01", "ACT_02"], connector: 1, status: Faulted}
+  - expect_status: {cp: ACT_03, connector: 1, status: Available}
+  - fault: {cp: "ACT_0[12]", faulted: false}
+  - expect_status: {cp: "ACT_*", connector: 1, status: Available}
+  - plug: {cp: ACT_03, car: {consumption_l1: 20000.5}}
+  - tag: {cp: ACT_03, id: TAG1}
+  - expect_status: {cp: ACT_03, connector: 1, status: Charging}
+  - http: {url: "transactions?cp_id=ACT_03&active=1", expect: {status: ok, transactions: [{cp_id: ACT_03}]}}
+  - http: {url: cps/NOPE, expect_status: 404}
+  - kill: {cp: ACT_02}
+  - expect_status: {cp: ACT_02, status: Dead}
+  - expect_status: {cp: [ACT_01, ACT_03], status: Accepted}
+  - expect_count: {action: StatusNotification, min: 6}
+"""
+
+
+def test_actions_reach_fleet_and_csms(tmp_path: Path, broker: Broker, run_scenario: RunScenario):
+    path = tmp_path / "actions.yaml"
+    path.write_text(FLEET)
+    done = run_scenario(path, broker=broker.url)
+    assert done.returncode == 0, done.output
+    assert "3 charge point(s): ACT_01 … ACT_03" in done.stdout
+    assert "HTTP 404" in done.stdout
