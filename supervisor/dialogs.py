@@ -1,5 +1,5 @@
-"""Dialogs: Add CP (AC / DC presets, validated before anything is sent), the OCPP
-configuration table and the per-CP OCPP message log."""
+"""Dialogs: Add CP (AC / DC presets, validated before anything is sent) and the OCPP
+configuration table."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -258,40 +257,3 @@ class OcppConfigDialog(QDialog):
             shown += not hidden
         total = self.table.rowCount()
         self.status.setText(f"{total} keys" if shown == total else f"{shown} of {total} keys")
-
-
-class OcppLogDialog(QDialog):
-    """Live OCPP messages of one CP, from its `ocpp_log` topic when the CP publishes one."""
-
-    def __init__(self, cp_id: str, topic: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.cp_id = cp_id
-        self.setWindowTitle(f"OCPP messages — {cp_id}")
-        self.view = QPlainTextEdit()
-        self.view.setReadOnly(True)
-        self.view.setMaximumBlockCount(10000)
-        self.view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.view.setPlaceholderText(f"Listening on {topic}: messages appear here as the charge point "
-                                     "publishes them.")
-        clear = QPushButton("Clear")
-        clear.clicked.connect(self.view.clear)
-        bottom = QHBoxLayout()
-        bottom.addStretch(1)
-        bottom.addWidget(clear)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.view)
-        layout.addLayout(bottom)
-        self.resize(900, 500)
-        font = self.view.font()
-        font.setStyleHint(font.StyleHint.Monospace)
-        font.setFamily("monospace")
-        self.view.setFont(font)
-
-    def append(self, lines: list[str]) -> None:
-        bar = self.view.verticalScrollBar()
-        at_end = bar.value() == bar.maximum()
-        for line in lines:
-            self.view.appendPlainText(line)
-        if at_end:
-            bar.setValue(bar.maximum())
-

@@ -22,6 +22,7 @@ from cp_simu.models import (
     excerpt,
 )
 from cp_simu.topics import TopicKind, Topics
+from supervisor.ocpp_frames import OcppFrame
 
 UNKNOWN = "Unknown"
 DEAD = "Dead"
@@ -68,7 +69,7 @@ class OcppConfigEvent:
 @dataclass(frozen=True)
 class OcppLogEvent:
     cp_id: str
-    line: str
+    frame: OcppFrame
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def parse_message(topics: Topics, topic: str, payload: bytes) -> Event | None:
             return OcppConfigEvent(cp_id, {str(k): _text(v) for k, v in
                                            decode_object(payload, "ocpp_config").items()})
         if kind is TopicKind.CP_OCPP_LOG:
-            return OcppLogEvent(cp_id, format_ocpp_log(payload)) if payload else None
+            return OcppLogEvent(cp_id, OcppFrame.parse(payload)) if payload else None
     except PayloadError as exc:
         return Notice(cp_id or "launcher", f"malformed message on {topic}: {exc}")
     return None
@@ -128,26 +129,6 @@ def _error_report(source: str, payload: bytes) -> Notice:
                               f" — payload {str(report.get('payload', ''))[:60]!r}")
     except PayloadError:
         return Notice(source, f"error: {excerpt(payload)}")
-
-
-def format_ocpp_log(payload: bytes) -> str:
-    """One readable line from an `ocpp_log` message, whatever fields the CP puts in it."""
-    text = payload.decode("utf-8", "replace")
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return text
-    if not isinstance(data, dict):
-        return text
-    when = str(data.get("time") or data.get("timestamp") or "")
-    direction = str(data.get("direction") or "")
-    arrow = {"in": "◀", "out": "▶", "received": "◀", "sent": "▶", "rx": "◀", "tx": "▶"}.get(
-        direction.lower(), direction)
-    body = data.get("message", data.get("msg", data.get("frame")))
-    if body is None:
-        return text
-    body_text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
-    return " ".join(p for p in (when, arrow, body_text) if p)
 
 
 # ---------------------------------------------------------------------------

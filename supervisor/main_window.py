@@ -37,8 +37,9 @@ from cp_simu.topics import DEFAULT_ROOT, Topics
 from cp_simu.urls import BrokerUrl
 from supervisor import setup_files
 from supervisor.bridge import ConnectionState, MqttBridge
+from supervisor.charts import ChartsPanel
 from supervisor.cp_panel import CpPanel
-from supervisor.dialogs import AddCpDialog, OcppConfigDialog, OcppLogDialog
+from supervisor.dialogs import AddCpDialog, OcppConfigDialog
 from supervisor.fleet_model import (
     Changes,
     CpEntry,
@@ -49,6 +50,9 @@ from supervisor.fleet_model import (
     OcppLogEvent,
 )
 from supervisor.fleet_ops import FleetOps
+from supervisor.history import History
+from supervisor.message_table import OcppMessagesDialog
+from supervisor.ocpp_frames import OcppFrame
 from supervisor.palette import CP_STATE_COLOURS, INDICATOR_COLOURS
 from supervisor.qt_models import (
     CONNECTORS_COLUMN,
@@ -66,6 +70,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_DELAY_MS = 3000  # after a reconnection, CPs not re-announced by then were removed meanwhile
 OPS_POLL_MS = 250
+CHARTS_TICK_MS = 1000  # the fleet power is sampled and the charts on screen redrawn
 DEFAULT_CSMS = "ws://127.0.0.1:9000/"
 SETUP_FILTER = "Setup files (*.json);;All files (*)"
 
@@ -81,12 +86,13 @@ class MainWindow(QMainWindow):
         self.started: dict[str, ChargePointDefinition] = {}
         self.topics = Topics(root)
         self.fleet = Fleet()
+        self.history = History()
         self.bridge = MqttBridge(self)
         self.ops = FleetOps(self.fleet, self.topics, self.bridge.publish, self.notice)
         self.model = FleetTableModel(self.fleet, self)
         self.proxy = make_proxy(self.model)
         self.config_dialogs: dict[str, OcppConfigDialog] = {}
-        self.log_dialogs: dict[str, OcppLogDialog] = {}
+        self.log_dialogs: dict[str, OcppMessagesDialog] = {}
         self.add_dialog: AddCpDialog | None = None
         self._select_when_seen: str | None = None
         self._ops_timer = QTimer(self, interval=OPS_POLL_MS)
@@ -97,6 +103,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_central()
         self._build_log()
+        self._build_charts()
         self.resize(1320, 820)
         self._restore_layout()
 
@@ -258,6 +265,20 @@ class MainWindow(QMainWindow):
         self.resizeDocks([dock], [150], Qt.Orientation.Vertical)
         self.view_menu.addAction(dock.toggleViewAction())
 
+    def _build_charts(self) -> None:
+        self.charts = ChartsPanel(self.history)
+        dock = QDockWidget("Charts", self)
+        dock.setObjectName("charts_dock")
+        dock.setWidget(self.charts)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.resizeDocks([dock], [420], Qt.Orientation.Horizontal)
+        self.view_menu.addAction(dock.toggleViewAction())
+        self._charts_timer = QTimer(self, interval=CHARTS_TICK_MS)
+        self._charts_timer.timeout.connect(lambda: self.charts.tick(self.fleet))
+        self._charts_timer.start()
+
     def _layout_states(self) -> dict[str, tuple[Callable[[], QByteArray], Callable[[QByteArray], object]]]:
         """Each remembered layout key with the widget method that saves (save) or restores it."""
         s = SupervisorSettings
@@ -320,8 +341,9 @@ class MainWindow(QMainWindow):
     def _reset_fleet(self) -> None:
         self.ops.cancel()
         self.fleet.clear()
+        self.history.clear()
         self.model.reset()
-        self.panel.show_cp(None)
+        self._show_current(None)
         self._update_counts()
         self._show_launcher()
 
@@ -347,6 +369,7 @@ class MainWindow(QMainWindow):
     # -- incoming ----------------------------------------------------------------
     def _on_events(self, batch: list[Event]) -> None:
         changes = self.fleet.apply(batch)
+        self.history.record(batch, self.fleet)
         self._route_view_events(batch)
         self._apply_changes(changes)
         if changes.session_started:
@@ -362,9 +385,9 @@ class MainWindow(QMainWindow):
             self.select(self._select_when_seen)
             self._select_when_seen = None
         elif current is not None and current in changes.cps:
-            self.panel.show_cp(self.fleet.get(current))
+            self._show_current(self.fleet.get(current))
         elif current is None and self.panel.cp_id is not None:
-            self.panel.show_cp(None)
+            self._show_current(None)
         if changes.launcher:
             self._show_launcher()
         for notice in changes.notices:
@@ -373,13 +396,13 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _route_view_events(self, batch: list[Event]) -> None:
-        lines: dict[str, list[str]] = {}
+        frames: dict[str, list[OcppFrame]] = {}
         for event in batch:
             if isinstance(event, OcppConfigEvent) and event.cp_id in self.config_dialogs:
                 self.config_dialogs[event.cp_id].show_config(event.config)
             elif isinstance(event, OcppLogEvent) and event.cp_id in self.log_dialogs:
-                lines.setdefault(event.cp_id, []).append(event.line)
-        for cp_id, new in lines.items():
+                frames.setdefault(event.cp_id, []).append(event.frame)
+        for cp_id, new in frames.items():
             self.log_dialogs[cp_id].append(new)
 
     def _sweep(self, session: int) -> None:
@@ -426,8 +449,12 @@ class MainWindow(QMainWindow):
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         cp_id = self.current_id() if current.isValid() else None
-        self.panel.show_cp(self.fleet.get(cp_id) if cp_id else None)
+        self._show_current(self.fleet.get(cp_id) if cp_id else None)
         self._update_actions()
+
+    def _show_current(self, entry: CpEntry | None) -> None:
+        self.panel.show_cp(entry)
+        self.charts.show_entry(entry)
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self._update_actions()
@@ -540,7 +567,7 @@ class MainWindow(QMainWindow):
         dialog = self.log_dialogs.get(cp_id)
         if dialog is None:
             topic = self.topics.cp_ocpp_log(cp_id)
-            dialog = self.log_dialogs[cp_id] = OcppLogDialog(cp_id, topic, self)
+            dialog = self.log_dialogs[cp_id] = OcppMessagesDialog(cp_id, topic, self)
             self.bridge.watch(topic)
             dialog.finished.connect(lambda _r: self._close_view(self.log_dialogs, cp_id, topic))
         dialog.show()

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from cp_simu.process import read_marker
-from supervisor.fleet_model import format_ocpp_log
+from supervisor.ocpp_frames import OcppFrame
 from tests.chargepoint.conftest import ANY, Driver, T, call, messages, wait_message
 from tests.conftest import MOSQUITTO
 from tests.procs import managed, wait_until
@@ -310,6 +310,7 @@ def test_every_frame_is_published_on_ocpp_log(broker, csms, recorder_factory, cp
     answer_message, answer = next((m, f) for m, f in frames
                                   if f["direction"] == "out" and f["message"][:2] == [3, request["message"][1]])
     assert answer["message"] == [3, request["message"][1], {"listVersion": 0}]
-    # what the supervisor's "OCPP messages" window shows
-    assert format_ocpp_log(answer_message.payload) == f'{answer["time"]} ▶ [3,"{request["message"][1]}",' \
-                                                     '{"listVersion":0}]'
+    # what the supervisor's OCPP message table shows: the answer to GetLocalListVersion, sent
+    shown = OcppFrame.parse(answer_message.payload)
+    assert (shown.direction, shown.kind, shown.unique_id, shown.summary) == (
+        "out", "Result", request["message"][1], "listVersion=0")

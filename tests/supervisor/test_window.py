@@ -264,7 +264,10 @@ def test_ocpp_message_view_and_keyboard_shortcuts(qtbot, broker, recorder_factor
     qtbot.wait(200)  # the subscription reaches the broker
     rec.publish(T.cp_ocpp_log("chatty"), json.dumps(
         {"time": "2026-01-01T10:00:00.000Z", "direction": "in", "message": [2, "7", "Reset", {"type": "Soft"}]}))
-    qtbot.waitUntil(lambda: '◀ [2,"7","Reset",{"type":"Soft"}]' in dialog.view.toPlainText())
+    qtbot.waitUntil(lambda: dialog.model.rowCount() == 1)
+    assert [dialog.proxy.index(0, c).data() for c in range(5)] == ["10:00:00.000", "◀", "Call", "Reset", "type=Soft"]
+    dialog.table.selectRow(0)
+    assert json.loads(dialog.detail.toPlainText()) == [2, "7", "Reset", {"type": "Soft"}]
     dialog.close()
     qtbot.waitUntil(lambda: "chatty" not in window.log_dialogs)
     assert T.cp_ocpp_log("chatty") not in window.bridge.watched
