@@ -81,8 +81,8 @@ class MqttBridge(QObject):
         client.on_connected = lambda: self._on_connection(generation, True)
         client.on_disconnected = lambda: self._on_connection(generation, False)
         t = self.topics
-        for topic_filter in (t.launcher_status, t.launcher_info, t.launcher_error, t.all_cp_statuses,
-                             t.all_connector_statuses, t.all_cp_errors, *self._extra_filters):
+        for topic_filter in (*t.all_launchers, t.all_cp_statuses, t.all_connector_statuses, t.all_cp_errors,
+                             *self._extra_filters):
             client.subscribe(topic_filter, self._handler(generation))
         self._client = client
         self._set_state(ConnectionState.CONNECTING)

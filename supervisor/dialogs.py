@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from cp_simu.models import OCPP_VERSIONS, ChargePointDefinition, PayloadError
+from supervisor.launchers import LaunchTargetFields
 from supervisor.security_widgets import CpSecurityFields
 
 
@@ -57,9 +58,11 @@ class AddCpDialog(QDialog):
     """Define a new charge point; OK stays disabled until the definition is valid."""
 
     def __init__(self, existing: Callable[[str], str | None], default_csms: str,
-                 taken_ids: Collection[str], parent: QWidget | None = None) -> None:
+                 taken_ids: Collection[str], parent: QWidget | None = None,
+                 target: LaunchTargetFields | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Add charge point")
+        self.target = target or LaunchTargetFields([])
         self._existing = existing  # id -> state of a CP already on the broker, or None
         self.preset = QComboBox()
         self.preset.addItems([p.name for p in PRESETS])
@@ -104,6 +107,7 @@ class AddCpDialog(QDialog):
         form.addRow("Connectors", self.connectors)
         form.addRow("CSMS URL", self.csms)
         form.addRow("OCPP version", self.ocpp_version)
+        self.target.add_rows(form)
         self.security.add_rows(form)
         layout = QVBoxLayout(self)
         layout.addLayout(form)

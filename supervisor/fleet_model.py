@@ -53,11 +53,13 @@ class ConnectorEvent:
 @dataclass(frozen=True)
 class LauncherEvent:
     status: str  # Alive / Dead / Unknown (cleared)
+    name: str = ""  # "" for the unnamed launcher
 
 
 @dataclass(frozen=True)
 class LauncherInfoEvent:
     info: dict[str, Any]
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,14 +92,15 @@ def parse_message(topics: Topics, topic: str, payload: bytes) -> Event | None:
     parsed = topics.parse(topic)
     if parsed is None:
         return None
-    kind, cp_id = parsed.kind, parsed.cp_id or ""
+    kind, cp_id, launcher = parsed.kind, parsed.cp_id or "", parsed.launcher or ""
+    source = cp_id or (f"launcher {launcher}" if launcher else "launcher")
     try:
         if kind is TopicKind.LAUNCHER_STATUS:
-            return LauncherEvent(payload.decode("utf-8", "replace").strip() or UNKNOWN)
+            return LauncherEvent(payload.decode("utf-8", "replace").strip() or UNKNOWN, launcher)
         if kind is TopicKind.LAUNCHER_INFO:
-            return LauncherInfoEvent(decode_object(payload, "launcher info")) if payload else None
+            return LauncherInfoEvent(decode_object(payload, "launcher info"), launcher) if payload else None
         if kind in (TopicKind.LAUNCHER_ERROR, TopicKind.CP_ERROR):
-            return _error_report(cp_id or "launcher", payload)
+            return _error_report(source, payload)
         if kind is TopicKind.CP_STATUS:
             return CpStatusEvent(cp_id, CpStatus.from_payload(payload) if payload else None)
         if kind is TopicKind.CONNECTOR_STATUS:
@@ -114,7 +117,7 @@ def parse_message(topics: Topics, topic: str, payload: bytes) -> Event | None:
         if kind is TopicKind.CP_OCPP_LOG:
             return OcppLogEvent(cp_id, OcppFrame.parse(payload)) if payload else None
     except PayloadError as exc:
-        return Notice(cp_id or "launcher", f"malformed message on {topic}: {exc}")
+        return Notice(source, f"malformed message on {topic}: {exc}")
     return None
 
 
@@ -156,6 +159,11 @@ class CpEntry:
     @property
     def alive(self) -> bool:
         return self.status is not None and self.status.status != DEAD
+
+    @property
+    def launcher(self) -> str:
+        """The launcher its status names ("" = the unnamed one, or a CP that does not say)."""
+        return self.status.launcher if self.status else ""
 
     @property
     def security_profile(self) -> int:
@@ -222,7 +230,7 @@ class Changes:
     membership: bool = False  # CPs appeared or disappeared
     statuses: set[str] = field(default_factory=set)  # CP status changed (or CP gone)
     connectors: set[str] = field(default_factory=set)  # a connector status changed
-    launcher: bool = False
+    launcher: bool = False  # a launcher's status or info changed
     session_started: bool = False
     notices: list[Notice] = field(default_factory=list)
 
@@ -231,13 +239,29 @@ class Changes:
         return self.statuses | self.connectors
 
 
+@dataclass
+class LauncherEntry:
+    """One launcher as its retained status and info describe it."""
+
+    name: str  # "" for the unnamed one
+    status: str = UNKNOWN
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def alive(self) -> bool:
+        return self.status == "Alive"
+
+    @property
+    def title(self) -> str:
+        return self.name or "(unnamed)"
+
+
 class Fleet:
-    """Every CP seen on the broker, in order of appearance, plus the launcher's state."""
+    """Every CP seen on the broker, in order of appearance, plus the launchers' states."""
 
     def __init__(self) -> None:
         self.cps: dict[str, CpEntry] = {}
-        self.launcher = UNKNOWN
-        self.launcher_info: dict[str, Any] = {}
+        self.launchers: dict[str, LauncherEntry] = {}  # by name, "" for the unnamed one
         self.session = 0
 
     def get(self, cp_id: str) -> CpEntry | None:
@@ -248,8 +272,13 @@ class Fleet:
 
     def clear(self) -> None:
         self.cps.clear()
-        self.launcher = UNKNOWN
-        self.launcher_info = {}
+        self.launchers.clear()
+
+    @property
+    def launcher(self) -> str:
+        """The unnamed launcher's status."""
+        entry = self.launchers.get("")
+        return entry.status if entry else UNKNOWN
 
     def counts(self) -> Counter[str]:
         return Counter(entry.state for entry in self.cps.values())
@@ -276,6 +305,12 @@ class Fleet:
         entry.session = self.session
         return entry
 
+    def _launcher(self, name: str) -> LauncherEntry:
+        entry = self.launchers.get(name)
+        if entry is None:
+            entry = self.launchers[name] = LauncherEntry(name)
+        return entry
+
     def _apply(self, event: Event, changes: Changes) -> None:
         match event:
             case CpStatusEvent(cp_id, None):
@@ -295,11 +330,14 @@ class Fleet:
             case ConnectorEvent(cp_id, number, status):
                 self._entry(cp_id, changes).connectors[number] = status
                 changes.connectors.add(cp_id)
-            case LauncherEvent(status):
-                self.launcher = status
+            case LauncherEvent(status, name) if status == UNKNOWN:  # cleared: the launcher is gone for good
+                if self.launchers.pop(name, None) is not None:
+                    changes.launcher = True
+            case LauncherEvent(status, name):
+                self._launcher(name).status = status
                 changes.launcher = True
-            case LauncherInfoEvent(info):
-                self.launcher_info = info
+            case LauncherInfoEvent(info, name):
+                self._launcher(name).info = info
                 changes.launcher = True
             case SessionStart():
                 self.session += 1

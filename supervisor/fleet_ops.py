@@ -9,9 +9,11 @@ so the GUI thread never blocks. No Qt here: the window wires `publish`, `notify`
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from cp_simu.models import (
     CarInput,
@@ -59,19 +61,25 @@ class FleetOps:
         return bool(self._pending)
 
     # -- launcher commands ---------------------------------------------------
-    def start(self, definitions: list[ChargePointDefinition]) -> bool:
+    def start(self, definitions: list[ChargePointDefinition], launcher: str = "",
+              cps_per_process: int | None = None) -> bool:
+        """Start on the launcher called `launcher` ("" = the unnamed one); `cps_per_process` > 1
+        asks it to pack that many CPs per process."""
         if not definitions:
             return False
         command = LauncherCommand(LauncherCommandType.START, definitions, [d.id for d in definitions])
-        return self._send_launcher(command, f"start {_names(command.ids)}")
+        packing = {"cps_per_process": cps_per_process} if cps_per_process and cps_per_process > 1 else {}
+        return self._send_launcher(command, f"start {_names(command.ids)}", launcher, packing)
 
     def kill(self, ids: Iterable[str]) -> bool:
-        """Kill the live CPs among `ids`; False only if the command could not be sent."""
+        """Kill the live CPs among `ids`, each through the launcher that runs it; False only if a
+        command could not be sent."""
         alive = [i for i in ids if self._alive(i)]
-        if not alive:
-            return True
-        return self._send_launcher(LauncherCommand(LauncherCommandType.KILL, ids=alive),
-                                   f"kill {_names(alive)}")
+        sent = True
+        for launcher, of_launcher in self._by_launcher(alive).items():
+            sent &= self._send_launcher(LauncherCommand(LauncherCommandType.KILL, ids=of_launcher),
+                                        f"kill {_names(of_launcher)}", launcher)
+        return sent
 
     def restart(self, ids: Iterable[str]) -> None:
         """Dead CPs restart now; live ones are killed first and restarted once dead."""
@@ -96,16 +104,17 @@ class FleetOps:
     def restart_all(self) -> None:
         self.restart(list(self.fleet.cps))
 
-    def replace_fleet(self, definitions: list[ChargePointDefinition]) -> None:
-        """Load a setup the reference way: kill every CP, clear them all, start the new ones."""
+    def replace_fleet(self, definitions: list[ChargePointDefinition], launcher: str = "") -> None:
+        """Load a setup the reference way: kill every CP, clear them all, start the new ones
+        (on the launcher the setup names)."""
         old = list(self.fleet.cps)
         if not old:
-            self.start(definitions)
+            self.start(definitions, launcher)
             return
 
         def then() -> None:
             self._clear(old, "cleared")
-            self.start(definitions)
+            self.start(definitions, launcher)
 
         if self.kill(old):
             self._after_death("loading the setup", old, then)
@@ -164,10 +173,10 @@ class FleetOps:
                 definitions.append(entry.definition())
             except PayloadError as exc:
                 self._notify(Notice(cp_id, f"cannot restart: {exc}"))
-        if definitions:
-            self._send_launcher(LauncherCommand(LauncherCommandType.RESTART, definitions,
-                                                [d.id for d in definitions]),
-                                f"restart {_names([d.id for d in definitions])}")
+        by_id = {d.id: d for d in definitions}
+        for launcher, ids_of in self._by_launcher(list(by_id)).items():
+            self._send_launcher(LauncherCommand(LauncherCommandType.RESTART, [by_id[i] for i in ids_of], ids_of),
+                                f"restart {_names(ids_of)}", launcher)
 
     def _clear(self, ids: list[str], outcome: str) -> None:
         """Empty retained payloads on each connector status, then the CP status (the launcher
@@ -190,10 +199,21 @@ class FleetOps:
         self._notify(Notice("supervisor", f"not connected: nothing sent on {topic}"))
         return False
 
-    def _send_launcher(self, command: LauncherCommand, what: str) -> bool:
-        sent = self._send(self.topics.launcher_cmd, command.to_json())
+    def _by_launcher(self, ids: list[str]) -> dict[str, list[str]]:
+        """`ids` grouped by the launcher their status names ("" = the unnamed one)."""
+        groups: dict[str, list[str]] = {}
+        for cp_id in ids:
+            entry = self.fleet.get(cp_id)
+            groups.setdefault(entry.launcher if entry else "", []).append(cp_id)
+        return groups
+
+    def _send_launcher(self, command: LauncherCommand, what: str, launcher: str = "",
+                       extra: dict[str, Any] | None = None) -> bool:
+        payload = json.dumps({**command.to_dict(), **(extra or {})}, separators=(",", ":"))
+        sent = self._send(self.topics.launcher(launcher).cmd, payload)
         if sent:
-            self._notify(Notice("supervisor", f"sent {what}", "info"))
+            self._notify(Notice("supervisor", f"sent {what}" + (f" to launcher {launcher}" if launcher else ""),
+                                "info"))
         return sent
 
 

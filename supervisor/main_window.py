@@ -51,6 +51,9 @@ from supervisor.fleet_model import (
 )
 from supervisor.fleet_ops import FleetOps
 from supervisor.history import History
+from supervisor.launchers import LauncherTable, LaunchTargetFields
+from supervisor.launchers import summary as launchers_summary
+from supervisor.launchers import tooltip as launchers_tooltip
 from supervisor.message_table import OcppMessagesDialog
 from supervisor.ocpp_frames import OcppFrame
 from supervisor.palette import CP_STATE_COLOURS, INDICATOR_COLOURS
@@ -94,6 +97,7 @@ class MainWindow(QMainWindow):
         self.config_dialogs: dict[str, OcppConfigDialog] = {}
         self.log_dialogs: dict[str, OcppMessagesDialog] = {}
         self.add_dialog: AddCpDialog | None = None
+        self._add_target: str | None = None  # the launcher the last Add went to
         self._select_when_seen: str | None = None
         self._ops_timer = QTimer(self, interval=OPS_POLL_MS)
         self._ops_timer.timeout.connect(self._poll_ops)
@@ -264,6 +268,15 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         self.resizeDocks([dock], [150], Qt.Orientation.Vertical)
         self.view_menu.addAction(dock.toggleViewAction())
+        self.launcher_table = LauncherTable()
+        launchers_dock = QDockWidget("Launchers", self)
+        launchers_dock.setObjectName("launchers_dock")
+        launchers_dock.setWidget(self.launcher_table)
+        launchers_dock.setFeatures(dock.features())
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, launchers_dock)
+        self.tabifyDockWidget(dock, launchers_dock)
+        dock.raise_()
+        self.view_menu.addAction(launchers_dock.toggleViewAction())
 
     def _build_charts(self) -> None:
         self.charts = ChartsPanel(self.history)
@@ -364,12 +377,12 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _show_launcher(self) -> None:
-        state = self.fleet.launcher if self.bridge.state != ConnectionState.DISCONNECTED else "unknown"
+        launchers = self.fleet.launchers.values() if self.bridge.state != ConnectionState.DISCONNECTED else ()
+        text, state = launchers_summary(launchers)
         colour = INDICATOR_COLOURS.get(state, INDICATOR_COLOURS["unknown"])
-        self.launcher_indicator.setText(_indicator("Launcher", state.lower(), colour))
-        info = self.fleet.launcher_info
-        self.launcher_indicator.setToolTip("\n".join(f"{k}: {v}" for k, v in info.items()) or
-                                           "launcher status from <root>/launcher/status")
+        self.launcher_indicator.setText(_indicator("Launchers" if len(launchers) > 1 else "Launcher", text, colour))
+        self.launcher_indicator.setToolTip(launchers_tooltip(launchers))
+        self.launcher_table.show_launchers(launchers)
 
     # -- incoming ----------------------------------------------------------------
     def _on_events(self, batch: list[Event]) -> None:
@@ -506,7 +519,8 @@ class MainWindow(QMainWindow):
     def add_cp(self) -> None:
         csms = next((e.status.central_system for e in self.fleet.cps.values() if e.status), DEFAULT_CSMS)
         dialog = AddCpDialog(lambda i: e.state if (e := self.fleet.get(i)) else None,
-                             csms, set(self.fleet.cps), self)
+                             csms, set(self.fleet.cps), self,
+                             LaunchTargetFields(self.fleet.launchers.values(), self._add_target))
         dialog.accepted.connect(lambda: self._start_new(dialog))
         dialog.finished.connect(lambda _result: self._forget_add_dialog(dialog))
         self.add_dialog = dialog
@@ -523,7 +537,8 @@ class MainWindow(QMainWindow):
         except PayloadError as exc:  # the fleet changed while the dialog was open
             self.notice(Notice("supervisor", f"not added: {exc}"))
             return
-        if self.ops.start([definition]):
+        self._add_target = dialog.target.target()
+        if self.ops.start([definition], self._add_target, dialog.target.packing()):
             self.started[definition.id] = definition
             self._select_when_seen = definition.id
 
@@ -605,19 +620,20 @@ class MainWindow(QMainWindow):
         if path is None:
             return False
         try:
-            definitions = setup_files.read_setup(path)
+            setup = setup_files.read_setup(path)
         except (OSError, PayloadError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self.notice(Notice("supervisor", f"cannot load {path}: {reason}"))
             return False
         self.settings.setup_folder = str(path.resolve().parent)
+        definitions = setup.charge_points
         alive = [i for i, e in self.fleet.cps.items() if e.alive]
         if self.fleet.cps and not self.confirm(
                 f"Replace the fleet ({_count(list(self.fleet.cps))}, {len(alive)} running) by the "
                 f"{len(definitions)} of {path.name}?"):
             return False
         self.notice(Notice("supervisor", f"loading {len(definitions)} charge point(s) from {path}", "info"))
-        self.ops.replace_fleet(definitions)
+        self.ops.replace_fleet(definitions, setup.launcher)
         self.started.update({d.id: d for d in definitions})
         self._kick_ops()
         return True

@@ -16,8 +16,9 @@ from PySide6.QtGui import QBrush, QColor
 from supervisor.fleet_model import Changes, CpEntry, Fleet
 from supervisor.palette import cp_colours
 
-COLUMNS = ("Charge point", "State", "Type", "Connectors", "Power", "Security")
-ID_COLUMN, STATE_COLUMN, TYPE_COLUMN, CONNECTORS_COLUMN, POWER_COLUMN, SECURITY_COLUMN = range(len(COLUMNS))
+COLUMNS = ("Charge point", "State", "Type", "Connectors", "Power", "Security", "Launcher")
+(ID_COLUMN, STATE_COLUMN, TYPE_COLUMN, CONNECTORS_COLUMN, POWER_COLUMN, SECURITY_COLUMN,
+ LAUNCHER_COLUMN) = range(len(COLUMNS))
 LOCK = "\N{LOCK}"
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 CP_ID_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -157,6 +158,8 @@ class FleetTableModel(QAbstractTableModel):
             return connectors_text(entry)
         if column == SECURITY_COLUMN:
             return security_text(entry)
+        if column == LAUNCHER_COLUMN:
+            return entry.launcher
         return power_text(entry.power_w)
 
     def _brush(self, state: str) -> tuple[QBrush, QBrush]:

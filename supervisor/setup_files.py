@@ -78,8 +78,9 @@ def save_setup(fleet: Fleet, path: Path, started: Mapping[str, ChargePointDefini
     return len(document["charge_points"]), skipped
 
 
-def read_setup(path: Path) -> list[ChargePointDefinition]:
-    """Definitions of a setup file; PayloadError naming every bad entry, OSError if unreadable."""
+def read_setup(path: Path) -> Setup:
+    """A setup file's definitions (and the launcher it names); PayloadError naming every bad
+    entry, OSError if unreadable."""
     data = decode_object(path.read_bytes(), f"setup file {path.name}")
     entries = data.get("charge_points")
     if isinstance(entries, list):
@@ -88,7 +89,7 @@ def read_setup(path: Path) -> list[ChargePointDefinition]:
     repeated = sorted(i for i, n in Counter(d.id for d in setup.charge_points).items() if n > 1)
     if repeated:
         raise PayloadError(f"charge_points: id repeated: {', '.join(repeated)}")
-    return setup.charge_points
+    return setup
 
 
 def _modernise(entry: Any) -> Any:

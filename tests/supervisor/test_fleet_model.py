@@ -191,7 +191,7 @@ def test_setup_file_round_trip_in_reference_shape(tmp_path: Path) -> None:
     assert isinstance(ac["max_setpoint_per_connector"], int) and ac["nb_connectors"] == 2
     assert set(ac) >= {"id", "type", "vendor", "model", "serial", "nb_phases", "nb_connectors",
                        "max_setpoint", "voltage", "max_setpoint_per_connector", "central_system"}
-    loaded = read_setup(path)
+    loaded = read_setup(path).charge_points
     assert [(d.id, d.type, d.max_setpoint_per_connector, d.ocpp_version) for d in loaded] == [
         ("ac", "AC", 16.0, "1.6"), ("dc", "DC", 150000.0, "2.0.1")]
 
@@ -202,13 +202,13 @@ def test_reference_and_legacy_setup_files_load(tmp_path: Path) -> None:
     reference["charge_points"][0]["smart_charge_enabled"] = True
     path = tmp_path / "reference.json"
     path.write_text(json.dumps({"charge_points": reference["charge_points"]}))
-    assert [d.id for d in read_setup(path)] == ["simu_cp_XXX", "simu_cp_YYY"]
+    assert [d.id for d in read_setup(path).charge_points] == ["simu_cp_XXX", "simu_cp_YYY"]
 
     legacy = tmp_path / "legacy.json"
     legacy.write_text(json.dumps({"charge_points": [
         {"id": "old", "vendor": "v", "model": "m", "serial": "s", "nb_connectors": 1, "nb_phases": 3,
          "max_current": 20, "max_current_per_connector": 10, "central_system": "ws://h:1/"}]}))
-    (old,) = read_setup(legacy)
+    (old,) = read_setup(legacy).charge_points
     assert (old.max_setpoint, old.max_setpoint_per_connector) == (20.0, 10.0)
 
     bad = tmp_path / "bad.json"
