@@ -3,6 +3,7 @@ CSMS's own HTTP API, globs over a templated fleet."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from tests.conftest import Broker
@@ -36,3 +37,25 @@ def test_actions_reach_fleet_and_csms(tmp_path: Path, broker: Broker, run_scenar
     assert done.returncode == 0, done.output
     assert "3 charge point(s): ACT_01 … ACT_03" in done.stdout
     assert "HTTP 404" in done.stdout
+
+
+def test_against_a_csms_of_ones_own(tmp_path: Path, broker: Broker, csms, run_scenario: RunScenario):
+    """--csms and --csms-api: the run starts no CSMS, drives the given one through its API, and
+    says at its line that it cannot stop a CSMS it did not start (a JUnit <error>)."""
+    path = tmp_path / "external.yaml"
+    path.write_text("""name: external
+steps:
+  - start: {ids: [EXT_1], ocpp_version: "2.0.1"}
+  - expect_status: {cp: EXT_1, status: Accepted, within: 60}
+  - call: {cp: EXT_1, action: TriggerMessage, payload: {requestedMessage: Heartbeat}, expect: {status: Accepted}}
+  - expect_reply: {cp: EXT_1, action: Heartbeat}
+  - csms: stop
+""")
+    done = run_scenario(path, "--csms", csms.url, "--csms-api", f"{csms.api}/api", broker=broker.url)
+    assert done.returncode == 1, done.output
+    assert "(external)" in done.stdout and csms.url in done.stdout
+    assert f"{path}:7: csms stop): no demo CSMS was started here to stop" in done.stderr, done.output
+    assert not (done.workdir / "csms.jsonl").exists()
+    assert csms.messages("TriggerMessage", "EXT_1") and csms.messages("Heartbeat", "EXT_1")
+    suite = ET.parse(done.junit).getroot().find("testsuite")
+    assert suite is not None and (suite.get("errors"), suite.get("failures")) == ("1", "0")
