@@ -8,6 +8,7 @@ since what follows a broken expectation would only fail for the same reason.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ DC_CAR = {"cable": 150_000.0, "consumption_l1": 50_000.0}
 START_BATCH_PERIOD = 0.1  # s between the start commands of a `rate`-paced start
 ERRORS_SHOWN = 3
 STATUS_WAIT = 5.0
+SHOWN_CHARS = 200  # of what a passed step saw, in its progress line (the JUnit report has it all)
 
 
 @dataclass
@@ -123,7 +125,8 @@ class Runner:
         total = len(self.scenario.steps)
         mark = {"passed": "ok", "failed": "FAILED", "error": "ERROR"}.get(result.state, result.state)
         head = f"[{result.index}/{total}] line {result.step.line}: {result.step.title()}"
-        self.echo(f"{head} … {mark} ({result.seconds:.1f} s){': ' + result.message if result.message else ''}")
+        message = result.message if result.state != "passed" else textwrap.shorten(result.message, SHOWN_CHARS)
+        self.echo(f"{head} … {mark} ({result.seconds:.1f} s){': ' + message if message else ''}")
 
     def _status(self, state: str, step: int, message: str, report: Report | None = None) -> None:
         failures = [{"step": r.index, "line": r.step.line, "title": r.step.title(), "message": r.message}

@@ -15,7 +15,7 @@ from tests.conftest import Broker
 from tests.launcher.conftest import cp_processes
 from tests.launcher.test_up import _reap
 from tests.procs import managed, ocpp_simu, wait_until
-from tests.scenario.conftest import RunScenario
+from tests.scenario.conftest import EXAMPLES, RunScenario
 
 WRONG = """name: wrong-expectation
 steps:
@@ -98,3 +98,13 @@ def test_ctrl_c_stops_everything_the_run_started(tmp_path: Path, broker: Broker)
         assert ET.parse(junit).getroot().find("testsuite").get("skipped") == "1"  # the wait
     finally:
         _reap([], workdir)
+
+
+def test_unreachable_broker_is_a_setup_error(tmp_path: Path, run_scenario: RunScenario):
+    """Nothing can run: exit 1, the reason, and a JUnit report that says so."""
+    done = run_scenario(EXAMPLES / "smoke.yaml", broker="mqtt://192.0.2.1:1883")  # TEST-NET-1: no one there
+    assert done.returncode == 1, done.output
+    assert "scenario 'smoke': could not run: no MQTT broker answers at mqtt://192.0.2.1:1883" in done.stderr
+    suite = ET.parse(done.junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("errors") == "1"
+    assert suite.find("testcase/error") is not None
