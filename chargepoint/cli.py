@@ -1,7 +1,8 @@
 """`ocpp-simu chargepoint --workdir DIR [--broker URL]`: run one simulated charge point.
 
 DIR/config.ini (written by the launcher, or created here from the options when DIR is
-new) defines the charge point. `main(argv)` runs the same command without the top-level
+new) defines the charge point. Several --workdir (or --packed) run them all in this one
+process (`chargepoint.packed`). `main(argv)` runs the same command without the top-level
 group, for `python -m chargepoint` and for the launcher's forked children.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import logging.handlers
 import shutil
 import signal
 import sys
@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from chargepoint.packed_logs import log_file_handler, quiet_libraries
 from cp_simu.broker_access import access_options, mqtt_options, resolve
 from cp_simu.config import INSTANCE_FILE, ConfigError, load_config, write_instance_config
 from cp_simu.logs import FORMAT
@@ -25,8 +26,6 @@ from cp_simu.models import ChargePointDefinition, PayloadError
 from cp_simu.process import write_marker
 from cp_simu.proctitle import cp_title, set_title
 from cp_simu.redact import install_log_filter
-
-LOG_FILE = "chargepoint.log"
 
 # option name -> definition key (options only matter when the instance directory is new)
 DEFINITION_OPTIONS = {
@@ -42,18 +41,13 @@ def _setup_logging(directory: Path, verbose: int) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    formatter = logging.Formatter(FORMAT)
-    file_handler = logging.handlers.RotatingFileHandler(directory / LOG_FILE, maxBytes=1_000_000,
-                                                        backupCount=2)
-    file_handler.setFormatter(formatter)
     stderr = logging.StreamHandler()
-    stderr.setFormatter(formatter)
+    stderr.setFormatter(logging.Formatter(FORMAT))
     stderr.setLevel(logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG)
-    root.addHandler(install_log_filter(file_handler))
+    root.addHandler(log_file_handler(directory))
     root.addHandler(install_log_filter(stderr))
     root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
-    for name in ("websockets", "ocpp", "paho"):
-        logging.getLogger(name).setLevel(logging.WARNING if verbose < 3 else logging.DEBUG)
+    quiet_libraries(verbose)
 
 
 def prepare_instance(directory: Path, options: dict[str, Any], broker: str | None,
@@ -71,8 +65,6 @@ def prepare_instance(directory: Path, options: dict[str, Any], broker: str | Non
 
 
 def _instance(directory: Path, options: dict[str, Any], broker: str | None, access: dict[str, Any]) -> Any:
-    from chargepoint.station import Instance
-
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / INSTANCE_FILE
     given = {DEFINITION_OPTIONS[k]: v for k, v in options.items() if v is not None}
@@ -88,9 +80,15 @@ def _instance(directory: Path, options: dict[str, Any], broker: str | None, acce
         write_instance_config(template, definition, directory, broker=broker)
     elif given:
         logging.getLogger(__name__).warning("%s exists: definition options ignored", path)
-    config = load_config(path)
-    definition = config.definition()
-    return Instance(directory, config, definition, resolve(broker, defaults=config.mqtt, **access))
+    return load_instance(directory, broker, access)
+
+
+def load_instance(directory: Path, broker: str | None, access: dict[str, Any]) -> Any:
+    """The `Instance` an existing DIR/config.ini defines (ConfigError, ValueError if unusable)."""
+    from chargepoint.station import Instance
+
+    config = load_config(directory / INSTANCE_FILE)
+    return Instance(directory, config, config.definition(), resolve(broker, defaults=config.mqtt, **access))
 
 
 async def _serve(instance: Any) -> int:
@@ -104,8 +102,11 @@ async def _serve(instance: Any) -> int:
 
 
 @click.command(name="chargepoint", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--workdir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Instance directory: config.ini, state, offline queue, logs.")
+@click.option("--workdir", "workdirs", required=True, multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Instance directory: config.ini, state, offline queue, logs. Repeat it to run "
+                   "several existing instances in this one process.")
+@click.option("--packed", is_flag=True, help="Run the instances as a packed process (implied by several "
+                                             "--workdir): one asyncio loop, killable one by one by the launcher.")
 @click.option("--broker", help="MQTT broker URL, mqtt:// or mqtts:// (overrides [Mqtt] broker of config.ini).")
 @click.option("--id", "cp_id", help="Charge point id (only used to create a new DIR).")
 @click.option("--central-system", help="CSMS URL, ws:// or wss://; {id} stands for the charge point id, "
@@ -122,9 +123,14 @@ async def _serve(instance: Any) -> int:
 @click.option("--ocpp-version", type=click.Choice(["1.6", "2.0.1"]), help="OCPP version (default 1.6).")
 @mqtt_options
 @click.option("-v", "--verbose", count=True, help="More log output on stderr.")
-def chargepoint(workdir: Path, broker: str | None, verbose: int, **options: Any) -> None:
-    """Run one simulated charge point until it is told to close (MQTT `close`, SIGTERM)."""
+def chargepoint(workdirs: tuple[Path, ...], packed: bool, broker: str | None, verbose: int, **options: Any) -> None:
+    """Run one simulated charge point until it is told to close (MQTT `close`, SIGTERM);
+    several (repeated --workdir) in one packed process."""
     access = access_options(options)
+    if packed or len(workdirs) > 1:
+        _run_packed(list(workdirs), broker, verbose, options, access)
+        return
+    workdir = workdirs[0]
     try:
         instance = prepare_instance(workdir, options, broker, access)
     except (ConfigError, ValueError) as exc:
@@ -134,6 +140,23 @@ def chargepoint(workdir: Path, broker: str | None, verbose: int, **options: Any)
     write_marker(workdir)
     logging.getLogger(__name__).info("charge point %s starting (pid marker written)", instance.definition.id)
     code = asyncio.run(_serve(instance))
+    if code:
+        sys.exit(code)
+
+
+def _run_packed(workdirs: list[Path], broker: str | None, verbose: int, options: dict[str, Any],
+                access: dict[str, Any]) -> None:
+    from chargepoint.packed import PackedHost, members_of
+    from chargepoint.packed_logs import route_logging
+
+    if any(options.get(k) is not None for k in DEFINITION_OPTIONS):
+        raise click.UsageError("the definition options create one new instance: give a single --workdir")
+    missing = [str(d) for d in workdirs if not (d / INSTANCE_FILE).is_file()]
+    if missing:
+        raise click.UsageError(f"no {INSTANCE_FILE} in {', '.join(missing)}")
+    route_logging(verbose)
+    host = PackedHost(lambda directory: load_instance(directory, broker, access))
+    code = asyncio.run(host.run(list(members_of(workdirs))))
     if code:
         sys.exit(code)
 

@@ -7,6 +7,7 @@ reaches the station. Statuses are retained, re-published after every reconnectio
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -51,18 +52,21 @@ class MqttApi:
         self._keepalive = keepalive
         self._dead = dead_status
         self._client: MqttClient | None = None
+        self._closing: MqttClient | None = None  # stopped, its last bytes maybe not written yet
         self._published: dict[str, str] = {}
 
-    def start(self, dispatch: Dispatch) -> None:
-        """Connect in the background; handlers run through `dispatch` (the asyncio loop)."""
-        client = self.make_client(dispatch)
+    def start(self, loop: asyncio.AbstractEventLoop, *, threaded: bool = True) -> None:
+        """Connect in the background; handlers run on `loop`. `threaded`: paho's network thread
+        does the I/O; else `loop` does (a packed process hosts many charge points)."""
+        client = self.make_client(loop.call_soon_threadsafe) if threaded else self.make_client(None, loop)
         client.start()
         self._client = client
 
-    def make_client(self, dispatch: Dispatch) -> MqttClient:
+    def make_client(self, dispatch: Dispatch | None, loop: asyncio.AbstractEventLoop | None = None
+                    ) -> MqttClient:
         """The client, its will and its subscriptions, not connected yet."""
         client = MqttClient(self._broker, f"cp_simu-cp-{self.cp_id}", keepalive=self._keepalive,
-                            dispatch=dispatch)
+                            dispatch=dispatch, loop=loop)
         client.set_will(self.topics.cp_status(self.cp_id), self._dead.to_json())
         t = self.topics
         client.subscribe(t.cp_cmd(self.cp_id), self._on_message)
@@ -79,6 +83,19 @@ class MqttApi:
         if self._client is not None:
             self._client.stop(final={self.topics.cp_status(self.cp_id): self._dead.to_json()},
                               timeout=timeout)
+            self._closing, self._client = self._client, None
+
+    async def wait_closed(self) -> None:
+        """A client on the loop: until stop()'s `Dead` and DISCONNECT are written."""
+        if self._closing is not None:
+            await self._closing.wait_closed()
+            self._closing = None
+
+    def abort(self) -> None:
+        """Power cut (a client on the loop only): the connection drops with no DISCONNECT, so
+        the broker publishes the will; nothing is sent any more."""
+        if self._client is not None:
+            self._client.abort()
             self._client = None
 
     # -- outputs --------------------------------------------------------------------------

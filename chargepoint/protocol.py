@@ -63,6 +63,9 @@ class ProtocolAdapter(Protocol):
 
     async def close(self) -> None: ...
 
+    def drop(self) -> None:
+        """Power cut: the connection goes without a close frame, for good."""
+
     def reboot(self, reason: StopReason) -> None:
         """Drop the connection and register again (Reset, firmware installed: `reason`)."""
 

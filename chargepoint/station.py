@@ -149,17 +149,19 @@ class Station:
         self._save_requested = False
         self._dirty: set[int] = set()
         self._reported_cp_status: str | None = None
+        self._cut = False  # power_cut(): nothing is updated or saved any more
 
     # -- lifecycle ------------------------------------------------------------------------
-    async def run(self, *, connect_mqtt: bool = True) -> int:
+    async def run(self, *, connect_mqtt: bool = True, mqtt_thread: bool = True) -> int:
         """Until a close command or signal: then Dead on MQTT, OCPP closed, exit code 0.
 
         `connect_mqtt=False` leaves the MQTT client unstarted (no thread, no socket): the
-        fork server's warm-up (`chargepoint.preload`) runs a station that way."""
+        fork server's warm-up (`chargepoint.preload`) runs a station that way.
+        `mqtt_thread=False`: the loop itself drives the MQTT connection (packed processes)."""
         loop = asyncio.get_running_loop()
         self.timers.start(loop)
         if connect_mqtt:
-            self.mqtt.start(loop.call_soon_threadsafe)
+            self.mqtt.start(loop, threaded=mqtt_thread)
         self.mqtt.publish_status(self._status())
         self._resume_interrupted()
         self._reported_cp_status = self._cp_connector_status()
@@ -172,6 +174,7 @@ class Station:
         self.timers.cancel_all()
         self._save()
         self.mqtt.stop()
+        await self.mqtt.wait_closed()
         await self.adapter.close()
         await self.timers.stop_tasks(adapter)
         self.queue.close()
@@ -180,6 +183,20 @@ class Station:
 
     def close(self) -> None:
         self._closed.set()
+
+    def power_cut(self) -> None:
+        """Killed inside a packed process, as SIGKILL would kill a process of its own: both
+        connections drop without a goodbye (the MQTT will fires, the CSMS sees the WebSocket
+        go), nothing more is saved or sent. The host then cancels the station's tasks."""
+        self._cut = True
+        self.timers.cancel_all()
+        self.mqtt.abort()
+        self.adapter.drop()
+
+    def release_files(self) -> None:
+        """After a power cut: the open files go, as the kernel closes a killed process's."""
+        self.queue.close()
+        self.message_log.close()
 
     def _resume_interrupted(self) -> None:
         """Transactions still open in state.json were cut by a power loss (kill, crash,
@@ -302,7 +319,7 @@ class Station:
 
     def schedule_update(self) -> None:
         loop = self.timers.loop
-        if loop is not None and not self._update_scheduled:
+        if loop is not None and not self._update_scheduled and not self._cut:
             self._update_scheduled = True
             loop.call_soon(self._update)
 
@@ -389,6 +406,8 @@ class Station:
 
     def _save(self) -> None:
         self._save_requested = False
+        if self._cut:
+            return
         self.saved.save(self.clock(), {
             "authorization_cache": self.cache.to_dict(),
             "smart_charging": self.smart_charging.to_dict(), "reservations": self.reservations.to_dict(),

@@ -282,6 +282,14 @@ class ChargePointDefinition(JsonPayload):
 # Launcher
 # ---------------------------------------------------------------------------
 
+MAX_CPS_PER_PROCESS = 4000  # a packed process holds ~4 descriptors per charge point
+
+
+def _cps_per_process(r: _Reader) -> int | None:
+    """Optional top-level `cps_per_process` of start commands and setup files."""
+    return r.integer("cps_per_process", None, minimum=1, maximum=MAX_CPS_PER_PROCESS)
+
+
 class LauncherCommandType(StrEnum):
     START = "start"
     RESTART = "restart"
@@ -296,6 +304,7 @@ class LauncherCommand:
     type: LauncherCommandType
     charge_points: list[ChargePointDefinition] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    cps_per_process: int | None = None  # start/restart: charge points per process (packed when > 1)
 
     @classmethod
     def parse(cls, raw: bytes | str, defaults: Mapping[str, Any] | None = None) -> Self:
@@ -309,6 +318,7 @@ class LauncherCommand:
         kind = LauncherCommandType(r.string("type", choices=tuple(t.value for t in LauncherCommandType)))
         if kind is LauncherCommandType.CLOSE:
             return cls(kind)
+        packing = None if kind is LauncherCommandType.KILL else _cps_per_process(r)
         entries = r.array("charge_points")
         problems: list[str] = []
         definitions: list[ChargePointDefinition] = []
@@ -328,14 +338,15 @@ class LauncherCommand:
                 problems.append(str(exc))
         if problems:
             raise PayloadError("; ".join(problems))
-        return cls(kind, definitions, ids)
+        return cls(kind, definitions, ids, packing)
 
     def to_dict(self) -> dict[str, Any]:
         if self.type is LauncherCommandType.CLOSE:
             return {"type": self.type.value}
         if self.type is LauncherCommandType.KILL:
             return {"type": self.type.value, "charge_points": [{"id": i} for i in self.ids]}
-        return {"type": self.type.value, "charge_points": [d.to_dict() for d in self.charge_points]}
+        packing = {} if self.cps_per_process is None else {"cps_per_process": self.cps_per_process}
+        return {"type": self.type.value, **packing, "charge_points": [d.to_dict() for d in self.charge_points]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
@@ -707,12 +718,14 @@ class Setup:
 
     charge_points: list[ChargePointDefinition]
     launcher: str = ""
+    cps_per_process: int | None = None
 
     @classmethod
     def parse(cls, raw: bytes | str, defaults: Mapping[str, Any] | None = None) -> Self:
         """`defaults` (config.ini) fill the keys an entry omits, as for a start command."""
         r = _Reader(decode_object(raw, "setup"))
         launcher = validate_launcher_name(r.string("launcher", ""))
+        packing = _cps_per_process(r)
         entries = r.array("charge_points")
         problems, definitions = [], []
         for i, entry in enumerate(entries):
@@ -722,12 +735,14 @@ class Setup:
                 problems.append(str(exc))
         if problems:
             raise PayloadError("; ".join(problems))
-        return cls(definitions, launcher)
+        return cls(definitions, launcher, packing)
 
     def to_json(self) -> str:
         target = {"launcher": self.launcher} if self.launcher else {}
-        return json.dumps({**target, "charge_points": [d.to_dict() for d in self.charge_points]}, indent=2)
+        packing = {} if self.cps_per_process is None else {"cps_per_process": self.cps_per_process}
+        return json.dumps({**target, **packing, "charge_points": [d.to_dict() for d in self.charge_points]},
+                          indent=2)
 
     def start_command(self) -> LauncherCommand:
         return LauncherCommand(LauncherCommandType.START, list(self.charge_points),
-                               [d.id for d in self.charge_points])
+                               [d.id for d in self.charge_points], self.cps_per_process)

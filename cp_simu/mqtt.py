@@ -7,10 +7,16 @@ leaves a live component marked Dead), per-filter handlers re-subscribed on recon
 
 Handlers run on paho's network thread unless a `dispatch` function is given (for example
 `loop.call_soon_threadsafe` for asyncio or a Qt signal emitter), which then runs them.
+
+Given an asyncio `loop`, the client runs without a thread of its own: that loop drives its
+socket (`cp_simu.mqtt_async`) and its handlers; everything else is the same. Use it from that
+loop's thread only.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -25,6 +31,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cp_simu.broker_access import BrokerAccess
 from cp_simu.failures import connection_failure
 from cp_simu.models import ErrorReport
+from cp_simu.mqtt_async import AsyncioNetwork
 from cp_simu.urls import BrokerUrl
 
 log = logging.getLogger(__name__)
@@ -63,15 +70,16 @@ class MqttClient:
     """A connection to the broker owned by one component (launcher, CP, supervisor, test)."""
 
     def __init__(self, url: str | BrokerUrl | BrokerAccess, client_id: str, *, keepalive: int = 15,
-                 dispatch: Dispatch | None = None, reconnect_min: float = 0.5, reconnect_max: float = 10.0
-                 ) -> None:
+                 dispatch: Dispatch | None = None, reconnect_min: float = 0.5, reconnect_max: float = 10.0,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
         """`url`: a URL (credentials from the URL only) or a resolved BrokerAccess (credentials
-        and TLS files). Raises ValueError for a bad URL or unusable TLS files."""
+        and TLS files). `loop`: run on that asyncio loop instead of a thread (handlers then run
+        as its callbacks). Raises ValueError for a bad URL or unusable TLS files."""
         self.access = BrokerAccess.of(url)
         self.url = self.access.url
         self.client_id = client_id
         self.keepalive = keepalive
-        self._dispatch = dispatch or _run_now
+        self._dispatch = dispatch or (loop.call_soon if loop else _run_now)
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                    protocol=paho.MQTTv311, clean_session=True)
         self._delay_min, self._delay_max = int(max(1, reconnect_min)), int(max(1, reconnect_max))
@@ -97,6 +105,9 @@ class MqttClient:
         self.refusal = ""  # why the broker refused the last connection (e.g. "Not authorized")
         self.on_connected: Callable[[], None] | None = None
         self.on_disconnected: Callable[[], None] | None = None
+        self._network = None if loop is None else AsyncioNetwork(
+            self._client, loop, host=self.url.host, port=self.url.port, keepalive=keepalive,
+            reconnect_min=reconnect_min, reconnect_max=reconnect_max, describe=lambda: str(self.url))
 
     # -- lifecycle --------------------------------------------------------
     def set_will(self, topic: str, payload: Payload, retain: bool = True) -> None:
@@ -105,6 +116,9 @@ class MqttClient:
 
     def start(self) -> None:
         """Connect in the background; reconnects on its own until stop()."""
+        if self._network is not None:
+            self._network.start()
+            return
         self._client.connect_async(self.url.host, self.url.port, keepalive=self.keepalive)
         self._client.loop_start()
 
@@ -118,14 +132,40 @@ class MqttClient:
         return self
 
     def stop(self, final: dict[str, Payload] | None = None, timeout: float = 3.0) -> None:
-        """Publish `final` retained messages (e.g. a clean `Dead`), then disconnect."""
+        """Publish `final` retained messages (e.g. a clean `Dead`), then disconnect.
+
+        On an asyncio loop this cannot wait: the finals and the DISCONNECT leave in order
+        (the broker stores the finals before it sees the DISCONNECT); `wait_closed()` waits
+        until they are written."""
         if final and self.connected.is_set():
             infos = [self.publish(t, p, retain=True) for t, p in final.items()]
-            for info in infos:
+            for info in infos if self._network is None else ():
                 info.wait_for_publish(timeout)
         self.connected.clear()  # first: a disconnection we asked for is no "connection lost"
+        if self._network is not None:
+            self._network.stop()
         self._client.disconnect()
-        self._client.loop_stop()
+        if self._network is not None:
+            self._network.flush()
+        else:
+            # paho's thread may end (and clear its handle) between loop_stop's check and its join
+            with contextlib.suppress(AttributeError):
+                self._client.loop_stop()
+
+    async def wait_closed(self, timeout: float = 3.0) -> None:
+        """On an asyncio loop: until stop()'s last bytes are written (at most `timeout` s)."""
+        if self._network is not None:
+            await self._network.wait_closed(timeout)
+
+    def abort(self) -> None:
+        """On an asyncio loop: drop the connection with no DISCONNECT (the broker then publishes
+        the will) and never reconnect, as a killed process would."""
+        if self._network is None:
+            raise RuntimeError("abort() is for a client on an asyncio loop")
+        self.connected.clear()
+        with self._lock:
+            self._online = False
+        self._network.abort()
 
     def __enter__(self) -> MqttClient:
         return self
@@ -136,7 +176,9 @@ class MqttClient:
     # -- publishing -------------------------------------------------------
     def publish(self, topic: str, payload: Payload, *, retain: bool = False, qos: int = 1
                 ) -> paho.MQTTMessageInfo:
-        return self._client.publish(topic, _encode(payload), qos=qos, retain=retain)
+        info = self._client.publish(topic, _encode(payload), qos=qos, retain=retain)
+        self._flush()
+        return info
 
     def publish_state(self, topic: str, payload: Payload) -> paho.MQTTMessageInfo | None:
         """Retained publish that is remembered and re-sent after every reconnection.
@@ -149,7 +191,7 @@ class MqttClient:
         with self._lock:
             self._state[topic] = data
             online = self._online
-        return self._client.publish(topic, data, qos=1, retain=True) if online else None
+        return self.publish(topic, data, retain=True) if online else None
 
     def forget_state(self, topic: str) -> None:
         with self._lock:
@@ -172,6 +214,7 @@ class MqttClient:
             self._subscriptions[topic_filter] = qos
         if self.connected.is_set():
             self._client.subscribe(topic_filter, qos)
+            self._flush()
 
     def unsubscribe(self, topic_filter: str) -> None:
         self._client.message_callback_remove(topic_filter)
@@ -179,6 +222,11 @@ class MqttClient:
             self._subscriptions.pop(topic_filter, None)
         if self.connected.is_set():
             self._client.unsubscribe(topic_filter)
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._network is not None:
+            self._network.flush()
 
     @staticmethod
     def _safe_call(handler: Handler, message: Message) -> None:
@@ -196,6 +244,8 @@ class MqttClient:
         self.refusal = ""
         log.info("connected to MQTT broker %s", self.url)
         self._waits, self._first_attempt = 0, False
+        if self._network is not None:
+            self._network.connected()
         with self._lock:
             subscriptions = list(self._subscriptions.items())
             if subscriptions:

@@ -9,7 +9,7 @@ import click
 from cp_simu.broker import reachable, spawn_embedded
 from cp_simu.broker_access import access_options, mqtt_options, resolve
 from cp_simu.config import ConfigError, load_config
-from cp_simu.models import PayloadError, Setup, validate_launcher_name
+from cp_simu.models import MAX_CPS_PER_PROCESS, PayloadError, Setup, validate_launcher_name
 from cp_simu.urls import BrokerUrl
 
 from .daemon import SPAWN_MODES, Launcher, LauncherError, LauncherSettings
@@ -35,10 +35,15 @@ from .daemon import SPAWN_MODES, Launcher, LauncherError, LauncherSettings
                    "`python -m chargepoint` each (for debugging).")
 @click.option("--max-cps", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Refuse to run more charge points than this.")
+@click.option("--cps-per-process", type=click.IntRange(1, MAX_CPS_PER_PROCESS), default=1, show_default=True,
+              help="Charge points per process: above 1, packed processes each run up to this many "
+                   "charge points on one event loop (each keeps its own connections, will and "
+                   "directory); a start command's or setup file's cps_per_process overrides it.")
 @click.option("--embedded-broker/--no-embedded-broker", default=True, show_default=True,
               help="Start the embedded broker when nothing answers at a loopback broker URL.")
 def launcher(broker: str | None, name: str, workdir: Path, config_path: Path | None, setup_path: Path | None,
-             reset: bool, spawn_mode: str, max_cps: int, embedded_broker: bool, **mqtt: str | None) -> None:
+             reset: bool, spawn_mode: str, max_cps: int, cps_per_process: int, embedded_broker: bool,
+             **mqtt: str | None) -> None:
     """Run the launcher daemon: start / restart / kill charge point processes on MQTT command.
 
     It listens on cp_simu/launcher/cmd, publishes Alive/Dead on cp_simu/launcher/status
@@ -67,6 +72,7 @@ def launcher(broker: str | None, name: str, workdir: Path, config_path: Path | N
         ensure_broker(access.url, workdir)
     settings = LauncherSettings(broker=access, workdir=workdir, template=template,
                                 root=template.mqtt.root, spawn_mode=spawn_mode, max_cps=max_cps,
+                                cps_per_process=cps_per_process,
                                 setup=setup, setup_text=setup_text, reset=reset, name=name)
     try:
         Launcher(settings).run()

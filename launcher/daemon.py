@@ -9,6 +9,10 @@ every signal, so a PID reused by another program is never touched.
 Several launchers may share a broker (one per host), each under its own name and topics. A
 CP id is unique across the fleet: a launcher refuses to start one that the retained statuses
 show alive under another launcher, and adopts only the CPs that record its own name.
+
+A charge point in a packed process (`--cps-per-process`) shares its host's PID: it counts as
+running while the host lives and its marker names the host, and it is killed by asking the
+host (`packed`).
 """
 
 from __future__ import annotations
@@ -41,9 +45,10 @@ from cp_simu.models import (
     Setup,
 )
 from cp_simu.mqtt import Message, MqttClient
-from cp_simu.process import start_ticks
+from cp_simu.process import read_marker, start_ticks
 from cp_simu.topics import Topics
 
+from . import packed
 from .instances import InstanceError, Instances
 from .spawner import ForkSpawner, Spawner, SpawnRequest, SubprocessSpawner
 
@@ -63,14 +68,22 @@ class LauncherError(RuntimeError):
 
 @dataclass
 class CpProcess:
-    """A running charge point: its PID and that process's start time, its identity."""
+    """A running charge point: its PID and that process's start time, its identity.
+    `directory`: set for a member of a packed process, whose marker must still name it."""
 
     pid: int
     ticks: int | None
     killed: bool = False
+    directory: Path | None = None
+
+    @property
+    def packed(self) -> bool:
+        return self.directory is not None
 
     def alive(self) -> bool:
-        return self.ticks is not None and start_ticks(self.pid) == self.ticks
+        if self.ticks is None or start_ticks(self.pid) != self.ticks:
+            return False
+        return self.directory is None or read_marker(self.directory) == (self.pid, self.ticks, True)
 
 
 @dataclass
@@ -81,6 +94,7 @@ class LauncherSettings:
     root: str
     spawn_mode: str = "fork"
     max_cps: int = 1000
+    cps_per_process: int = 1  # > 1: packed processes of up to this many charge points
     setup: Setup | None = None
     setup_text: str = ""
     reset: bool = False
@@ -95,6 +109,7 @@ class Launcher:
         self.instances = Instances(settings.workdir)
         self.processes: dict[str, CpProcess] = {}
         self.statuses: dict[str, CpStatus] = {}  # last retained status of every CP seen
+        self.packing: dict[str, int] = {}  # cps_per_process each CP was last started with
         self._events: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._stopping = False
         self._info_dirty = True
@@ -163,7 +178,8 @@ class Launcher:
             return
         self._synced = True
         if self.settings.setup:
-            self._start(self.settings.setup.charge_points, fresh=True, raw=self.settings.setup_text)
+            self._start(self.settings.setup.charge_points, fresh=True, raw=self.settings.setup_text,
+                        cps_per_process=self.settings.setup.cps_per_process)
 
     def _loop(self) -> None:
         while not self._stopping:
@@ -238,7 +254,8 @@ class Launcher:
         info = LauncherInfo(version=__version__, host=socket.gethostname(), pid=os.getpid(),
                             running=len(self.processes), workdir=str(self.instances.workdir),
                             spawn_mode=self.settings.spawn_mode, name=self.settings.name,
-                            extra={"broker": str(self.mqtt.url), "max_cps": self.settings.max_cps})
+                            extra={"broker": str(self.mqtt.url), "max_cps": self.settings.max_cps,
+                                   "cps_per_process": self.settings.cps_per_process})
         self.mqtt.publish_state(self.own.info, info.to_json())
 
     # -- registry ---------------------------------------------------------
@@ -252,9 +269,10 @@ class Launcher:
             return None
         owner = self.instances.launcher(cp_id)
         if owner != self.settings.name:
-            log.info("not adopting charge point %s (pid %d): it belongs to launcher %r", cp_id, identity[0], owner)
+            log.info("not adopting charge point %s (pid %d): it belongs to launcher %r", cp_id, identity.pid, owner)
             return None
-        proc = self.processes[cp_id] = CpProcess(*identity)
+        directory = self.instances.path(cp_id) if identity.packed else None
+        proc = self.processes[cp_id] = CpProcess(identity.pid, identity.ticks, directory=directory)
         self._info_dirty = True
         log.info("adopted running charge point %s (pid %d)", cp_id, proc.pid)
         return proc
@@ -270,16 +288,15 @@ class Launcher:
         return self._adopt(cp_id)
 
     def _on_exit(self, pid: int, code: int) -> None:
-        cp_id = next((i for i, p in self.processes.items() if p.pid == pid), None)
-        if cp_id is None:
-            return
-        proc = self.processes.pop(cp_id)
-        self._info_dirty = True
-        if code == 0 or proc.killed:
-            log.info("charge point %s (pid %d) ended with code %d", cp_id, pid, code)
-        else:
-            self._error(self.topics.cp_status(cp_id), f"charge point {cp_id} (pid {pid}) exited with "
-                        f"code {code}; see {self.instances.root / cp_id}", "")
+        """A process we spawned ended: its charge point, or every member of a packed one."""
+        for cp_id in [i for i, p in self.processes.items() if p.pid == pid]:
+            proc = self.processes.pop(cp_id)
+            self._info_dirty = True
+            if code == 0 or proc.killed:
+                log.info("charge point %s (pid %d) ended with code %d", cp_id, pid, code)
+            else:
+                self._error(self.topics.cp_status(cp_id), f"charge point {cp_id} (pid {pid}) exited with "
+                            f"code {code}; see {self.instances.root / cp_id}", "")
 
     def _error(self, topic: str, error: str, raw: bytes | str) -> None:
         self.mqtt.report_error(self.own.error, topic, error, raw)
@@ -293,9 +310,11 @@ class Launcher:
             return
         log.info("command %s for %d charge point(s)", command.type.value, len(command.ids))
         if command.type is LauncherCommandType.START:
-            self._start(command.charge_points, fresh=True, raw=msg.payload)
+            self._start(command.charge_points, fresh=True, raw=msg.payload,
+                        cps_per_process=command.cps_per_process)
         elif command.type is LauncherCommandType.RESTART:
-            self._start(command.charge_points, fresh=False, raw=msg.payload)
+            self._start(command.charge_points, fresh=False, raw=msg.payload,
+                        cps_per_process=command.cps_per_process)
         elif command.type is LauncherCommandType.KILL:
             self._kill(command.ids, raw=msg.payload)
         else:
@@ -324,8 +343,12 @@ class Launcher:
             self._info_dirty = True
 
     # -- commands ---------------------------------------------------------
-    def _start(self, definitions: list[ChargePointDefinition], *, fresh: bool, raw: bytes | str) -> None:
-        """start (`fresh`: new directory) or restart (keep it) — refused for a running id."""
+    def _start(self, definitions: list[ChargePointDefinition], *, fresh: bool, raw: bytes | str,
+               cps_per_process: int | None = None) -> None:
+        """start (`fresh`: new directory) or restart (keep it) — refused for a running id.
+
+        `cps_per_process`: the command's packing; else a restart packs a CP as it was last
+        started, and a start as the launcher's --cps-per-process says."""
         topic = self.own.cmd
         prepared: list[tuple[str, Path]] = []
         seen: set[str] = set()
@@ -358,15 +381,23 @@ class Launcher:
             self._error(topic, f"{len(over_limit)} charge point(s) not started, {self.settings.max_cps} would "
                         f"be running (--max-cps): {', '.join(over_limit[:10])}"
                         + (", …" if len(over_limit) > 10 else ""), raw)
+        default = self.settings.cps_per_process
+        for cp_id, _path in prepared:
+            self.packing[cp_id] = cps_per_process or (default if fresh else self.packing.get(cp_id, default))
+        single = [(cp_id, path) for cp_id, path in prepared if self.packing[cp_id] <= 1]
+        groups = [[entry] for entry in single]
+        for size in sorted({self.packing[cp_id] for cp_id, _p in prepared} - {1}):
+            groups += packed.batches([e for e in prepared if self.packing[e[0]] == size], size)
         assert self.spawner is not None
-        requests = [SpawnRequest(path, self.instances.log_path(cp_id), self._cp_args(path))
-                    for cp_id, path in prepared]
-        for (cp_id, path), spawned in zip(prepared, self.spawner.spawn(requests), strict=True):
-            if spawned.error:
-                self._error(topic, f"{cp_id}: {spawned.error}", raw)
-                continue
-            self.processes[cp_id] = CpProcess(spawned.pid, spawned.ticks)
-            log.info("started charge point %s (pid %d) in %s", cp_id, spawned.pid, path)
+        requests = [self._spawn_request(group) for group in groups]
+        for group, spawned in zip(groups, self.spawner.spawn(requests), strict=True):
+            for cp_id, path in group:
+                if spawned.error:
+                    self._error(topic, f"{cp_id}: {spawned.error}", raw)
+                    continue
+                self.processes[cp_id] = CpProcess(spawned.pid, spawned.ticks,
+                                                  directory=path if self.packing[cp_id] > 1 else None)
+                log.info("started charge point %s (pid %d) in %s", cp_id, spawned.pid, path)
         self._info_dirty = True
 
     def _alive_elsewhere(self, cp_id: str) -> str:
@@ -378,28 +409,57 @@ class Launcher:
         owner = f"launcher '{status.launcher}'" if status.launcher else "the unnamed launcher"
         return f"it is alive under {owner} (status {status.status}, pid {status.pid})"
 
+    def _spawn_request(self, group: list[tuple[str, Path]]) -> SpawnRequest:
+        """One charge point in a process of its own, or a packed process of the group."""
+        (first, path), broker = group[0], str(self.mqtt.url)
+        if self.packing[first] <= 1:
+            return SpawnRequest(path, self.instances.log_path(first), self._cp_args(path))
+        return SpawnRequest(self.instances.root, packed.host_log(self.instances.workdir, first),
+                            packed.host_args([p for _i, p in group], broker))
+
     def _cp_args(self, path: Path) -> list[str]:
         return ["--workdir", str(path), "--broker", str(self.mqtt.url)]
 
     def _kill(self, ids: list[str], *, raw: bytes | str) -> None:
-        """SIGKILL (the CP's will then says Dead), after verifying each PID; wait until gone."""
+        """SIGKILL (the CP's will then says Dead), after verifying each PID; wait until gone.
+        A member of a packed process: its host drops it (never a signal to the host)."""
         victims: dict[str, CpProcess] = {}
+        hosts: dict[tuple[int, int], list[str]] = {}
         for cp_id in ids:
             proc = self._running(cp_id)
             if proc is None:
                 self._not_running(cp_id, raw)
+                continue
+            if proc.packed and proc.ticks is not None:
+                hosts.setdefault((proc.pid, proc.ticks), []).append(cp_id)
                 continue
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGKILL)
             proc.killed = True
             victims[cp_id] = proc
             log.info("killed charge point %s (pid %d)", cp_id, proc.pid)
+        for (pid, ticks), members in hosts.items():
+            self._kill_members(pid, ticks, members, raw)
         deadline = time.monotonic() + KILL_WAIT
         while any(p.alive() for p in victims.values()) and time.monotonic() < deadline:
             time.sleep(0.01)
         for cp_id, proc in victims.items():
             if not proc.alive():
                 self.processes.pop(cp_id, None)
+        self._info_dirty = True
+
+    def _kill_members(self, pid: int, ticks: int, ids: list[str], raw: bytes | str) -> None:
+        try:
+            killed = packed.kill_members(pid, ticks, ids, packed.KILL_ANSWER_TIMEOUT)
+        except packed.HostUnreachable as exc:
+            self._error(self.own.cmd, f"{', '.join(ids)}: not killed: {exc}", raw)
+            return
+        for cp_id in ids:
+            proc = self.processes.pop(cp_id, None)
+            if proc is not None:
+                proc.killed = True
+            if cp_id in killed:
+                log.info("killed charge point %s (in packed process %d)", cp_id, pid)
         self._info_dirty = True
 
     def _not_running(self, cp_id: str, raw: bytes | str) -> None:

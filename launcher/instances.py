@@ -20,7 +20,7 @@ from cp_simu.config import (
     write_instance_config,
 )
 from cp_simu.models import ID_PATTERN, ChargePointDefinition, PayloadError, validate_cp_id
-from cp_simu.process import read_marker, start_ticks
+from cp_simu.process import Marker, read_marker, start_ticks
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +61,14 @@ class Instances:
                       if ID_PATTERN.match(p.name) and p.name not in (".", "..")
                       and p.is_dir() and not p.is_symlink())
 
-    def identity(self, cp_id: str, claimed_pid: int | None = None) -> tuple[int, int] | None:
-        """(pid, start ticks) of the live process whose marker is in the CP's directory, else None."""
+    def identity(self, cp_id: str, claimed_pid: int | None = None) -> Marker | None:
+        """The marker (pid, start ticks, packed) of the live process running the CP, else None."""
         marker = read_marker(self.path(cp_id))
         if marker is None:
             return None
-        pid, ticks = marker
-        if claimed_pid is not None and claimed_pid != pid:
+        if claimed_pid is not None and claimed_pid != marker.pid:
             return None
-        return (pid, ticks) if start_ticks(pid) == ticks else None
+        return marker if start_ticks(marker.pid) == marker.ticks else None
 
     def log_path(self, cp_id: str) -> Path:
         return self.path(cp_id) / STDOUT_LOG

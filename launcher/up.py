@@ -31,6 +31,7 @@ from cp_simu import redact
 from cp_simu.broker import BrokerSecurity, add_user, reachable, spawn_embedded
 from cp_simu.broker_access import BrokerAccess, access_options, mqtt_options, resolve
 from cp_simu.models import (
+    MAX_CPS_PER_PROCESS,
     OCPP_VERSIONS,
     LauncherCommand,
     LauncherCommandType,
@@ -112,7 +113,7 @@ def _versions(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple
 class Up:
     def __init__(self, broker: BrokerAccess, csms: str | None, workdir: Path,
                  embedded_tls: tuple[str, str] = ("", ""), *, keep_fleet: bool = False,
-                 csms_port: int = DEMO_CSMS_PORT) -> None:
+                 csms_port: int = DEMO_CSMS_PORT, cps_per_process: int = 1) -> None:
         self.access = broker
         self.broker = broker.url
         self.embedded_tls = embedded_tls  # certificate and key, if `up` starts an mqtts:// broker
@@ -123,6 +124,7 @@ class Up:
         self.csms_ports: tuple[int, int] | None = None  # (OCPP, control API) of the demo CSMS it started
         self.workdir = workdir.resolve()
         self.keep_fleet = keep_fleet
+        self.cps_per_process = cps_per_process
         self.topics = Topics()
         self.started: list[tuple[str, subprocess.Popen[bytes]]] = []  # what we stop, in reverse
         self.cp_ids: list[str] = []  # the charge points we asked for (not those already running)
@@ -255,7 +257,8 @@ class Up:
             return
         self.cp_ids += [str(d["id"]) for d in missing]
         if missing:
-            command = json.dumps({**(options or {}), "type": LauncherCommandType.START.value,
+            packing = {"cps_per_process": self.cps_per_process} if self.cps_per_process > 1 else {}
+            command = json.dumps({**(options or {}), **packing, "type": LauncherCommandType.START.value,
                                   "charge_points": missing})
             self.mqtt.publish(self.topics.launcher_cmd, command).wait_for_publish(5)
 
@@ -413,11 +416,13 @@ class Up:
               help="For an mqtts:// --broker that `up` starts: its certificate (PEM).")
 @click.option("--broker-keyfile", type=click.Path(dir_okay=False, exists=True),
               help="For an mqtts:// --broker that `up` starts: its private key (PEM).")
+@click.option("--cps-per-process", type=click.IntRange(1, MAX_CPS_PER_PROCESS), default=1, show_default=True,
+              help="Charge points per process (above 1: packed processes, for large fleets).")
 @click.option("--keep-fleet", is_flag=True,
               help="On exit, leave the charge points and what `up` started for them running.")
 def up(cps: int, csms: str | None, csms_port: int, broker: str, cp_type: str, connectors: int,
        versions: tuple[str, ...], workdir: Path, broker_certfile: str | None, broker_keyfile: str | None,
-       keep_fleet: bool,
+       keep_fleet: bool, cps_per_process: int,
        **mqtt: str | None) -> None:
     """Start broker, demo CSMS, launcher and N charge points as needed; show every charge
     point on the broker live.
@@ -436,7 +441,7 @@ def up(cps: int, csms: str | None, csms_port: int, broker: str, cp_type: str, co
         raise click.ClickException(str(exc)) from None
     workdir.mkdir(parents=True, exist_ok=True)
     run = Up(access, csms, workdir, (broker_certfile or "", broker_keyfile or ""), keep_fleet=keep_fleet,
-             csms_port=csms_port)
+             csms_port=csms_port, cps_per_process=cps_per_process)
     for sig in STOP_SIGNALS:
         signal.signal(sig, run.request_stop)
     parts: dict[str, str] = {}

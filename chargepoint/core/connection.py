@@ -51,6 +51,10 @@ class OcppConnection:
     async def close(self) -> None:
         await self.ws.close()
 
+    def abort(self) -> None:
+        """Drop the TCP connection at once, without a close frame (a power cut)."""
+        self.ws.transport.abort()
+
     def close_reason(self) -> str:
         """Why the WebSocket ended (once it has): the CP status's `reason`."""
         p = self.ws.protocol

@@ -149,6 +149,12 @@ class SessionAdapter:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._conn.close(), 3)
 
+    def drop(self) -> None:
+        """Power cut: the WebSocket goes without a close frame and is not opened again."""
+        self._closing = True
+        if self._conn is not None:
+            self._conn.abort()
+
     def reboot(self, reason: StopReason) -> None:
         """Reset: drop the connection; the next one starts with a BootNotification."""
         self._registered = False

@@ -1,0 +1,97 @@
+"""The MQTT client on an asyncio loop (no thread per connection), against a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+from cp_simu.mqtt import Message, MqttClient
+from tests.conftest import start_amqtt
+from tests.procs import managed, ocpp_simu, port_open, wait_until
+
+
+async def _until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def test_many_clients_on_one_loop_publish_receive_and_leave_wills(any_broker, recorder_factory):
+    """Twenty clients on one loop: retained states and inputs flow both ways, a clean stop leaves
+    its final message, an abort (power cut) leaves its will, and no thread per client runs."""
+    watcher = recorder_factory(any_broker.url, "packed/#", "watcher")
+    threads_before = threading.active_count()
+
+    async def scenario() -> int:
+        loop = asyncio.get_running_loop()
+        got: dict[int, list[Message]] = {i: [] for i in range(20)}
+        clients = []
+        for i in range(20):
+            client = MqttClient(any_broker.url, f"async-{i}", keepalive=5, loop=loop)
+            client.set_will(f"packed/{i}/status", "Dead")
+            client.subscribe(f"packed/{i}/cmd", got[i].append)
+            client.publish_state(f"packed/{i}/status", "Alive")
+            client.start()
+            clients.append(client)
+        await _until(lambda: all(c.connected.is_set() for c in clients), 15, "20 connections")
+        threads = threading.active_count()
+        await _until(lambda: all(watcher.last(f"packed/{i}/status") == b"Alive" for i in range(20)),
+                     10, "every retained Alive")
+        for i in range(20):
+            watcher.client.publish(f"packed/{i}/cmd", f'{{"n": {i}.5}}')
+        await _until(lambda: all(len(got[i]) == 1 for i in range(20)), 10, "each client's own command")
+        assert [got[i][0].payload for i in (0, 19)] == [b'{"n": 0.5}', b'{"n": 19.5}']
+        clients[0].abort()  # power cut: the broker publishes its will
+        clients[1].stop(final={"packed/1/status": "Closed"})
+        await clients[1].wait_closed()
+        await _until(lambda: watcher.last("packed/0/status") == b"Dead", 10, "client 0's will")
+        await _until(lambda: watcher.last("packed/1/status") == b"Closed", 10, "client 1's final status")
+        clients[2].publish_state("packed/2/status", "Busy")  # the others go on
+        await _until(lambda: watcher.last("packed/2/status") == b"Busy", 10, "client 2 still publishing")
+        for client in clients[2:]:
+            client.stop()
+        await asyncio.gather(*(c.wait_closed() for c in clients[2:]))
+        return threads
+
+    threads = asyncio.run(scenario())
+    # the loop's connection pool has a few threads; twenty paho loops would have added twenty
+    assert threads - threads_before <= 6, threads - threads_before
+    time.sleep(0.5)
+    assert watcher.last("packed/1/status") == b"Closed", "a clean stop must not fire the will"
+    assert all(watcher.last(f"packed/{i}/status") == b"Alive" for i in range(3, 20))
+
+
+def test_reconnects_and_republishes_after_broker_restart(tmp_path: Path, recorder_factory):
+    """A will fired during a blip must not leave a live component marked Dead."""
+    brokers = start_amqtt(tmp_path)
+    broker = next(brokers)
+
+    async def scenario() -> None:
+        client = MqttClient(broker.url, "async-blip", keepalive=2, reconnect_min=0.2, reconnect_max=1,
+                            loop=asyncio.get_running_loop())
+        client.set_will("cp_simu/launcher/status", "Dead")
+        client.publish_state("cp_simu/launcher/status", "Alive")
+        reconnected = asyncio.Event()
+        client.start()
+        await _until(client.connected.is_set, 10, "first connection")
+        client.on_connected = reconnected.set
+        broker.process.stop()
+        await _until(lambda: not client.connected.is_set(), 10, "disconnect noticed")
+        args = ocpp_simu("broker", "--port", str(broker.port))
+        with managed(args, log=tmp_path / "broker2.log"):
+            await _until(lambda: port_open(broker.port), 10, "broker restarted")
+            await asyncio.wait_for(reconnected.wait(), 15)
+            watcher = recorder_factory(broker.url, "cp_simu/launcher/status", "watcher")
+            wait_until(lambda: watcher.last("cp_simu/launcher/status") == b"Alive", 10,
+                       what="state re-published to the new broker")
+            client.stop()
+            await client.wait_closed()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        brokers.close()
