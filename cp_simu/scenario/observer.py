@@ -145,7 +145,7 @@ class Observer:
                 cp.status = data
             elif parsed.kind is TopicKind.CONNECTOR_STATUS and (parsed.connector or "").isdigit():
                 cp.connectors[int(parsed.connector or 0)] = data
-            elif parsed.kind is TopicKind.CP_OCPP_LOG:
+            elif parsed.kind is TopicKind.CP_OCPP_LOG and self.instances is None:  # else: from the files
                 self._record(cp, str(parsed.cp_id), data)
 
     @staticmethod
