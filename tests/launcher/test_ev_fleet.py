@@ -1,6 +1,6 @@
-"""EV models on charge points the launcher started, in each spawn mode: a 1.6 AC station and a
-2.0.1 DC station each charge a car from 78 % to its 80 % target, stop drawing (SuspendedEV at
-the CSMS) and deliver the energy the model needed."""
+"""EV models on charge points the launcher started, in each spawn mode and packed two to a
+process: a 1.6 AC station and a 2.0.1 DC station each charge a car from 78 % to its 80 %
+target, stop drawing (SuspendedEV at the CSMS) and deliver the energy the model needed."""
 
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ def calls(csms, action: str, cp_id: str) -> list[dict]:
             if m.get("message_type") == "call"]
 
 
-@pytest.mark.parametrize("spawn_mode", ["fork", "subprocess"])
-def test_evs_stop_at_their_target_under_the_launcher(launcher_factory, csms, spawn_mode: str) -> None:
-    run = launcher_factory("--spawn-mode", spawn_mode)
+@pytest.mark.parametrize("options", [("--spawn-mode", "fork"), ("--spawn-mode", "subprocess"),
+                                     ("--cps-per-process", "2")], ids=["fork", "subprocess", "packed"])
+def test_evs_stop_at_their_target_under_the_launcher(launcher_factory, csms, options: tuple[str, ...]) -> None:
+    run = launcher_factory(*options)
     run.start(definition("EV16", csms.url, max_setpoint_per_connector=32.0),
               definition("EV201", csms.url, ocpp_version="2.0.1", type="DC", nb_phases=1, voltage=400.0,
                          max_setpoint=150_000.0, max_setpoint_per_connector=150_000.0))
