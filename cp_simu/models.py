@@ -633,7 +633,8 @@ class CarInput:
         data: dict[str, Any] = {k: v for k, v in asdict(self).items()
                                 if v is not None and k not in ("ev", "remove_ev")}
         if self.ev is not None:
-            data["ev"] = self.ev.preset if self.ev == EvSettings(self.ev.preset) else self.ev.to_dict()
+            plain_preset = self.ev.preset and self.ev == EvSettings(self.ev.preset)
+            data["ev"] = self.ev.preset if plain_preset else self.ev.to_dict()
         elif self.remove_ev:
             data["ev"] = None
         return json.dumps(data)

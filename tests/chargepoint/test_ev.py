@@ -221,6 +221,7 @@ def test_car_payload_ev_forms() -> None:
                                 curve=((0.0, 100000.0), (80.5, 50000.5)))
     assert CarInput.parse(car.to_json()) == car
     assert CarInput.parse(CarInput(remove_ev=True).to_json()).remove_ev
+    assert CarInput.parse(CarInput(ev=EvSettings()).to_json()).ev == EvSettings()  # a custom EV, all defaults
 
 
 @pytest.mark.parametrize(("ev", "error"), [
