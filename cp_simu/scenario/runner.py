@@ -184,7 +184,8 @@ class Runner:
         self.started += [i for i in ids if i not in self.started]
         self.cp_types.update(dict.fromkeys(ids, cp_type))
         rate = args.get("rate")
-        batch = max(1, round(rate * START_BATCH_PERIOD)) if rate else len(entries)
+        # Paced: a start command every START_BATCH_PERIOD, or per packed process of charge points.
+        batch = args.get("cps_per_process") or max(1, round(rate * START_BATCH_PERIOD)) if rate else len(entries)
         for first in range(0, len(entries), batch):
             if first:
                 self._sleep(batch / rate)
