@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -247,7 +248,8 @@ def test_bad_ev_values_are_refused_naming_the_field(ev: str, error: str) -> None
 def test_the_presets_table_in_the_docs_matches_the_presets() -> None:
     page = (Path(__file__).resolve().parents[2] / "docs" / "chargepoint.md").read_text()
     rows = {m[1]: [cell.strip() for cell in m[2].split("|")]
-            for m in re.finditer(r"^\| `(\w+)` \| (.*) \|$", page, re.MULTILINE) if m[1] in PRESETS}
+            for m in re.finditer(r"^\| `(\w+)` \| (.*) \|$", page, re.MULTILINE)
+            if m[1] in PRESETS and m[2].count("|") == 4}  # the presets table, not the charge times
     assert set(rows) == set(PRESETS)
     for name, (battery, ac, dc, efficiency, curve) in rows.items():
         p = PRESETS[name]
@@ -256,3 +258,25 @@ def test_the_presets_table_in_the_docs_matches_the_presets() -> None:
         assert dc == (f"{p.dc_max_power / 1000:g} kW" if p.dc_max_power else "none")
         assert efficiency == f"{p.efficiency:.2f}"
         assert curve == ", ".join(f"{s:g}→{w / 1000:g}" for s, w in p.curve or ())
+
+
+def charge_time(preset: str, *, dc: bool, soc: float, target: float, setpoint: float) -> str:
+    """`<minutes> min, <kWh> kWh` for the preset charged from `soc` to `target` (as the docs say it)."""
+    clock = Clock()
+    started = clock.now
+    c = connector(clock, dc=dc, max_setpoint=setpoint)
+    c.set_ev(replace(PRESETS[preset], soc=soc, target_soc=target))
+    c.car_input(cable=setpoint)
+    c.accept_tag("TAG1")
+    charge_until_idle(c, clock)
+    return f"{(clock.now - started) / 60:.0f} min, {c.meter.energy_wh / 1000:.1f} kWh"
+
+
+def test_the_charge_times_in_the_docs_are_the_models() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "chargepoint.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+ kWh|—) \| ([^|]+ kWh) \|$", page, re.MULTILINE)
+    assert {name for name, _, _ in rows} == set(PRESETS)
+    for name, dc, ac in rows:
+        expected_dc = charge_time(name, dc=True, soc=10, target=80, setpoint=350_000) \
+            if PRESETS[name].dc_max_power else "—"
+        assert (dc, ac) == (expected_dc, charge_time(name, dc=False, soc=20, target=100, setpoint=32)), name
