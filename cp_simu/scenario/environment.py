@@ -6,7 +6,9 @@ also stops, at the end, exactly what it started and every charge point of its la
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 
 from cp_simu.broker_access import BrokerAccess
 from cp_simu.models import LauncherCommand, LauncherCommandType
-from cp_simu.mqtt import MqttClient
+from cp_simu.mqtt import Message, MqttClient
 from cp_simu.topics import Topics
 from launcher.fleetview import FleetView
 from launcher.instances import Instances
@@ -34,12 +36,14 @@ class Environment:
         self.view = FleetView(self.topics, [])
         self._csms_api = csms_api or ""
         self.parts: dict[str, str] = {}
+        self._launcher_info: Any = None  # the retained launcher/info
 
     # -- lifecycle --------------------------------------------------------
     def open(self) -> MqttClient:
         """Broker, MQTT connection, launcher and CSMS, each started unless given or found."""
         self.parts["broker"] = self.up.start_broker()
         self.up.connect(self.view)
+        self.mqtt.subscribe(self.topics.launcher_info, self._on_launcher_info)
         self.parts["launcher"] = self.up.start_launcher(self.parts["broker"] == "embedded")
         self.up.start_csms()
         self.parts["csms"] = self.up.csms_kind
@@ -56,10 +60,19 @@ class Environment:
     def stopping(self) -> bool:
         return self.up.stopping
 
+    def _on_launcher_info(self, msg: Message) -> None:
+        with contextlib.suppress(ValueError):
+            self._launcher_info = json.loads(msg.payload)
+
     @property
     def instances(self) -> Path | None:
-        """Where the charge points' instance directories are, if the launcher is ours."""
-        return Instances(self.up.workdir).root if "launcher" in dict(self.up.started) else None
+        """Where the charge points' instance directories are, if on this machine: the launcher
+        is ours, or one found on the broker says it runs here (its info)."""
+        if "launcher" in dict(self.up.started):
+            return Instances(self.up.workdir).root
+        info = self._launcher_info if isinstance(self._launcher_info, dict) else {}
+        root = Instances(Path(str(info.get("workdir") or "."))).root
+        return root if info.get("host") == socket.gethostname() and info.get("workdir") and root.is_dir() else None
 
     @property
     def csms_url(self) -> str:

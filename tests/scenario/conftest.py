@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.launcher.conftest import cp_processes
+from tests.launcher.conftest import cp_processes, fleet_dir, launcher_factory  # noqa: F401 - fixtures
 from tests.launcher.test_up import _reap
 from tests.procs import REPO, ocpp_simu
 

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from tests.conftest import Broker
-from tests.scenario.conftest import RunScenario
+from tests.scenario.conftest import EXAMPLES, RunScenario
 
 FLEET = """name: actions
 steps:
@@ -59,3 +59,18 @@ steps:
     assert csms.messages("TriggerMessage", "EXT_1") and csms.messages("Heartbeat", "EXT_1")
     suite = ET.parse(done.junit).getroot().find("testsuite")
     assert suite is not None and (suite.get("errors"), suite.get("failures")) == ("1", "0")
+
+
+def test_uses_a_launcher_found_on_the_broker_in_subprocess_mode(broker: Broker, launcher_factory,
+                                                                run_scenario: RunScenario):
+    """A launcher already Alive on the broker (here in subprocess spawn mode) runs the fleet; its
+    info says it runs on this machine, so the frames come from its instance directories (the
+    BootNotification, sent before the charge point's MQTT connection is up, is seen); the run
+    stops the charge points it started and leaves that launcher running."""
+    launcher = launcher_factory("--spawn-mode", "subprocess")
+    done = run_scenario(EXAMPLES / "smoke.yaml", broker=broker.url)
+    assert done.returncode == 0, done.output
+    assert "launcher existing" in done.stdout
+    assert (launcher.instance("SMOKE_1") / "ocpp.log").exists()
+    assert launcher.proc.alive()
+    launcher.wait_status("SMOKE_1", "Dead")
