@@ -32,6 +32,9 @@ class CsmsRequests:
         self.message_log = station.message_log
         self.connection = station.connection
         self.security = station.security
+        # GetLog's file name per request id, as announced in the answer: the upload that
+        # follows carries that very name, even once the clock has passed the next second
+        self._announced_logs: dict[int, str] = {}
 
     # -- registration and what the adapter reports ----------------------------------------
     def set_registration(self, status: str, reason: str = "") -> None:
@@ -268,12 +271,15 @@ class CsmsRequests:
                 retries: int | None, retry_interval: int | None, *, dry_run: bool = False) -> str:
         """GetLog: the file name the upload will have ("" when refused)."""
         security_log = log_type == "SecurityLog"
-        file_name = self.diagnostics_file_name("security-log" if security_log else "diagnostics-log")
-        if not dry_run:
-            logs = self.station.logs
-            logs.request_id = request_id
-            include = (lambda name: name.startswith(SECURITY_LOG)) if security_log else (lambda name: True)
-            logs.start(file_name, location, window, Retries.from_request(retries, retry_interval), include)
+        fresh = self.diagnostics_file_name("security-log" if security_log else "diagnostics-log")
+        if dry_run:
+            self._announced_logs = {request_id: fresh}  # only the latest request gets applied
+            return fresh
+        file_name = self._announced_logs.pop(request_id, fresh)
+        logs = self.station.logs
+        logs.request_id = request_id
+        include = (lambda name: name.startswith(SECURITY_LOG)) if security_log else (lambda name: True)
+        logs.start(file_name, location, window, Retries.from_request(retries, retry_interval), include)
         return file_name
 
     def upload_diagnostics(self, file_name: str, location: str, start: float | None, stop: float | None,

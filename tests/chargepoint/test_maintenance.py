@@ -9,8 +9,10 @@ import json
 import time
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from chargepoint.csms_requests import CsmsRequests
 from chargepoint.model.smart_charging import format_datetime, parse_datetime
 from cp_simu.config import load_config
 from tests.chargepoint.conftest import Driver, T, call, messages, utc, wait_message
@@ -117,3 +119,17 @@ def test_diagnostics_upload_over_http_and_ftp(broker, csms, recorder_factory, cp
     call(csms.api, "CP1", "GetDiagnostics", {"location": location, "retries": 2, "retryInterval": 1})
     wait_statuses(csms, "DiagnosticsStatusNotification", ["Uploading", "Uploaded"] * 2 + ["Uploading", "UploadFailed"])
     assert not list(cp.directory.glob("*.zip"))
+
+
+def test_get_log_uploads_under_the_name_its_answer_announced() -> None:
+    """The answer (dry run) and the upload (applied after it) are two calls: a second may
+    tick between them, and the CSMS must still find the file under the name it was given."""
+    clock = iter([1_700_000_000.2, 1_700_000_001.4])  # the answer, then the upload a second later
+    started: list[str] = []
+    logs = SimpleNamespace(request_id=None, start=lambda name, *_: started.append(name))
+    station = SimpleNamespace(definition=SimpleNamespace(id="CP1"), config=None, queue=None, message_log=None,
+                              connection=None, security=None, logs=logs, clock=lambda: next(clock))
+    requests = CsmsRequests(station)  # type: ignore[arg-type]
+    announced = requests.get_log("SecurityLog", 7, "ftp://x/", (None, None), None, None, dry_run=True)
+    with_clock_past = requests.get_log("SecurityLog", 7, "ftp://x/", (None, None), None, None)
+    assert announced == with_clock_past == started[0] == "security-log-CP1-20231114T221320Z.zip"
