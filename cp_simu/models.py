@@ -290,6 +290,12 @@ def _cps_per_process(r: _Reader) -> int | None:
     return r.integer("cps_per_process", None, minimum=1, maximum=MAX_CPS_PER_PROCESS)
 
 
+def _ramp(r: _Reader) -> float | None:
+    """A start's optional top-level `"ramp"`: charge points started per second (> 0); absent or
+    null starts them all at once."""
+    return None if r.data.get("ramp") is None else r.number("ramp", positive=True)
+
+
 class LauncherCommandType(StrEnum):
     START = "start"
     RESTART = "restart"
@@ -305,6 +311,7 @@ class LauncherCommand:
     charge_points: list[ChargePointDefinition] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     cps_per_process: int | None = None  # start/restart: charge points per process (packed when > 1)
+    ramp: float | None = None  # start/restart: charge points started per second (None: all at once)
 
     @classmethod
     def parse(cls, raw: bytes | str, defaults: Mapping[str, Any] | None = None) -> Self:
@@ -320,6 +327,7 @@ class LauncherCommand:
             return cls(kind)
         packing = None if kind is LauncherCommandType.KILL else _cps_per_process(r)
         entries = r.array("charge_points")
+        ramp = None if kind is LauncherCommandType.KILL else _ramp(r)
         problems: list[str] = []
         definitions: list[ChargePointDefinition] = []
         ids: list[str] = []
@@ -338,7 +346,7 @@ class LauncherCommand:
                 problems.append(str(exc))
         if problems:
             raise PayloadError("; ".join(problems))
-        return cls(kind, definitions, ids, packing)
+        return cls(kind, definitions, ids, packing, ramp)
 
     def to_dict(self) -> dict[str, Any]:
         if self.type is LauncherCommandType.CLOSE:
@@ -346,7 +354,9 @@ class LauncherCommand:
         if self.type is LauncherCommandType.KILL:
             return {"type": self.type.value, "charge_points": [{"id": i} for i in self.ids]}
         packing = {} if self.cps_per_process is None else {"cps_per_process": self.cps_per_process}
-        return {"type": self.type.value, **packing, "charge_points": [d.to_dict() for d in self.charge_points]}
+        ramp = {} if self.ramp is None else {"ramp": self.ramp}
+        return {"type": self.type.value, **packing, **ramp,
+                "charge_points": [d.to_dict() for d in self.charge_points]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
@@ -720,6 +730,7 @@ class Setup:
     charge_points: list[ChargePointDefinition]
     launcher: str = ""
     cps_per_process: int | None = None
+    ramp: float | None = None
 
     @classmethod
     def parse(cls, raw: bytes | str, defaults: Mapping[str, Any] | None = None) -> Self:
@@ -727,6 +738,7 @@ class Setup:
         r = _Reader(decode_object(raw, "setup"))
         launcher = validate_launcher_name(r.string("launcher", ""))
         packing = _cps_per_process(r)
+        ramp = _ramp(r)
         entries = r.array("charge_points")
         problems, definitions = [], []
         for i, entry in enumerate(entries):
@@ -736,14 +748,15 @@ class Setup:
                 problems.append(str(exc))
         if problems:
             raise PayloadError("; ".join(problems))
-        return cls(definitions, launcher, packing)
+        return cls(definitions, launcher, packing, ramp)
 
     def to_json(self) -> str:
         target = {"launcher": self.launcher} if self.launcher else {}
         packing = {} if self.cps_per_process is None else {"cps_per_process": self.cps_per_process}
-        return json.dumps({**target, **packing, "charge_points": [d.to_dict() for d in self.charge_points]},
+        ramp = {} if self.ramp is None else {"ramp": self.ramp}
+        return json.dumps({**target, **packing, **ramp, "charge_points": [d.to_dict() for d in self.charge_points]},
                           indent=2)
 
     def start_command(self) -> LauncherCommand:
         return LauncherCommand(LauncherCommandType.START, list(self.charge_points),
-                               [d.id for d in self.charge_points], self.cps_per_process)
+                               [d.id for d in self.charge_points], self.cps_per_process, self.ramp)

@@ -50,6 +50,7 @@ from cp_simu.topics import Topics
 
 from . import packed
 from .instances import InstanceError, Instances
+from .pacing import Pacer, PendingStart
 from .spawner import ForkSpawner, Spawner, SpawnRequest, SubprocessSpawner
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class Launcher:
         self._synced = False  # the retained CP statuses have arrived (see _on_own_status)
         self._started_at = time.monotonic()
         self.spawner: Spawner | None = None
+        self.pacer = Pacer()  # starts waiting for their turn (a start command's ramp)
         self.mqtt = MqttClient(settings.broker, f"ocpp-simu-launcher-{settings.name or '-'}-"
                                f"{socket.gethostname()}-{os.getpid()}", dispatch=self._events.put)
 
@@ -179,12 +181,12 @@ class Launcher:
         self._synced = True
         if self.settings.setup:
             self._start(self.settings.setup.charge_points, fresh=True, raw=self.settings.setup_text,
-                        cps_per_process=self.settings.setup.cps_per_process)
+                        cps_per_process=self.settings.setup.cps_per_process, ramp=self.settings.setup.ramp)
 
     def _loop(self) -> None:
         while not self._stopping:
             try:
-                self._events.get(timeout=INFO_INTERVAL)()
+                self._events.get(timeout=self.pacer.wait(INFO_INTERVAL))()
             except queue.Empty:
                 pass
             except Exception:  # an event must never end the daemon
@@ -232,6 +234,7 @@ class Launcher:
     def _housekeeping(self) -> None:
         assert self.spawner is not None
         self.spawner.poll()
+        self._launch(self.pacer.due())
         now = time.monotonic()
         if not self._synced and now - self._started_at >= SYNC_WAIT:
             if self.settings.setup:
@@ -255,7 +258,8 @@ class Launcher:
                             running=len(self.processes), workdir=str(self.instances.workdir),
                             spawn_mode=self.settings.spawn_mode, name=self.settings.name,
                             extra={"broker": str(self.mqtt.url), "max_cps": self.settings.max_cps,
-                                   "cps_per_process": self.settings.cps_per_process})
+                                   "cps_per_process": self.settings.cps_per_process,
+                                   "waiting": len(self.pacer)})
         self.mqtt.publish_state(self.own.info, info.to_json())
 
     # -- registry ---------------------------------------------------------
@@ -311,10 +315,10 @@ class Launcher:
         log.info("command %s for %d charge point(s)", command.type.value, len(command.ids))
         if command.type is LauncherCommandType.START:
             self._start(command.charge_points, fresh=True, raw=msg.payload,
-                        cps_per_process=command.cps_per_process)
+                        cps_per_process=command.cps_per_process, ramp=command.ramp)
         elif command.type is LauncherCommandType.RESTART:
             self._start(command.charge_points, fresh=False, raw=msg.payload,
-                        cps_per_process=command.cps_per_process)
+                        cps_per_process=command.cps_per_process, ramp=command.ramp)
         elif command.type is LauncherCommandType.KILL:
             self._kill(command.ids, raw=msg.payload)
         else:
@@ -344,13 +348,14 @@ class Launcher:
 
     # -- commands ---------------------------------------------------------
     def _start(self, definitions: list[ChargePointDefinition], *, fresh: bool, raw: bytes | str,
-               cps_per_process: int | None = None) -> None:
-        """start (`fresh`: new directory) or restart (keep it) — refused for a running id.
+               cps_per_process: int | None = None, ramp: float | None = None) -> None:
+        """start (`fresh`: new directory) or restart (keep it) — refused for a running id; at
+        `ramp` charge points per second (a packed process's members together), else all at once.
 
         `cps_per_process`: the command's packing; else a restart packs a CP as it was last
         started, and a start as the launcher's --cps-per-process says."""
         topic = self.own.cmd
-        prepared: list[tuple[str, Path]] = []
+        accepted: list[ChargePointDefinition] = []
         seen: set[str] = set()
         over_limit: list[str] = []
         for definition in definitions:
@@ -359,6 +364,9 @@ class Launcher:
                 self._error(topic, f"{cp_id}: repeated in one command, started once", raw)
                 continue
             seen.add(cp_id)
+            if cp_id in self.pacer:
+                self._error(topic, f"{cp_id}: already waiting for its turn (ramp)", raw)
+                continue
             proc = self._running(cp_id)
             if proc is not None:
                 self._error(topic, f"{cp_id}: already running (pid {proc.pid})", raw)
@@ -367,23 +375,42 @@ class Launcher:
             if elsewhere:
                 self._error(topic, f"{cp_id}: not started, {elsewhere}", raw)
                 continue
-            if len(self.processes) + len(prepared) >= self.settings.max_cps:
+            if len(self.processes) + len(self.pacer) + len(accepted) >= self.settings.max_cps:
                 over_limit.append(cp_id)
                 continue
-            try:
-                path = self.instances.create(definition, self.settings.template, str(self.mqtt.url),
-                                             self.settings.root, fresh=fresh, launcher=self.settings.name)
-            except (InstanceError, ConfigError, OSError) as exc:
-                self._error(topic, f"{cp_id}: {exc}", raw)
-                continue
-            prepared.append((cp_id, path))
+            accepted.append(definition)
         if over_limit:  # one message, however large the command
             self._error(topic, f"{len(over_limit)} charge point(s) not started, {self.settings.max_cps} would "
                         f"be running (--max-cps): {', '.join(over_limit[:10])}"
                         + (", …" if len(over_limit) > 10 else ""), raw)
         default = self.settings.cps_per_process
-        for cp_id, _path in prepared:
+        for definition in accepted:
+            cp_id = definition.id
             self.packing[cp_id] = cps_per_process or (default if fresh else self.packing.get(cp_id, default))
+        for size in sorted({self.packing[d.id] for d in accepted}):
+            self.pacer.add([d for d in accepted if self.packing[d.id] == size], fresh=fresh, raw=raw, rate=ramp,
+                           group=size)
+        self._info_dirty = True
+        if ramp is not None and accepted:
+            log.info("%d charge point(s) to start at %g per second", len(accepted), ramp)
+        self._launch(self.pacer.due())
+
+    def _launch(self, batch: list[PendingStart]) -> None:
+        """Instance directories, then one fork batch (their turn has come)."""
+        if not batch:
+            return
+        topic = self.own.cmd
+        raws = {p.definition.id: p.raw for p in batch}
+        prepared: list[tuple[str, Path]] = []
+        for pending in batch:
+            definition = pending.definition
+            try:
+                path = self.instances.create(definition, self.settings.template, str(self.mqtt.url),
+                                             self.settings.root, fresh=pending.fresh, launcher=self.settings.name)
+            except (InstanceError, ConfigError, OSError) as exc:
+                self._error(topic, f"{definition.id}: {exc}", pending.raw)
+                continue
+            prepared.append((definition.id, path))
         single = [(cp_id, path) for cp_id, path in prepared if self.packing[cp_id] <= 1]
         groups = [[entry] for entry in single]
         for size in sorted({self.packing[cp_id] for cp_id, _p in prepared} - {1}):
@@ -393,7 +420,7 @@ class Launcher:
         for group, spawned in zip(groups, self.spawner.spawn(requests), strict=True):
             for cp_id, path in group:
                 if spawned.error:
-                    self._error(topic, f"{cp_id}: {spawned.error}", raw)
+                    self._error(topic, f"{cp_id}: {spawned.error}", raws[cp_id])
                     continue
                 self.processes[cp_id] = CpProcess(spawned.pid, spawned.ticks,
                                                   directory=path if self.packing[cp_id] > 1 else None)
@@ -425,7 +452,11 @@ class Launcher:
         A member of a packed process: its host drops it (never a signal to the host)."""
         victims: dict[str, CpProcess] = {}
         hosts: dict[tuple[int, int], list[str]] = {}
+        waiting = set(self.pacer.cancel(ids))  # not started yet: they never will be
         for cp_id in ids:
+            if cp_id in waiting:
+                log.info("charge point %s: start cancelled before its turn", cp_id)
+                continue
             proc = self._running(cp_id)
             if proc is None:
                 self._not_running(cp_id, raw)

@@ -418,11 +418,13 @@ class Up:
               help="For an mqtts:// --broker that `up` starts: its private key (PEM).")
 @click.option("--cps-per-process", type=click.IntRange(1, MAX_CPS_PER_PROCESS), default=1, show_default=True,
               help="Charge points per process (above 1: packed processes, for large fleets).")
+@click.option("--ramp", type=click.FloatRange(min=0, min_open=True), metavar="N",
+              help="Start the charge points at N per second (default: all at once).")
 @click.option("--keep-fleet", is_flag=True,
               help="On exit, leave the charge points and what `up` started for them running.")
 def up(cps: int, csms: str | None, csms_port: int, broker: str, cp_type: str, connectors: int,
        versions: tuple[str, ...], workdir: Path, broker_certfile: str | None, broker_keyfile: str | None,
-       keep_fleet: bool, cps_per_process: int,
+       keep_fleet: bool, cps_per_process: int, ramp: float | None,
        **mqtt: str | None) -> None:
     """Start broker, demo CSMS, launcher and N charge points as needed; show every charge
     point on the broker live.
@@ -461,7 +463,7 @@ def up(cps: int, csms: str | None, csms_port: int, broker: str, cp_type: str, co
         if not sys.stdout.isatty():  # the live screen shows them under the table
             click.echo("\n".join(view.hints))
         wanted = definitions(ids, cp_type, connectors, str(run.csms_url), versions)  # versions by position
-        run.start_cps([d for d in wanted if d["id"] in missing])
+        run.start_cps([d for d in wanted if d["id"] in missing], {} if ramp is None else {"ramp": ramp})
         view.started_at = time.monotonic()
         run.show(view)
     finally:
