@@ -29,7 +29,7 @@ from cp_simu.mqtt import Message, MqttClient
 from cp_simu.topics import Topics
 from cp_simu.urls import BrokerUrl
 from launcher.instances import Instances
-from launcher.spawner import FORK_SERVER_TITLE
+from launcher.spawner import FORK_SERVER_TITLE, WARM_UP_DONE
 
 TOPICS = Topics()
 T = TypeVar("T")
@@ -203,7 +203,9 @@ class Stack:
                                     "--workdir", str(self.workdir), *launcher_args)
         wait_for(lambda: status and status[-1] == LauncherStatus.ALIVE.value, 30, "the launcher")
         wait_for(lambda: port_open(port), 30, "the demo CSMS")
-        time.sleep(1.0)  # the fork server finishes preloading
+        if "subprocess" not in launcher_args:  # the figures are those of a warmed-up fork server
+            wait_for(lambda: WARM_UP_DONE in (self.workdir / "launcher.log").read_text(), 120,
+                     "the fork server's warm-up")
         return self
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen:

@@ -35,7 +35,7 @@ import logging.handlers
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +69,23 @@ log = logging.getLogger(__name__)
 def preload(iterations: int = ITERATIONS) -> None:
     """Import what a charge point uses and run its code paths `iterations` times, without
     any I/O outside a temporary directory (removed afterwards)."""
+    for _ in steps(iterations):
+        pass
+
+
+def steps(iterations: int = ITERATIONS) -> Iterator[None]:
+    """`preload()` one step at a time (the validators, then each session), each complete when
+    it yields: a fork server forks between steps rather than make a start wait for all."""
     import chargepoint.cli  # the entry module and, through it, the libraries
     import chargepoint.ocpp16.adapter  # noqa: F401
     from chargepoint.core.validators import warm_validators
 
     warm_validators()
-    with tempfile.TemporaryDirectory(prefix="ocpp-simu-preload-") as tmp, _quiet_logging(Path(tmp)):
-        for i in range(iterations):
-            _one_session(Path(tmp) / str(i))
+    yield
+    for _ in range(iterations):
+        with tempfile.TemporaryDirectory(prefix="ocpp-simu-preload-") as tmp, _quiet_logging(Path(tmp)):
+            _one_session(Path(tmp) / "cp")
+        yield
 
 
 @contextlib.contextmanager

@@ -44,7 +44,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -60,12 +60,14 @@ ENTRY_MODULE = f"{ENTRY_PACKAGE}.cli"  # its main(argv) runs one charge point
 PRELOAD = ("asyncio", "ssl", "json", "logging.handlers", "encodings.idna", "encodings.utf_8_sig", "stringprep",
            "websockets.asyncio.client", "ocpp.v16", "ocpp.v201", "ocpp.routing", "ocpp.charge_point",
            "paho.mqtt.client", "setproctitle")
-# The entry package's warm-up, called once after the imports: it runs a charge point's code
-# paths in memory (no socket, thread or file left), so the bytecode specialisation and lazy
-# caches they cause are shared by every child instead of copied into each (docs/performance.md).
-WARM_UP = (f"{ENTRY_PACKAGE}.preload", "preload")
+# The entry package's warm-up after the imports, a generator of steps run while no request
+# waits: it runs a charge point's code paths in memory (no socket, thread or file left), so
+# the bytecode specialisation and lazy caches they cause are shared by every child instead of
+# copied into each (docs/performance.md).
+WARM_UP = (f"{ENTRY_PACKAGE}.preload", "steps")
 SPAWN_TIMEOUT = 30.0
 FORK_SERVER_TITLE = "ocpp-simu fork-server"  # what `ps` shows for the helper
+WARM_UP_DONE = "fork server: warm-up done"  # on its stderr (the launcher's log)
 
 log = logging.getLogger(__name__)
 
@@ -252,19 +254,36 @@ def _preload() -> list[str]:
             loaded.append(name)
         except Exception as exc:  # a missing optional library only costs memory
             print(f"spawner: not preloading {name}: {exc!r}", file=sys.stderr)
-    _warm_up()
-    if threading.active_count() != 1:
-        print("spawner: warning: preloading started threads; forking is unsafe", file=sys.stderr)
+    _check_threads()
     return loaded
 
 
-def _warm_up() -> None:
-    """Optional: a missing or failing warm-up only costs the children memory."""
+def _check_threads() -> None:
+    if threading.active_count() != 1:
+        print("spawner: warning: preloading started threads; forking is unsafe", file=sys.stderr)
+
+
+def _warm_up() -> Iterator[None]:
+    """The warm-up's steps. Optional: a missing or failing warm-up only costs the children memory."""
     module, function = WARM_UP
     try:
-        getattr(importlib.import_module(module), function)()
+        return iter(getattr(importlib.import_module(module), function)())
     except Exception as exc:
         print(f"spawner: charge point warm-up failed, skipped: {exc!r}", file=sys.stderr)
+        return iter(())
+
+
+def _warm_up_step(steps: Iterator[None]) -> bool:
+    """Run the next step; False once there is none (done, or failed and skipped)."""
+    try:
+        next(steps)
+    except StopIteration:
+        return False
+    except Exception as exc:
+        print(f"spawner: charge point warm-up failed, skipped: {exc!r}", file=sys.stderr)
+        return False
+    _check_threads()
+    return True
 
 
 def _run_child(request: dict[str, Any], helper_fds: tuple[int, ...], gate: int) -> None:
@@ -322,6 +341,8 @@ def _serve(infd: int, outfd: int) -> None:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
     send({"ready": True, "preloaded": _preload()})
+    # Forks come first: a start arriving during the warm-up waits for one step at most.
+    warming: Iterator[None] | None = _warm_up()
 
     def reap() -> None:
         while True:
@@ -338,7 +359,13 @@ def _serve(infd: int, outfd: int) -> None:
     poller.register(wake_r, select.POLLIN)
     pending = b""
     while True:
-        for fd, _ in poller.poll():
+        events = poller.poll(0 if warming else None)
+        if not events and warming is not None:
+            if not _warm_up_step(warming):
+                warming = None
+                print(WARM_UP_DONE, file=sys.stderr, flush=True)
+            continue
+        for fd, _ in events:
             if fd == wake_r:
                 with contextlib.suppress(BlockingIOError):
                     while os.read(wake_r, 512):
