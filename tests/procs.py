@@ -12,6 +12,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+# Every wait of the suite lasts this many times what an idle machine needs
+# (OCPP_SIMU_TEST_PATIENCE): the suite runs in parallel workers on two cores next to real
+# brokers, CSMSs and charge points. A wait only runs out when the test is failing anyway.
+PATIENCE = float(os.environ.get("OCPP_SIMU_TEST_PATIENCE", "3"))
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
@@ -31,7 +36,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05,
                what: str = "condition") -> object:
-    """Poll `predicate` until it returns something truthy; fail the test with `what` otherwise."""
+    """Poll `predicate` until it returns something truthy; fail the test with `what` otherwise.
+    `timeout` is what an idle machine needs; the wait lasts PATIENCE times longer."""
+    timeout *= PATIENCE
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -69,7 +76,7 @@ class ManagedProcess:
             os.kill(self.pid, sig)
 
     def wait(self, timeout: float = 10.0) -> int:
-        return self.proc.wait(timeout)
+        return self.proc.wait(timeout * PATIENCE)
 
     def stop(self, grace: float = 3.0) -> None:
         """SIGTERM, then SIGKILL the process group (the process is its session leader)."""
