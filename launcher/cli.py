@@ -15,11 +15,19 @@ from cp_simu.urls import BrokerUrl
 from .daemon import SPAWN_MODES, Launcher, LauncherError, LauncherSettings
 
 
+def checked_launcher_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """--name: a launcher name follows the charge point id rules (one safe topic level)."""
+    try:
+        return validate_launcher_name(value, "NAME")
+    except PayloadError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command(name="launcher", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--broker", metavar="URL", help="MQTT broker (mqtt://[user:pw@]host:port, mqtts:// for TLS); "
                                               "default: config.ini [Mqtt] broker, else mqtt://127.0.0.1:1883.")
 @mqtt_options
-@click.option("--name", default="", metavar="NAME", callback=lambda _c, _p, v: launcher_name(v),
+@click.option("--name", default="", metavar="NAME", callback=checked_launcher_name,
               help="Run as the named launcher NAME (topics cp_simu/launchers/NAME/…), one of several "
                    "sharing a broker (one per host); default: the unnamed one (cp_simu/launcher/…).")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
@@ -78,14 +86,6 @@ def launcher(broker: str | None, name: str, workdir: Path, config_path: Path | N
         Launcher(settings).run()
     except LauncherError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def launcher_name(value: str) -> str:
-    """--name: a launcher name follows the charge point id rules (one safe topic level)."""
-    try:
-        return validate_launcher_name(value, "NAME")
-    except PayloadError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def ensure_broker(url: BrokerUrl, workdir: Path) -> None:

@@ -496,14 +496,16 @@ class Launcher:
     def _not_running(self, cp_id: str, raw: bytes | str) -> None:
         """kill of a CP without a process: correct a stale retained status, else say so."""
         status = self.statuses.get(cp_id)
-        if status is not None and status.status != CpRegistration.DEAD and self.instances.exists(cp_id):
+        if (status is not None and status.status != CpRegistration.DEAD and status.launcher == self.settings.name
+                and self.instances.exists(cp_id)):
             # Its will never fired (e.g. the broker restarted after it died): say Dead for it.
             log.warning("%s: no live process; marking its retained status Dead", cp_id)
             dead = status.with_status(CpRegistration.DEAD.value)
             self.statuses[cp_id] = dead
             self.mqtt.publish(self.topics.cp_status(cp_id), dead.to_json(), retain=True)
             return
-        self._error(self.own.cmd, f"{cp_id}: not running", raw)
+        elsewhere = self._alive_elsewhere(cp_id)
+        self._error(self.own.cmd, f"{cp_id}: not running" + (f" here, {elsewhere}" if elsewhere else ""), raw)
 
     def _remove(self, cp_id: str, msg: Message) -> None:
         """Empty retained CP status (removal protocol): delete the instance directory."""
@@ -513,8 +515,10 @@ class Launcher:
             self._error(msg.topic, f"not removed: {exc}", msg.payload)
             return
         proc = self._running(cp_id)
-        if proc is not None:
-            self._error(msg.topic, f"{cp_id}: not removed, its process (pid {proc.pid}) is running; "
+        identity = None if proc else self.instances.identity(cp_id)  # another launcher's, in our workdir
+        pid = proc.pid if proc else identity[0] if identity else None
+        if pid is not None:
+            self._error(msg.topic, f"{cp_id}: not removed, its process (pid {pid}) is running; "
                         "kill it first", msg.payload)
             return
         self.statuses.pop(cp_id, None)

@@ -37,11 +37,13 @@ from cp_simu.models import (
     LauncherCommandType,
     LauncherStatus,
     validate_central_system,
+    validate_cp_id,
 )
 from cp_simu.mqtt import Message, MqttClient
 from cp_simu.topics import Topics
 from cp_simu.urls import DEFAULT_BROKER_URL
 
+from .cli import checked_launcher_name
 from .daemon import KILL_WAIT
 from .fleetview import FleetView
 from .instances import Instances
@@ -113,7 +115,7 @@ def _versions(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple
 class Up:
     def __init__(self, broker: BrokerAccess, csms: str | None, workdir: Path,
                  embedded_tls: tuple[str, str] = ("", ""), *, keep_fleet: bool = False,
-                 csms_port: int = DEMO_CSMS_PORT, cps_per_process: int = 1) -> None:
+                 csms_port: int = DEMO_CSMS_PORT, cps_per_process: int = 1, launcher_name: str = "") -> None:
         self.access = broker
         self.broker = broker.url
         self.embedded_tls = embedded_tls  # certificate and key, if `up` starts an mqtts:// broker
@@ -126,6 +128,8 @@ class Up:
         self.keep_fleet = keep_fleet
         self.cps_per_process = cps_per_process
         self.topics = Topics()
+        self.launcher_name = launcher_name  # the launcher `up` uses (and starts if missing); "" = unnamed
+        self.own = self.topics.launcher(launcher_name)
         self.started: list[tuple[str, subprocess.Popen[bytes]]] = []  # what we stop, in reverse
         self.cp_ids: list[str] = []  # the charge points we asked for (not those already running)
         self.mqtt: MqttClient | None = None
@@ -218,9 +222,8 @@ class Up:
 
     def connect(self, view: FleetView) -> None:
         self.mqtt = MqttClient(self.access, f"ocpp-simu-up-{os.getpid()}")
-        self.mqtt.subscribe(self.topics.launcher_status, self._on_launcher_status)
-        for topic_filter in (self.topics.all_cp_statuses, self.topics.all_connector_statuses,
-                             self.topics.launcher_error):
+        self.mqtt.subscribe(self.own.status, self._on_launcher_status)
+        for topic_filter in (self.topics.all_cp_statuses, self.topics.all_connector_statuses, self.own.error):
             self.mqtt.subscribe(topic_filter, view.on_message)
         try:
             self.mqtt.connect(10)
@@ -237,8 +240,9 @@ class Up:
         if self.launcher_status == LauncherStatus.ALIVE.value:
             return "existing"
         # MQTT credentials and TLS files go through the environment, never the command line.
-        proc = self._spawn("launcher", ["launcher", "--broker", str(self.broker),
-                                        "--workdir", str(self.workdir)], env=self.access.environment_for_children())
+        name = ["--name", self.launcher_name] if self.launcher_name else []
+        proc = self._spawn("launcher", ["launcher", "--broker", str(self.broker), "--workdir", str(self.workdir),
+                                        *name], env=self.access.environment_for_children())
         self._wait(lambda: self.launcher_status == LauncherStatus.ALIVE.value or proc.poll() is not None,
                    20, "the launcher")
         if proc.poll() is not None:
@@ -260,7 +264,7 @@ class Up:
             packing = {"cps_per_process": self.cps_per_process} if self.cps_per_process > 1 else {}
             command = json.dumps({**(options or {}), **packing, "type": LauncherCommandType.START.value,
                                   "charge_points": missing})
-            self.mqtt.publish(self.topics.launcher_cmd, command).wait_for_publish(5)
+            self.mqtt.publish(self.own.cmd, command).wait_for_publish(5)
 
     def hints(self, cp_id: str) -> list[str]:
         """What to do next, with the real broker, a real charge point id and the real ports."""
@@ -348,7 +352,7 @@ class Up:
         """Publish a launcher command if a launcher can hear it."""
         if not (self.mqtt and self.mqtt.connected.is_set() and self.launcher_status == LauncherStatus.ALIVE.value):
             return False
-        self.mqtt.publish(self.topics.launcher_cmd, payload).wait_for_publish(STOP_WAIT)
+        self.mqtt.publish(self.own.cmd, payload).wait_for_publish(STOP_WAIT)
         return True
 
     def _stop_cps(self, view: FleetView) -> None:
@@ -393,7 +397,7 @@ class Up:
 
 @click.command(name="up", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--cps", type=click.IntRange(0, 1000), default=3, show_default=True,
-              help="Number of charge points (ids CP_0001…).")
+              help="Number of charge points (ids CP_0001…, see --id-prefix).")
 @click.option("--csms", metavar="URL", help="Central System to connect to (ws:// or wss://; {id} stands for "
                                             "the charge point id, else <URL>/<id>); default: start the demo "
                                             "CSMS on --csms-port.")
@@ -420,11 +424,17 @@ class Up:
               help="Charge points per process (above 1: packed processes, for large fleets).")
 @click.option("--ramp", type=click.FloatRange(min=0, min_open=True), metavar="N",
               help="Start the charge points at N per second (default: all at once).")
+@click.option("--launcher", "launcher_name", default="", metavar="NAME", callback=checked_launcher_name,
+              help="Use the named launcher NAME (started with --name NAME if none is Alive), one of several "
+                   "sharing the broker; default: the unnamed one.")
+@click.option("--id-prefix", default="CP_", show_default=True,
+              help="Charge point ids are PREFIX0001…: give each host's fleet its own (ids are unique across "
+                   "the launchers of a broker).")
 @click.option("--keep-fleet", is_flag=True,
               help="On exit, leave the charge points and what `up` started for them running.")
 def up(cps: int, csms: str | None, csms_port: int, broker: str, cp_type: str, connectors: int,
        versions: tuple[str, ...], workdir: Path, broker_certfile: str | None, broker_keyfile: str | None,
-       keep_fleet: bool, cps_per_process: int, ramp: float | None,
+       keep_fleet: bool, cps_per_process: int, ramp: float | None, launcher_name: str, id_prefix: str,
        **mqtt: str | None) -> None:
     """Start broker, demo CSMS, launcher and N charge points as needed; show every charge
     point on the broker live.
@@ -434,23 +444,26 @@ def up(cps: int, csms: str | None, csms_port: int, broker: str, cp_type: str, co
     embedded broker started for a URL with user:password admits only that user; for
     mqtts:// it serves TLS with --broker-certfile/--broker-keyfile.
     """
+    ids = [f"{id_prefix}{i:04d}" for i in range(1, cps + 1)]
     try:
         access = resolve(broker, **access_options(mqtt))
         broker_url = access.url
         if csms:
             validate_central_system(csms, "--csms")
+        for cp_id in ids[:1] + ids[-1:]:  # the shortest and the longest
+            validate_cp_id(cp_id, "--id-prefix")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     workdir.mkdir(parents=True, exist_ok=True)
     run = Up(access, csms, workdir, (broker_certfile or "", broker_keyfile or ""), keep_fleet=keep_fleet,
-             csms_port=csms_port, cps_per_process=cps_per_process)
+             csms_port=csms_port, cps_per_process=cps_per_process, launcher_name=launcher_name)
     for sig in STOP_SIGNALS:
         signal.signal(sig, run.request_stop)
     parts: dict[str, str] = {}
-    ids = [f"CP_{i:04d}" for i in range(1, cps + 1)]
     view = FleetView(Topics(), ids, header=lambda: (
         f"ocpp-simu up · broker {broker_url} ({parts.get('broker')}) · CSMS {run.csms_text(view)} "
-        f"· launcher {run.launcher_status or '?'} ({parts.get('launcher')})"))
+        f"· launcher {launcher_name + ' ' if launcher_name else ''}{run.launcher_status or '?'} "
+        f"({parts.get('launcher')})"))
     try:
         parts["broker"] = run.start_broker()
         run.connect(view)

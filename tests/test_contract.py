@@ -281,6 +281,17 @@ def test_bad_launcher_names_are_refused(name):
         validate_launcher_name(name)
 
 
+def test_setup_files_may_name_their_launcher():
+    entries = [{"id": "W1", "central_system": "ws://h/"}]
+    setup = Setup.parse(json.dumps({"launcher": "west", "charge_points": entries}))
+    assert setup.launcher == "west"
+    assert Setup.parse(setup.to_json()) == setup
+    plain = Setup.parse(json.dumps({"charge_points": entries}))
+    assert plain.launcher == "" and "launcher" not in json.loads(plain.to_json())
+    with pytest.raises(PayloadError, match="launcher: invalid launcher name"):
+        Setup.parse(json.dumps({"launcher": "a/b", "charge_points": entries}))
+
+
 # -- broker URLs ----------------------------------------------------------
 
 @pytest.mark.parametrize("url, expected", [

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 
 import psutil
 import pytest
+from click.testing import CliRunner
 
+from cp_simu.cli import main
 from cp_simu.topics import Topics
 from tests.launcher.conftest import BOOT_WAIT, definition
-from tests.procs import ocpp_simu, wait_until
+from tests.launcher.test_up import _all_gone, _reap, _up, _up_processes
+from tests.procs import free_port, managed, wait_until
 
 T = Topics()
 
@@ -44,11 +46,13 @@ def test_unnamed_launchers_charge_points_say_so(launcher_factory, csms):
     assert run.info()["name"] == ""
 
 
-def test_launcher_name_is_validated_like_an_id(tmp_path):
-    result = subprocess.run(ocpp_simu("launcher", "--name", "../x", "--workdir", str(tmp_path)),
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert "invalid launcher name '../x'" in result.stderr
+@pytest.mark.parametrize("command", [["launcher"], ["up"]])
+def test_launcher_name_is_validated_like_an_id(tmp_path, command):
+    option = "--name" if command == ["launcher"] else "--launcher"
+    result = CliRunner().invoke(main, [*command, option, "../x", "--workdir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "invalid launcher name '../x'" in result.output
+    assert not list(tmp_path.iterdir()), "nothing started, nothing written"
 
 
 def test_two_named_launchers_share_a_broker(launcher_factory, csms, tmp_path):
@@ -84,3 +88,74 @@ def test_two_named_launchers_share_a_broker(launcher_factory, csms, tmp_path):
     west.wait_status("W1", "Dead", pid=w1["pid"])
     west.wait_running(0)
     assert json.loads(west.rec.last(T.cp_status("E1")))["status"] == "Accepted"
+
+
+def test_up_starts_and_drives_a_named_launcher(tmp_path, recorder_factory):
+    port = free_port()
+    workdir = tmp_path / "up"
+    args = _up(workdir, 2, "--launcher", "east", "--id-prefix", "EAST_", port=port)
+    started: list[psutil.Process] = []
+    try:
+        with managed(args, log=tmp_path / "up.out") as up:
+            wait_until(lambda: "2/2 Accepted" in up.output() or not up.alive(), 60, what="2/2 Accepted")
+            started = _up_processes(up.pid, workdir)
+            assert "launcher east Alive" in up.output()
+            rec = recorder_factory(f"mqtt://127.0.0.1:{port}")
+            status = rec.wait_json(T.cp_status("EAST_0002"), lambda d: d.get("status") == "Accepted")
+            assert status["launcher"] == "east"
+            wait_until(lambda: rec.last(T.launcher("east").status) == b"Alive", 5, what="east Alive")
+            assert rec.last(T.launcher_status) is None, "no unnamed launcher was started"
+            up.signal(signal.SIGINT)
+            assert up.wait(30) == 0, up.output()
+            assert "stopping 2 charge point(s)" in up.output()
+        _all_gone(started)
+    finally:
+        _reap(started, workdir)
+
+
+def test_a_restarted_named_launcher_adopts_only_its_own(launcher_factory, csms):
+    """Same workdir, other name: the running CP is east's, west neither adopts, kills, marks
+    Dead, removes nor restarts it; east, back, adopts it."""
+    east = launcher_factory(name="east")
+    east.start(definition("E1", csms.url))
+    e1 = east.wait_status("E1", "Accepted", BOOT_WAIT)
+    east.send({"type": "close"})
+    assert east.proc.wait(10) == 0
+
+    west = launcher_factory(name="west")
+    west.wait_running(0)
+    west.kill("E1")
+    assert "alive under launcher 'east'" in west.wait_error("E1: not running here")["error"]
+    west.start(definition("E1", csms.url))
+    west.wait_error("E1: not started")
+    west.rec.publish(T.cp_status("E1"), b"", retain=True)  # the removal protocol, wrongly applied
+    west.wait_error("E1: not removed")
+    assert west.instance("E1").is_dir() and psutil.pid_exists(e1["pid"])
+    west.rec.publish(T.cp_status("E1"), json.dumps(e1), retain=True)  # put it back
+    west.send({"type": "close"})
+    assert west.proc.wait(10) == 0
+
+    again = launcher_factory(name="east")
+    again.wait_running(1)
+    again.kill("E1")
+    again.wait_status("E1", "Dead", pid=e1["pid"])
+
+
+def test_a_setup_file_names_its_launcher(launcher_factory, csms, tmp_path, broker):
+    east = launcher_factory(name="east", workdir=tmp_path / "east")
+    east.start(definition("E1", csms.url))
+    east.wait_status("E1", "Accepted", BOOT_WAIT)
+    setup = tmp_path / "west.json"
+    setup.write_text(json.dumps({"launcher": "west",
+                                 "charge_points": [definition("W1", csms.url), definition("E1", csms.url)]}))
+
+    for name in ([], ["--name", "north"]):
+        wrong = CliRunner().invoke(main, ["launcher", "--broker", broker.url, "--workdir", str(tmp_path / "x"),
+                                          "--setup", str(setup), *name])
+        assert wrong.exit_code == 1
+        assert "meant for launcher west; run with --name west" in wrong.output
+
+    west = launcher_factory("--setup", str(setup), name="west", workdir=tmp_path / "west")
+    assert west.wait_status("W1", "Accepted", BOOT_WAIT)["launcher"] == "west"
+    assert "alive under launcher 'east'" in west.wait_error("E1: not started")["error"]
+    west.wait_running(1)
