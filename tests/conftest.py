@@ -91,7 +91,14 @@ def start_mosquitto(tmp: Path, *, users: dict[str, str] | None = None,
         lines += [f"cafile {tls.ca}", f"certfile {tls.cert}", f"keyfile {tls.key}",
                   f"require_certificate {'true' if tls.require_certificate else 'false'}"]
     conf.write_text("\n".join(lines) + "\n")
-    with managed([MOSQUITTO, "-c", str(conf)], log=tmp / f"mosquitto-{port}.log") as proc:
+    yield from run_mosquitto(conf, port, tls=tls is not None)
+
+
+def run_mosquitto(conf: Path, port: int, *, tls: bool = False) -> Iterator[Broker]:
+    """Mosquitto with the configuration file `conf`, which makes it listen on `port`."""
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (make test installs it)")
+    with managed([MOSQUITTO, "-c", str(conf)], log=conf.with_suffix(".log")) as proc:
         wait_until(lambda: port_open(port) or not proc.alive(), 10, what="mosquitto")
         assert proc.alive(), proc.output()
         yield Broker(f"{'mqtts' if tls else 'mqtt'}://127.0.0.1:{port}", port, "mosquitto", proc)
