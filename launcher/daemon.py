@@ -516,7 +516,7 @@ class Launcher:
             return
         proc = self._running(cp_id)
         identity = None if proc else self.instances.identity(cp_id)  # another launcher's, in our workdir
-        pid = proc.pid if proc else identity[0] if identity else None
+        pid = proc.pid if proc else identity.pid if identity else None
         if pid is not None:
             self._error(msg.topic, f"{cp_id}: not removed, its process (pid {pid}) is running; "
                         "kill it first", msg.payload)
