@@ -26,6 +26,7 @@ class TopicKind(StrEnum):
     CONNECTOR_CAR = "connectors/car"
     CONNECTOR_ID_TAG = "connectors/id_tag"
     CONNECTOR_FAULTED = "connectors/faulted"
+    SCENARIO_STATUS = "scenario/status"
 
 
 _CP_LEAVES = {"status": TopicKind.CP_STATUS, "cmd": TopicKind.CP_CMD, "error": TopicKind.CP_ERROR,
@@ -188,6 +189,8 @@ class Topics:
             return ParsedTopic(_LAUNCHER_LEAVES[parts[1]], launcher="")
         if len(parts) == 3 and parts[0] == "launchers" and parts[1] and parts[2] in _LAUNCHER_LEAVES:
             return ParsedTopic(_LAUNCHER_LEAVES[parts[2]], launcher=parts[1])
+        if parts == ["scenario", "status"]:
+            return ParsedTopic(TopicKind.SCENARIO_STATUS)
         if len(parts) == 3 and parts[0] == "cps" and parts[2] in _CP_LEAVES and parts[1]:
             return ParsedTopic(_CP_LEAVES[parts[2]], cp_id=parts[1])
         if (len(parts) == 5 and parts[0] == "cps" and parts[1] and parts[2] == "connectors"

@@ -82,7 +82,7 @@ class MqttBridge(QObject):
         client.on_disconnected = lambda: self._on_connection(generation, False)
         t = self.topics
         for topic_filter in (*t.all_launchers, t.all_cp_statuses, t.all_connector_statuses, t.all_cp_errors,
-                             *self._extra_filters):
+                             t.scenario_status, *self._extra_filters):
             client.subscribe(topic_filter, self._handler(generation))
         self._client = client
         self._set_state(ConnectionState.CONNECTING)

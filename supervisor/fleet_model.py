@@ -75,6 +75,13 @@ class OcppLogEvent:
 
 
 @dataclass(frozen=True)
+class ScenarioEvent:
+    """`scenario/status`: the progress of a scenario run (None: cleared)."""
+
+    progress: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
 class Notice:
     """Something the user must see: an `error` topic report, a malformed status, an outcome."""
 
@@ -84,7 +91,7 @@ class Notice:
 
 
 Event = (SessionStart | CpStatusEvent | ConnectorEvent | LauncherEvent | LauncherInfoEvent
-         | OcppConfigEvent | OcppLogEvent | Notice)
+         | OcppConfigEvent | OcppLogEvent | ScenarioEvent | Notice)
 
 
 def parse_message(topics: Topics, topic: str, payload: bytes) -> Event | None:
@@ -93,7 +100,8 @@ def parse_message(topics: Topics, topic: str, payload: bytes) -> Event | None:
     if parsed is None:
         return None
     kind, cp_id, launcher = parsed.kind, parsed.cp_id or "", parsed.launcher or ""
-    source = cp_id or (f"launcher {launcher}" if launcher else "launcher")
+    source = cp_id or ("scenario" if kind is TopicKind.SCENARIO_STATUS else
+                       f"launcher {launcher}" if launcher else "launcher")
     try:
         if kind is TopicKind.LAUNCHER_STATUS:
             return LauncherEvent(payload.decode("utf-8", "replace").strip() or UNKNOWN, launcher)
@@ -116,6 +124,8 @@ def parse_message(topics: Topics, topic: str, payload: bytes) -> Event | None:
                                            decode_object(payload, "ocpp_config").items()})
         if kind is TopicKind.CP_OCPP_LOG:
             return OcppLogEvent(cp_id, OcppFrame.parse(payload)) if payload else None
+        if kind is TopicKind.SCENARIO_STATUS:
+            return ScenarioEvent(decode_object(payload, "scenario status") if payload else None)
     except PayloadError as exc:
         return Notice(source, f"malformed message on {topic}: {exc}")
     return None

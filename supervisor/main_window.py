@@ -48,6 +48,7 @@ from supervisor.fleet_model import (
     Notice,
     OcppConfigEvent,
     OcppLogEvent,
+    ScenarioEvent,
 )
 from supervisor.fleet_ops import FleetOps
 from supervisor.history import History
@@ -66,6 +67,7 @@ from supervisor.qt_models import (
     FleetTableModel,
     make_proxy,
 )
+from supervisor.scenario_panel import ScenarioPanel
 from supervisor.security_widgets import BrokerSecurityDialog
 from supervisor.settings import SupervisorSettings
 
@@ -189,7 +191,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(bar)
 
         menus = self.menuBar()
-        file_menu = menus.addMenu("&File")
+        file_menu = self.file_menu = menus.addMenu("&File")
         file_menu.addActions([self.load_action, self.save_action])
         self.save_secrets_action = QAction("Save passwords in setup files", self, checkable=True)
         self.save_secrets_action.setStatusTip("Off: saved setup files hold no basic-auth password and no "
@@ -275,8 +277,19 @@ class MainWindow(QMainWindow):
         launchers_dock.setFeatures(dock.features())
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, launchers_dock)
         self.tabifyDockWidget(dock, launchers_dock)
-        dock.raise_()
         self.view_menu.addAction(launchers_dock.toggleViewAction())
+        self.scenario = ScenarioPanel()
+        scenario_dock = self.scenario_dock = QDockWidget("Scenario", self)
+        scenario_dock.setObjectName("scenario_dock")
+        scenario_dock.setWidget(self.scenario)
+        scenario_dock.setFeatures(dock.features())
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, scenario_dock)
+        self.tabifyDockWidget(dock, scenario_dock)
+        dock.raise_()
+        self.view_menu.addAction(scenario_dock.toggleViewAction())
+        self.scenario_action = self._action("Run scenario…", "Ctrl+Shift+S", "Run a scenario file on this broker "
+                                            "and follow its progress", self.run_scenario)
+        self.file_menu.insertAction(self.file_menu.actions()[2], self.scenario_action)
 
     def _build_charts(self) -> None:
         self.charts = ChartsPanel(self.history)
@@ -330,6 +343,7 @@ class MainWindow(QMainWindow):
             self.notice(Notice("supervisor", str(exc)))
             return
         self.settings.broker = access.url  # the next start connects here
+        self.scenario.access = access  # a scenario run goes to the same broker
         self.setWindowTitle(f"ocpp-simu supervisor — {access}")
 
     def _typed_access(self) -> BrokerAccess:
@@ -416,7 +430,9 @@ class MainWindow(QMainWindow):
     def _route_view_events(self, batch: list[Event]) -> None:
         frames: dict[str, list[OcppFrame]] = {}
         for event in batch:
-            if isinstance(event, OcppConfigEvent) and event.cp_id in self.config_dialogs:
+            if isinstance(event, ScenarioEvent):
+                self.scenario.show_progress(event.progress)
+            elif isinstance(event, OcppConfigEvent) and event.cp_id in self.config_dialogs:
                 self.config_dialogs[event.cp_id].show_config(event.config)
             elif isinstance(event, OcppLogEvent) and event.cp_id in self.log_dialogs:
                 frames.setdefault(event.cp_id, []).append(event.frame)
@@ -615,6 +631,12 @@ class MainWindow(QMainWindow):
         self.settings.setup_folder = str(path.resolve().parent)
         return True
 
+    def run_scenario(self) -> None:
+        self.scenario_dock.show()
+        self.scenario_dock.raise_()
+        if not self.scenario.file.text().strip():
+            self.scenario.choose_file()
+
     def load_setup(self, path: Path | None = None) -> bool:
         path = path or self.ask_path(save=False)
         if path is None:
@@ -668,6 +690,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._save_layout()
+        self.scenario.shutdown()
         self.bridge.close(wait=True)  # paho's thread ends before any Qt object of the window
         super().closeEvent(event)
 
