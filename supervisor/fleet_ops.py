@@ -9,11 +9,9 @@ so the GUI thread never blocks. No Qt here: the window wires `publish`, `notify`
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from cp_simu.models import (
     CarInput,
@@ -25,6 +23,7 @@ from cp_simu.models import (
     LauncherCommand,
     LauncherCommandType,
     PayloadError,
+    Setup,
 )
 from cp_simu.topics import Topics
 from supervisor.fleet_model import Fleet, Notice
@@ -67,9 +66,9 @@ class FleetOps:
         asks it to pack that many CPs per process."""
         if not definitions:
             return False
-        command = LauncherCommand(LauncherCommandType.START, definitions, [d.id for d in definitions])
-        packing = {"cps_per_process": cps_per_process} if cps_per_process and cps_per_process > 1 else {}
-        return self._send_launcher(command, f"start {_names(command.ids)}", launcher, packing)
+        command = LauncherCommand(LauncherCommandType.START, definitions, [d.id for d in definitions],
+                                  cps_per_process if cps_per_process and cps_per_process > 1 else None)
+        return self._send_launcher(command, f"start {_names(command.ids)}", launcher)
 
     def kill(self, ids: Iterable[str]) -> bool:
         """Kill the live CPs among `ids`, each through the launcher that runs it; False only if a
@@ -104,17 +103,17 @@ class FleetOps:
     def restart_all(self) -> None:
         self.restart(list(self.fleet.cps))
 
-    def replace_fleet(self, definitions: list[ChargePointDefinition], launcher: str = "") -> None:
+    def replace_fleet(self, setup: Setup) -> None:
         """Load a setup the reference way: kill every CP, clear them all, start the new ones
-        (on the launcher the setup names)."""
+        (on the launcher the setup names, packed as it says)."""
         old = list(self.fleet.cps)
         if not old:
-            self.start(definitions, launcher)
+            self.start(setup.charge_points, setup.launcher, setup.cps_per_process)
             return
 
         def then() -> None:
             self._clear(old, "cleared")
-            self.start(definitions, launcher)
+            self.start(setup.charge_points, setup.launcher, setup.cps_per_process)
 
         if self.kill(old):
             self._after_death("loading the setup", old, then)
@@ -207,10 +206,8 @@ class FleetOps:
             groups.setdefault(entry.launcher if entry else "", []).append(cp_id)
         return groups
 
-    def _send_launcher(self, command: LauncherCommand, what: str, launcher: str = "",
-                       extra: dict[str, Any] | None = None) -> bool:
-        payload = json.dumps({**command.to_dict(), **(extra or {})}, separators=(",", ":"))
-        sent = self._send(self.topics.launcher(launcher).cmd, payload)
+    def _send_launcher(self, command: LauncherCommand, what: str, launcher: str = "") -> bool:
+        sent = self._send(self.topics.launcher(launcher).cmd, command.to_json())
         if sent:
             self._notify(Notice("supervisor", f"sent {what}" + (f" to launcher {launcher}" if launcher else ""),
                                 "info"))

@@ -17,11 +17,11 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
 )
 
+from cp_simu.models import MAX_CPS_PER_PROCESS
 from supervisor.fleet_model import UNKNOWN, LauncherEntry
 
 COLUMNS = ("Launcher", "Status", "Host", "PID", "Running", "Spawn mode", "Work directory", "Version")
 INFO_KEYS = ("host", "pid", "running", "spawn_mode", "workdir", "version")
-MAX_CPS_PER_PROCESS = 4000  # what a launcher accepts (a packed process holds ~4 descriptors per CP)
 
 
 def ordered(launchers: Iterable[LauncherEntry]) -> list[LauncherEntry]:

@@ -655,7 +655,7 @@ class MainWindow(QMainWindow):
                 f"{len(definitions)} of {path.name}?"):
             return False
         self.notice(Notice("supervisor", f"loading {len(definitions)} charge point(s) from {path}", "info"))
-        self.ops.replace_fleet(definitions, setup.launcher)
+        self.ops.replace_fleet(setup)
         self.started.update({d.id: d for d in definitions})
         self._kick_ops()
         return True

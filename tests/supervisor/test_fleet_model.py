@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cp_simu.models import ChargePointDefinition, ConnectorStatus, CpStatus, PayloadError
+from cp_simu.models import ChargePointDefinition, ConnectorStatus, CpStatus, PayloadError, Setup
 from cp_simu.topics import Topics
 from supervisor.fleet_model import (
     ConnectorEvent,
@@ -16,6 +16,7 @@ from supervisor.fleet_model import (
     LauncherEvent,
     Notice,
     OcppLogEvent,
+    ScenarioEvent,
     SessionStart,
     parse_message,
 )
@@ -26,9 +27,9 @@ REFERENCE = Path(__file__).resolve().parent.parent / "fixtures" / "reference"
 T = Topics()
 
 
-def status(cp_id: str, state: str = "Accepted", **kw) -> bytes:
+def status(cp_id: str, state: str = "Accepted", launcher: str = "", **kw) -> bytes:
     definition = ChargePointDefinition(id=cp_id, **kw)
-    return CpStatus.for_definition(definition, 1234, state).to_json().encode()
+    return CpStatus.for_definition(definition, 1234, state, launcher=launcher).to_json().encode()
 
 
 def feed(fleet: Fleet, *messages: tuple[str, bytes]):
@@ -60,6 +61,13 @@ def test_parse_ignores_inputs_and_reports_malformed_statuses() -> None:
     assert isinstance(err, Notice) and err.source == "launcher" and "type: must be one of" in err.text
     assert parse_message(T, T.launcher_status, b"Alive") == LauncherEvent("Alive")
     assert parse_message(T, T.launcher_status, b"") == LauncherEvent("Unknown")
+    assert parse_message(T, T.launcher("lab_b").status, b"Alive") == LauncherEvent("Alive", "lab_b")
+    bad_info = parse_message(T, T.launcher("lab_b").info, b"[]")
+    assert isinstance(bad_info, Notice) and bad_info.source == "launcher lab_b"
+    progress = {"name": "smoke", "state": "running", "step": 2, "steps": 6, "message": "", "failures": []}
+    assert parse_message(T, T.scenario_status, json.dumps(progress).encode()) == ScenarioEvent(progress)
+    assert parse_message(T, T.scenario_status, b"") == ScenarioEvent(None)
+    assert isinstance(parse_message(T, T.scenario_status, b"{"), Notice)
     log = parse_message(T, T.cp_ocpp_log("cp1"), b'{"time": "10:00:00", "direction": "out", '
                                                  b'"message": [2, "1", "Heartbeat", {}]}')
     assert isinstance(log, OcppLogEvent) and log.cp_id == "cp1"
@@ -117,8 +125,8 @@ class FakeBroker:
         self.sent.append((topic, payload, retain))
         return True
 
-    def commands(self) -> list[dict]:
-        return [json.loads(p) for t, p, _ in self.sent if t == T.launcher_cmd]
+    def commands(self, launcher: str = "") -> list[dict]:
+        return [json.loads(p) for t, p, _ in self.sent if t == T.launcher(launcher).cmd]
 
 
 @pytest.fixture
@@ -163,17 +171,32 @@ def test_restart_kills_live_cps_first(ops) -> None:
     assert restart["type"] == "restart" and restart["charge_points"][0]["nb_connectors"] == 2
 
 
-def test_replace_fleet_kills_clears_then_starts(ops) -> None:
+def test_replace_fleet_kills_clears_then_starts_on_the_setups_launcher(ops) -> None:
     fleet_ops, fleet, fake = ops
     new = [ChargePointDefinition(id="n1"), ChargePointDefinition(id="n2")]
-    fleet_ops.replace_fleet(new)
+    fleet_ops.replace_fleet(Setup(new, launcher="lab", cps_per_process=4))
     assert fake.commands()[-1]["type"] == "kill"
     feed(fleet, (T.cp_status("a"), status("a", "Dead", nb_connectors=2)))
     fleet_ops.poll()
     cleared = [t for t, _, r in fake.sent if r]
     assert T.cp_status("a") in cleared and T.cp_status("d") in cleared
-    start = fake.commands()[-1]
+    assert all(c["type"] == "kill" for c in fake.commands())  # the start went to the setup's launcher
+    start = fake.commands("lab")[-1]
     assert start["type"] == "start" and [e["id"] for e in start["charge_points"]] == ["n1", "n2"]
+    assert start["cps_per_process"] == 4
+
+
+def test_kill_and_restart_go_to_each_cps_own_launcher(ops) -> None:
+    fleet_ops, fleet, fake = ops
+    feed(fleet, (T.cp_status("b1"), status("b1", launcher="lab_b")),
+         (T.cp_status("b2"), status("b2", launcher="lab_b")))
+    fleet_ops.kill(["a", "b1", "b2"])
+    assert [c["charge_points"] for c in fake.commands()] == [[{"id": "a"}]]
+    assert [c["charge_points"] for c in fake.commands("lab_b")] == [[{"id": "b1"}, {"id": "b2"}]]
+    feed(fleet, (T.cp_status("b1"), status("b1", "Dead", launcher="lab_b")))
+    fleet_ops.restart(["b1"])
+    restart = fake.commands("lab_b")[-1]
+    assert restart["type"] == "restart" and [e["id"] for e in restart["charge_points"]] == ["b1"]
 
 
 def test_setup_file_round_trip_in_reference_shape(tmp_path: Path) -> None:
