@@ -100,3 +100,7 @@ def test_two_hosts_through_a_mosquitto_bridge_are_one_fleet_on_one_tree(bridged,
         fleet.apply(e for m in list(observer.messages) if (e := parse_message(T, m.topic, m.payload)))
         assert {"E1", "W1"} <= set(fleet.cps)
         assert fleet.get("W1").status.launcher == "west" and fleet.get("E1").status.launcher == "east"
+
+
+def test_the_documented_bridge_configuration_is_the_tested_one():
+    assert BRIDGE_CONF.read_text().rstrip() in (REPO / "docs" / "multi-host.md").read_text()
