@@ -19,9 +19,10 @@ from tests.procs import free_port, managed, wait_until
 T = Topics()
 
 
-@pytest.mark.parametrize("spawn_mode", ["fork", "subprocess"])
-def test_named_launcher_serves_its_own_topics_and_names_itself(launcher_factory, csms, spawn_mode):
-    east = launcher_factory("--spawn-mode", spawn_mode, name="east")
+@pytest.mark.parametrize("options", [("--spawn-mode", "fork"), ("--spawn-mode", "subprocess"),
+                                     ("--cps-per-process", "2")], ids=["fork", "subprocess", "packed"])
+def test_named_launcher_serves_its_own_topics_and_names_itself(launcher_factory, csms, options):
+    east = launcher_factory(*options, name="east")
     assert east.info()["name"] == "east"
     assert east.rec.last(T.launcher("east").status) == b"Alive"
     assert east.rec.last(T.launcher_status) is None, "the unnamed launcher's topics stay untouched"
