@@ -14,6 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import click
+
 from cp_simu.broker_access import BrokerAccess
 from cp_simu.models import LauncherCommand, LauncherCommandType
 from cp_simu.mqtt import Message, MqttClient
@@ -102,16 +104,16 @@ class Environment:
     def stop_csms(self) -> None:
         try:
             self.up.stop_csms()
-        except Exception as exc:  # click.ClickException: its text says why
-            raise ActionFailed(str(exc)) from None
+        except click.ClickException as exc:
+            raise ActionFailed(exc.format_message()) from None
 
     def start_csms(self) -> None:
         if self.up.csms_ports is None:
             raise ActionFailed("no demo CSMS was started here (the CSMS was given with --csms)")
         try:
             self.up.start_csms()
-        except Exception as exc:
-            raise ActionFailed(str(exc)) from None
+        except click.ClickException as exc:
+            raise ActionFailed(exc.format_message()) from None
 
     def http(self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
              timeout: float = HTTP_TIMEOUT) -> tuple[int, Any]:
