@@ -25,7 +25,6 @@ from .observer import Observer
 POLL = 0.1
 AC_CAR = {"cable": 32.0, "consumption_l1": 16.0, "consumption_l2": 16.0, "consumption_l3": 16.0}
 DC_CAR = {"cable": 150_000.0, "consumption_l1": 50_000.0}
-START_BATCH_PERIOD = 0.1  # s between the start commands of a `rate`-paced start
 ERRORS_SHOWN = 3
 STATUS_WAIT = 5.0
 SHOWN_CHARS = 200  # of what a passed step saw, in its progress line (the JUnit report has it all)
@@ -179,17 +178,11 @@ class Runner:
                 ChargePointDefinition.from_dict(entry)
         except PayloadError as exc:
             raise ActionFailed(f"bad charge point definition: {exc}") from None
-        options = {"cps_per_process": args["cps_per_process"]} if "cps_per_process" in args else {}
+        options = {key: args[key] for key in ("cps_per_process", "ramp") if key in args}
         self.observer.watch(ids)
         self.started += [i for i in ids if i not in self.started]
         self.cp_types.update(dict.fromkeys(ids, cp_type))
-        rate = args.get("rate")
-        # Paced: a start command every START_BATCH_PERIOD, or per packed process of charge points.
-        batch = args.get("cps_per_process") or max(1, round(rate * START_BATCH_PERIOD)) if rate else len(entries)
-        for first in range(0, len(entries), batch):
-            if first:
-                self._sleep(batch / rate)
-            self.env.start(entries[first:first + batch], options)
+        self.env.start(entries, options)
         return f"{len(ids)} charge point(s): {ids[0]}" + (f" … {ids[-1]}" if len(ids) > 1 else "")
 
     def _do_kill(self, step: Step) -> str:
