@@ -16,6 +16,8 @@ import time
 
 import psutil
 
+from launcher.spawner import FORK_SERVER_TITLE
+
 from .common import StatusWatch, boot, percentile, stack
 from .idle import cpu_seconds
 from .latency import session
@@ -33,10 +35,12 @@ def measure(count: int = 1000, per_process: int = 500, *, broker: str = "mosquit
             t0 = time.monotonic()
             ids = boot(s, watch, count, timeout=max(300.0, count / 10))
             boot_s = time.monotonic() - t0
-            time.sleep(settle)
             hosts = sorted(set(s.cp_pids()))
+            boot_cpu = cpu_seconds(hosts)
+            time.sleep(settle)
             assert s.launcher is not None
-            helpers = [p.pid for p in psutil.Process(s.launcher.pid).children() if "launcher.spawner" in p.cmdline()]
+            helpers = [p.pid for p in psutil.Process(s.launcher.pid).children()
+                       if FORK_SERVER_TITLE in " ".join(p.cmdline()) or "launcher.spawner" in p.cmdline()]
             pss = sum(psutil.Process(pid).memory_full_info().pss for pid in hosts) / MB
             helper_pss = sum(psutil.Process(pid).memory_full_info().pss for pid in helpers) / MB
             beats_before = sum(1 for _t, _cp, action in s.journal.read() if action == "Heartbeat")
@@ -53,7 +57,8 @@ def measure(count: int = 1000, per_process: int = 500, *, broker: str = "mosquit
             watch.close()
     to_csms, to_status = [r[0] for r in results], [r[1] for r in results]
     return {"count": count, "per_process": per_process, "processes": len(hosts), "broker": broker,
-            "boot_s": boot_s, "pss_per_cp_mb": pss / count, "total_pss_mb": pss, "helper_pss_mb": helper_pss,
+            "boot_s": boot_s, "boot_cpu_ms": boot_cpu / count * 1000, "pss_per_cp_mb": pss / count,
+            "total_pss_mb": pss, "helper_pss_mb": helper_pss,
             "idle_cpu_pct": idle_cpu / elapsed * 100, "window_s": elapsed, "heartbeat_s": heartbeat,
             "heartbeats": beats, "accepted_after": accepted, "sessions": len(results),
             "csms_p50_ms": percentile(to_csms, 50) * 1000, "csms_p95_ms": percentile(to_csms, 95) * 1000,
@@ -63,7 +68,8 @@ def measure(count: int = 1000, per_process: int = 500, *, broker: str = "mosquit
 
 def describe(r: dict) -> str:
     return (f"packed N={r['count']} in {r['processes']} processes of ≤{r['per_process']} ({r['broker']}): "
-            f"all Accepted in {r['boot_s']:.1f} s; PSS {r['pss_per_cp_mb'] * 1024:.0f} KB per CP "
+            f"all Accepted in {r['boot_s']:.1f} s ({r['boot_cpu_ms']:.0f} ms CPU per CP); "
+            f"PSS {r['pss_per_cp_mb'] * 1024:.0f} KB per CP "
             f"(total {r['total_pss_mb']:.0f} MB + fork server {r['helper_pss_mb']:.0f} MB); idle CPU "
             f"{r['idle_cpu_pct']:.1f} % of a core over {r['window_s']:.0f} s with {r['heartbeats']} heartbeats "
             f"(interval {r['heartbeat_s']} s), {r['accepted_after']} still Accepted; car → StartTransaction "

@@ -24,7 +24,7 @@ from cp_simu.config import INSTANCE_FILE, ConfigError, load_config, write_instan
 from cp_simu.logs import FORMAT
 from cp_simu.models import ChargePointDefinition, PayloadError
 from cp_simu.process import write_marker
-from cp_simu.proctitle import cp_title, set_title
+from cp_simu.proctitle import cp_title, packed_title, set_title
 from cp_simu.redact import install_log_filter
 
 # option name -> definition key (options only matter when the instance directory is new)
@@ -154,9 +154,11 @@ def _run_packed(workdirs: list[Path], broker: str | None, verbose: int, options:
     missing = [str(d) for d in workdirs if not (d / INSTANCE_FILE).is_file()]
     if missing:
         raise click.UsageError(f"no {INSTANCE_FILE} in {', '.join(missing)}")
+    members = list(members_of(workdirs))
+    set_title(packed_title([d.name for d in members]))
     route_logging(verbose)
     host = PackedHost(lambda directory: load_instance(directory, broker, access))
-    code = asyncio.run(host.run(list(members_of(workdirs))))
+    code = asyncio.run(host.run(members))
     if code:
         sys.exit(code)
 

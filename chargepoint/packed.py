@@ -6,6 +6,8 @@ its topics, instance directory and state, so nothing on the wire tells it from a
 point with a process of its own. Its MQTT connection is driven by the loop (no thread per
 connection). What a process has only once is kept per member:
 - logging: each member's records go to its own chargepoint.log (`packed_logs`);
+- disk syncs: deferred to a background thread (`cp_simu.durability`), as an fsync on the
+  loop would stall every member;
 - the PID marker: each member's process.json names the host (pid, start time, `packed`)
   while the member runs and is removed when it ends, so "marker present and host alive"
   means "running";
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from chargepoint.packed_logs import CURRENT, ChargePointLog, log_file_handler
+from cp_simu import durability
 from cp_simu.process import host_control_address, remove_marker, start_ticks, write_marker
 
 log = logging.getLogger(__name__)
@@ -69,19 +72,24 @@ class PackedHost:
         self.members: dict[str, Member] = {}
         self.pid = os.getpid()
         self._all_done = asyncio.Event()
+        self._starting = False  # members are still being started: none ending means the end
         self._requests: set[asyncio.Task[Any]] = set()  # control requests being answered
 
     async def run(self, directories: list[Path]) -> int:
         loop = asyncio.get_running_loop()
         loop.set_task_factory(self._task_factory)
         _raise_descriptor_limit()
+        durability.defer_syncs()  # an fsync would stall every member
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.close_all)
         server = await asyncio.start_unix_server(
             self._serve_control, host_control_address(self.pid, start_ticks(self.pid) or 0), limit=REQUEST_LIMIT)
         try:
+            self._starting = True
             for directory in directories:
                 self._start(directory)
+                await asyncio.sleep(0)  # the members started so far connect meanwhile
+            self._starting = False
             if self.members:
                 await self._all_done.wait()
             if self._requests:  # the answer to the kill of the last member still goes out
@@ -147,7 +155,7 @@ class PackedHost:
         remove_marker(member.directory, self.pid)
         member.log.handler.close()
         self.members.pop(member.cp_id, None)
-        if not self.members:
+        if not self.members and not self._starting:
             self._all_done.set()
 
     async def kill(self, cp_id: str) -> bool:

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cp_simu import durability
 from cp_simu.models import ChargePointDefinition, PayloadError
 from cp_simu.security_settings import SECTION_SECURITY, SecuritySettings, SecuritySettingsError
 from cp_simu.topics import DEFAULT_ROOT
@@ -186,7 +187,7 @@ def atomic_write(path: Path, text: str) -> None:
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
-            os.fsync(f.fileno())
+            durability.sync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

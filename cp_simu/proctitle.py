@@ -19,3 +19,10 @@ def set_title(title: str) -> None:
 
 def cp_title(cp_id: str) -> str:
     return f"ocpp-simu cp {cp_id}"
+
+
+def packed_title(cp_ids: list[str]) -> str:
+    """A packed process: `ocpp-simu cps CP_0001…CP_0500 (500)`."""
+    if len(cp_ids) == 1:
+        return f"ocpp-simu cps {cp_ids[0]} (1)"
+    return f"ocpp-simu cps {cp_ids[0]}…{cp_ids[-1]} ({len(cp_ids)})"

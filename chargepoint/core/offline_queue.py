@@ -2,8 +2,8 @@
 
 Every StartTransaction, StopTransaction and transaction MeterValues goes through this
 queue, online or not, so they always reach the CSMS in the order they happened. The file
-is an append-only journal of JSON lines (`add`, `done`, `map`), fsynced on every write,
-so a SIGKILL loses nothing that was accepted. A message about a transaction whose
+is an append-only journal of JSON lines (`add`, `done`, `map`), synced on every write
+(`cp_simu.durability`), so a SIGKILL loses nothing that was accepted. A message about a transaction whose
 CSMS id is not known yet (its start is still queued) carries the transaction's local
 `ref`; the id is filled in from the `map` records when the message is sent.
 """
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cp_simu import durability
 from cp_simu.config import atomic_write
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class OfflineQueue:
     def _write(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._file.flush()
-        os.fsync(self._file.fileno())
+        durability.sync(self._file.fileno())
         self._lines += 1
 
     def _load(self) -> None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 log = logging.getLogger(__name__)
-_TRUSTED_SELF_SIGNED: set[tuple[str, int, bytes]] = set()  # already announced in the log
+# already announced in the log of that charge point (several may share a process)
+_TRUSTED_SELF_SIGNED: set[tuple[str, str, int, bytes]] = set()
 
 
 class SecurityConfigError(ValueError):
@@ -112,8 +113,8 @@ class TransportSecurity:
             cert.verify_directly_issued_by(cert)
         except (InvalidSignature, ValueError, TypeError):  # not self-signed: it must chain to the CA
             return ""
-        if (host, port, der) not in _TRUSTED_SELF_SIGNED:
-            _TRUSTED_SELF_SIGNED.add((host, port, der))
+        if (self.cp_id, host, port, der) not in _TRUSTED_SELF_SIGNED:
+            _TRUSTED_SELF_SIGNED.add((self.cp_id, host, port, der))
             log.warning("tls_allow_self_signed: trusting the self-signed certificate of %s:%d (%s)", host, port,
                         cert.subject.rfc4514_string())
         return ssl.DER_cert_to_PEM_cert(der)

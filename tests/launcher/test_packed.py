@@ -33,7 +33,8 @@ def test_kill_one_of_a_packed_process_leaves_the_others_and_restart_keeps_its_st
     statuses = {i: run.wait_status(i, "Accepted", timeout=BOOT_WAIT) for i in ("P1", "P2", "P3", "P4")}
     host = statuses["P1"]["pid"]
     assert {s["pid"] for s in statuses.values()} == {host}, "one process hosts all four"
-    assert [p.pid for p in cp_processes(run.workdir)] == [host]
+    (process,) = cp_processes(run.workdir)
+    assert process.pid == host and "ocpp-simu cps P1…P4 (4)" in " ".join(process.cmdline())
     assert read_marker(run.instance("P2")) == (host, read_marker(run.instance("P2")).ticks, True)
     for cp_id in ("P1", "P2"):  # each member logs to its own file
         text = (run.instance(cp_id) / "chargepoint.log").read_text()
@@ -123,3 +124,15 @@ def test_up_packs_its_fleet_and_ctrl_c_leaves_nothing(tmp_path):
         assert not cp_processes(workdir)
     finally:
         _reap(started, workdir)
+
+
+def test_packed_command_line_refuses_what_it_cannot_run(tmp_path, capsys):
+    """Several --workdir run existing instances: no definition options, no missing config.ini."""
+    from chargepoint.cli import main
+
+    a, b = tmp_path / "A", tmp_path / "B"
+    assert main(["--workdir", str(a), "--workdir", str(b), "--id", "A"]) == 2
+    assert "give a single --workdir" in capsys.readouterr().err
+    assert main(["--packed", "--workdir", str(a)]) == 2
+    assert f"no config.ini in {a}" in capsys.readouterr().err
+    assert not a.exists() and not b.exists()
