@@ -48,7 +48,7 @@ from cp_simu.mqtt import Message, MqttClient
 from cp_simu.process import read_marker, start_ticks
 from cp_simu.topics import Topics
 
-from . import packed
+from . import name_claim, packed
 from .instances import InstanceError, Instances
 from .pacing import Pacer, PendingStart
 from .spawner import ForkSpawner, Spawner, SpawnRequest, SubprocessSpawner
@@ -128,6 +128,8 @@ class Launcher:
     def run(self) -> int:
         """Serve until `close`, SIGINT, SIGTERM or SIGHUP; the charge points keep running."""
         self._lock_workdir()
+        if self.settings.name and (other := name_claim.other_launcher(self.settings.broker, self.own)):
+            raise LauncherError(other)
         try:
             if self.settings.reset:
                 self._reset()

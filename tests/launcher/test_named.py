@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
+import subprocess
 
 import psutil
 import pytest
@@ -160,3 +162,23 @@ def test_a_setup_file_names_its_launcher(launcher_factory, csms, tmp_path, broke
     assert west.wait_status("W1", "Accepted", BOOT_WAIT)["launcher"] == "west"
     assert "alive under launcher 'east'" in west.wait_error("E1: not started")["error"]
     west.wait_running(1)
+
+
+def test_a_second_launcher_of_the_same_name_is_refused(launcher_factory, tmp_path):
+    east = launcher_factory(name="east", workdir=tmp_path / "a")
+    twin = launcher_factory(name="east", workdir=tmp_path / "b", wait=False)
+    assert twin.proc.wait(30) == 1
+    assert "a launcher named 'east' is already Alive on this broker" in twin.proc.output()
+    assert f"pid {east.proc.pid}" in twin.proc.output()
+    assert [m.payload for m in east.rec.on_topic(T.launcher("east").status)] == [b"Alive"], "east stays Alive"
+    assert east.info()["pid"] == east.proc.pid
+
+
+def test_a_stale_alive_of_a_gone_launcher_of_this_host_is_ignored(launcher_factory, broker, recorder_factory):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    rec = recorder_factory(broker.url)
+    rec.publish(T.launcher("east").status, b"Alive", retain=True)  # its will never fired
+    rec.publish(T.launcher("east").info, json.dumps({"host": socket.gethostname(), "pid": gone.pid}), retain=True)
+    east = launcher_factory(name="east")
+    assert east.info()["pid"] == east.proc.pid

@@ -1,0 +1,65 @@
+"""One launcher per name on a broker: two launchers of the same name (two hosts given the
+same `--name`) would both obey every command and start each charge point twice.
+
+Before it announces itself, a named launcher reads the retained status and info of its own
+topics: `Alive` there means another launcher of that name serves the broker, unless that
+info names this host and a process that is gone (an `Alive` whose will never fired, e.g. a
+broker restarted with persistence after the launcher died).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+
+import psutil
+
+from cp_simu.broker_access import BrokerAccess
+from cp_simu.models import LauncherStatus
+from cp_simu.mqtt import Message, MqttClient
+from cp_simu.topics import LauncherTopics
+
+log = logging.getLogger(__name__)
+
+CONNECT_WAIT = 3.0  # an unreachable broker: no check (the launcher keeps retrying on its own)
+RETAINED_WAIT = 0.5  # retained messages follow the subscription at once; none may exist
+
+
+def other_launcher(access: BrokerAccess, own: LauncherTopics) -> str:
+    """Who else serves `own`'s topics now, else ""."""
+    seen: dict[str, bytes] = {}
+    status_seen, info_seen = threading.Event(), threading.Event()
+
+    def keep(msg: Message) -> None:
+        seen[msg.topic] = msg.payload
+        (status_seen if msg.topic == own.status else info_seen).set()
+
+    client = MqttClient(access, f"ocpp-simu-launcher-check-{socket.gethostname()[:20]}-{os.getpid()}")
+    client.subscribe(own.status, keep)
+    client.subscribe(own.info, keep)
+    try:
+        client.connect(CONNECT_WAIT)
+    except TimeoutError as exc:
+        log.warning("cannot check that no other launcher '%s' runs: %s", own.name, exc)
+        return ""
+    try:
+        if status_seen.wait(RETAINED_WAIT) and seen[own.status] == LauncherStatus.ALIVE.value.encode():
+            info_seen.wait(RETAINED_WAIT)
+        else:
+            return ""
+    finally:
+        client.stop()
+    try:
+        info = json.loads(seen.get(own.info) or b"{}")
+    except ValueError:
+        info = {}
+    host, pid = (info.get("host"), info.get("pid")) if isinstance(info, dict) else (None, None)
+    if host == socket.gethostname() and isinstance(pid, int) and pid != os.getpid() and not psutil.pid_exists(pid):
+        log.info("launcher '%s' (pid %d of this host) is gone though its status says Alive", own.name, pid)
+        return ""
+    return (f"a launcher named '{own.name}' is already Alive on this broker (host {host or '?'}, pid "
+            f"{pid or '?'}); give this one another --name, or, if that launcher is really gone, clear its "
+            f"retained status (mosquitto_pub -r -n -t {own.status})")
