@@ -32,6 +32,7 @@ class CsmsRequests:
         self.message_log = station.message_log
         self.connection = station.connection
         self.security = station.security
+        self.network = station.network
         # GetLog's file name per request id, as announced in the answer: the upload that
         # follows carries that very name, even once the clock has passed the next second
         self._announced_logs: dict[int, str] = {}

@@ -115,6 +115,16 @@ class MqttApi:
         if self._client is not None and self._client.connected.is_set():
             self._client.publish(self.topics.cp_ocpp_log(self.cp_id), record, qos=0)
 
+    def publish_auto(self, record: dict[str, object]) -> None:
+        """One automatic input as applied: not retained, sent only while automatic sessions run."""
+        if self._client is not None:
+            self._client.publish(self.topics.cp_auto(self.cp_id), json.dumps(record, separators=(",", ":")))
+
+    def report_error(self, topic: str, error: str, raw: bytes | str) -> None:
+        """A problem with an input that did not come from MQTT (e.g. an automatic one)."""
+        if self._client is not None:
+            self._client.report_error(self.topics.cp_error(self.cp_id), topic, error, raw)
+
     def set_dead_status(self, status: CpStatus) -> None:
         """The `Dead` status to leave behind (e.g. after a firmware update changed the version);
         the will follows at the next connection."""

@@ -36,3 +36,7 @@ class MqttInputs:
             self.station.close()
         elif command.type is CpCommandType.OCPP_CONFIG:
             self.station.mqtt.publish_ocpp_config(self.station.config.dump())
+        elif command.auto is not None:
+            self.station.auto.configure(command.auto)
+        elif command.network is not None:
+            self.station.network.apply(command.network)

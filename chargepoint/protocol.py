@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from chargepoint.core.message_log import MessageLog
+    from chargepoint.core.network_faults import NetworkFaults
     from chargepoint.core.offline_queue import OfflineQueue
     from chargepoint.model.authorization import IdTagInfo
     from chargepoint.model.connector import StopReason, Transaction, TransactionStopped
@@ -69,6 +70,9 @@ class ProtocolAdapter(Protocol):
     def reboot(self, reason: StopReason) -> None:
         """Drop the connection and register again (Reset, firmware installed: `reason`)."""
 
+    def cut(self) -> None:
+        """An injected network drop: the connection goes without a close frame, to be opened again."""
+
     async def authorize(self, id_tag: str) -> IdTagInfo | None:
         """Ask the CSMS; None when it could not answer."""
 
@@ -112,6 +116,7 @@ class Controller(Protocol):
     message_log: MessageLog
     connection: ConnectionSettings
     security: Security
+    network: NetworkFaults
 
     def set_registration(self, status: str, reason: str = "") -> None:
         """Accepted / Pending / Rejected / Disconnected; `reason` says why it is not Accepted

@@ -20,7 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from chargepoint.auto_runner import AutoRunner
 from chargepoint.core.message_log import MessageLog
+from chargepoint.core.network_faults import NetworkFaults
 from chargepoint.core.offline_queue import OfflineQueue
 from chargepoint.core.timers import Timers, log_failure
 from chargepoint.csms_requests import CsmsRequests
@@ -49,7 +51,7 @@ from chargepoint.status_payloads import connector_status, cp_status
 from chargepoint.tag_authorizer import TagAuthorizer
 from cp_simu.broker_access import BrokerAccess
 from cp_simu.config import INSTANCE_FILE, SECTION_CP, SECTION_SIMULATION, SimuConfig, update_section
-from cp_simu.models import ChargePointDefinition, CpStatus
+from cp_simu.models import ChargePointDefinition
 from cp_simu.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,7 @@ class Station:
         self.registration = "Disconnected"
         self.registration_reason = "connecting"
         self.timers = Timers()  # on the loop run() starts in
+        self.network = NetworkFaults()  # faults injected on the OCPP link (`network` command)
         self.connectors: dict[int, ConnectorStateMachine] = {}
         for n in range(1, d.nb_connectors + 1):
             meter = MeterModel(dc=d.is_dc, phases=d.nb_phases, voltage=d.voltage,
@@ -134,6 +137,9 @@ class Station:
                             dead_status=cp_status(self.definition, "Dead", launcher=self.launcher_name),
                             keepalive=cfg.mqtt.keepalive)
         self.message_log.listeners.append(self.mqtt.publish_ocpp_log)
+        self.auto = AutoRunner(self)
+        self.network.drop_listeners.append(self.adapter.cut)
+        self.network.listeners.append(self._network_changed)
         self.security.changed_listeners.append(self._security_changed)
         self.no_session = asyncio.Event()  # set while no transaction runs (a firmware install waits)
         self.firmware = FirmwareUpdater(
@@ -162,7 +168,7 @@ class Station:
         self.timers.start(loop)
         if connect_mqtt:
             self.mqtt.start(loop, threaded=mqtt_thread)
-        self.mqtt.publish_status(self._status())
+        self.publish_status()
         self._resume_interrupted()
         self._reported_cp_status = self._cp_connector_status()
         self.touch(*self.connectors, save=True)
@@ -228,15 +234,27 @@ class Station:
         if (status, reason) != (self.registration, self.registration_reason):
             log.info("registration: %s%s", status, f" ({reason})" if reason else "")
             self.registration, self.registration_reason = status, reason
-            self.mqtt.publish_status(self._status())
+            self.publish_status()
 
-    def _status(self) -> CpStatus:
-        return cp_status(self.definition, self.registration, self.registration_reason, self.security.status_fields(),
-                         launcher=self.launcher_name)
+    def publish_status(self) -> None:
+        """The CP status as it is now (published if it changed)."""
+        self.mqtt.publish_status(cp_status(
+            self.definition, self.registration, self.registration_reason,
+            {**self.security.status_fields(), **self.auto.status_fields(), "network": self.network.describe()},
+            launcher=self.launcher_name))
 
     def _security_changed(self) -> None:
         """Profile or certificates changed: the CP status shows them."""
-        self.mqtt.publish_status(self._status())
+        self.publish_status()
+
+    def _network_changed(self) -> None:
+        """A fault came or went: the CP status says so, again when a timed one ends."""
+        self.publish_status()
+        left = self.network.next_change()
+        if left is None:
+            self.timers.cancel("network")
+        else:
+            self.timers.set("network", left + 0.01, self._network_changed)
 
     def _install_firmware(self, version: str) -> None:
         """The new version is what the next BootNotification and the CP status carry, also
@@ -244,7 +262,7 @@ class Station:
         update_section(self.directory / INSTANCE_FILE, SECTION_CP, {"firmware_version": version})
         self.definition.extra["firmware_version"] = version
         self.mqtt.set_dead_status(cp_status(self.definition, "Dead", launcher=self.launcher_name))
-        self.mqtt.publish_status(self._status())
+        self.publish_status()
 
     # -- what the services share ----------------------------------------------------------
     def supports(self, feature_profile: str) -> bool:

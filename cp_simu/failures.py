@@ -15,6 +15,10 @@ import ssl
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.frames import Close
 
+# The `network` command's faults (chargepoint.core.network_faults), as the CP status says them.
+INJECTED_DROP = "network down (injected drop)"
+INJECTED_REFUSAL = "connection refused (injected fault)"
+
 _ERRNO_WORDS = {
     errno.ECONNREFUSED: "connection refused",
     errno.ECONNRESET: "connection reset",

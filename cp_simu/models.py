@@ -301,17 +301,21 @@ class LauncherCommandType(StrEnum):
     RESTART = "restart"
     KILL = "kill"
     CLOSE = "close"
+    AUTO = "auto"
 
 
 @dataclass
 class LauncherCommand:
-    """`cp_simu/launcher/cmd`: start/restart carry definitions, kill only ids, close nothing."""
+    """`cp_simu/launcher/cmd`: start/restart carry definitions, kill only ids, close nothing;
+    auto carries ids (none: every charge point of the launcher) and the auto settings."""
 
     type: LauncherCommandType
     charge_points: list[ChargePointDefinition] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     cps_per_process: int | None = None  # start/restart: charge points per process (packed when > 1)
     ramp: float | None = None  # start/restart: charge points started per second (None: all at once)
+    auto: AutoSettings | None = None
+    every_cp: bool = False  # auto without `charge_points`: all of the launcher's charge points
 
     @classmethod
     def parse(cls, raw: bytes | str, defaults: Mapping[str, Any] | None = None) -> Self:
@@ -325,6 +329,8 @@ class LauncherCommand:
         kind = LauncherCommandType(r.string("type", choices=tuple(t.value for t in LauncherCommandType)))
         if kind is LauncherCommandType.CLOSE:
             return cls(kind)
+        if kind is LauncherCommandType.AUTO:
+            return cls._parse_auto(data)
         packing = None if kind is LauncherCommandType.KILL else _cps_per_process(r)
         entries = r.array("charge_points")
         ramp = None if kind is LauncherCommandType.KILL else _ramp(r)
@@ -348,9 +354,26 @@ class LauncherCommand:
             raise PayloadError("; ".join(problems))
         return cls(kind, definitions, ids, packing, ramp)
 
+    @classmethod
+    def _parse_auto(cls, data: dict[str, Any]) -> Self:
+        """Ids as strings or `{"id": ...}` objects, as kill takes them."""
+        settings = AutoSettings.from_dict(data)
+        if "charge_points" not in data:
+            return cls(LauncherCommandType.AUTO, auto=settings, every_cp=True)
+        ids = []
+        for i, entry in enumerate(_Reader(data).array("charge_points")):
+            where = f"charge_points[{i}]"
+            value = _Reader(entry, f"{where}.").raw("id") if isinstance(entry, Mapping) else entry
+            ids.append(validate_cp_id(value, where))
+        return cls(LauncherCommandType.AUTO, ids=ids, auto=settings)
+
     def to_dict(self) -> dict[str, Any]:
         if self.type is LauncherCommandType.CLOSE:
             return {"type": self.type.value}
+        if self.type is LauncherCommandType.AUTO:
+            assert self.auto is not None
+            return {"type": self.type.value, **self.auto.to_dict(),
+                    **({} if self.every_cp else {"charge_points": list(self.ids)})}
         if self.type is LauncherCommandType.KILL:
             return {"type": self.type.value, "charge_points": [{"id": i} for i in self.ids]}
         packing = {} if self.cps_per_process is None else {"cps_per_process": self.cps_per_process}
@@ -461,20 +484,211 @@ class CpStatus(JsonPayload):
 class CpCommandType(StrEnum):
     CLOSE = "close"
     OCPP_CONFIG = "ocpp_config"
+    AUTO = "auto"
+    NETWORK = "network"
 
 
 @dataclass
 class CpCommand:
+    """`cps/<id>/cmd`; `auto` and `network` carry their settings."""
+
     type: CpCommandType
+    auto: AutoSettings | None = None
+    network: NetworkFault | None = None
 
     @classmethod
     def parse(cls, raw: bytes | str) -> Self:
         data = decode_object(raw, "command")
-        value = _Reader(data).string("type", choices=tuple(t.value for t in CpCommandType))
-        return cls(CpCommandType(value))
+        kind = CpCommandType(_Reader(data).string("type", choices=tuple(t.value for t in CpCommandType)))
+        if kind is CpCommandType.AUTO:
+            return cls(kind, auto=AutoSettings.from_dict(data))
+        if kind is CpCommandType.NETWORK:
+            return cls(kind, network=NetworkFault.from_dict(data))
+        return cls(kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        extra = self.auto.to_dict() if self.auto else self.network.to_dict() if self.network else {}
+        return {"type": self.type.value, **extra}
 
     def to_json(self) -> str:
-        return json.dumps({"type": self.type.value})
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------------
+# Automatic sessions and network faults (cps/<id>/cmd, launcher `auto`)
+# ---------------------------------------------------------------------------
+
+AUTO_MODES = ("plug_first", "tag_first", "remote_start")
+EV_PRESETS = ("city_car", "suv", "van", "phev", "dc_800v")
+SEED_MAX = 2**63 - 1
+
+
+def _pair(r: _Reader, key: str, default: tuple[float, float], *, minimum: float = 0.0,
+          maximum: float | None = None) -> tuple[float, float]:
+    """`[low, high]` (or one number for both), within bounds, low <= high."""
+    value = r.raw(key, None)
+    if value is None:
+        return default
+    items = value if isinstance(value, list) else [value]
+    if len(items) not in (1, 2):
+        raise PayloadError(f"{r.where(key)}: expected [low, high] or a number")
+    sub = _Reader({"low": items[0], "high": items[-1]}, f"{r.where(key)}.")
+    low, high = sub.number("low", minimum=minimum), sub.number("high", minimum=minimum)
+    if maximum is not None and high > maximum:
+        raise PayloadError(f"{r.where(key)}: must be <= {maximum:g}, got {high:g}")
+    if low > high:
+        raise PayloadError(f"{r.where(key)}: low {low:g} is above high {high:g}")
+    return low, high
+
+
+def _weights(r: _Reader, key: str, default: dict[str, float], choices: tuple[str, ...], *,
+             allow_empty: bool = False) -> dict[str, float]:
+    """`{name: weight}` with known names and weights >= 0, some of them > 0 (unless empty is allowed)."""
+    value = r.raw(key, None)
+    if value is None:
+        return dict(default)
+    if not isinstance(value, Mapping):
+        raise PayloadError(f"{r.where(key)}: expected an object of {', '.join(choices)} to weights, "
+                           f"got {_json_type(value)}")
+    sub = _Reader(value, f"{r.where(key)}.")
+    weights = {}
+    for name in value:
+        if name not in choices:
+            raise PayloadError(f"{r.where(key)}: unknown {str(name)[:40]!r} (one of {', '.join(choices)})")
+        weights[name] = sub.number(name, minimum=0)
+    if not any(weights.values()) and not (allow_empty and not weights):
+        raise PayloadError(f"{r.where(key)}: needs a weight above 0")
+    return {k: w for k, w in weights.items() if w > 0}
+
+
+def _tags(r: _Reader, key: str, default: tuple[str, ...], *, allow_empty: bool) -> tuple[str, ...]:
+    value = r.raw(key, None)
+    if value is None:
+        return default
+    if not isinstance(value, list) or (not value and not allow_empty):
+        raise PayloadError(f"{r.where(key)}: expected a{'n' if allow_empty else ' non-empty'} array of id tags")
+    sub = _Reader({str(i): v for i, v in enumerate(value)}, f"{r.where(key)}[")
+    return tuple(sub.string(str(i), non_empty=True, max_length=max(ID_TAG_MAX_LENGTH.values()))
+                 for i in range(len(value)))
+
+
+@dataclass(frozen=True)
+class AutoSettings:
+    """How a charge point's automatic sessions come and go (the `auto` command).
+
+    Times in seconds, `rate` in arrivals per hour for the whole charge point, energy in kWh,
+    SoC in %. A `profile` scales the rate over `profile_period` seconds (24 factors: one per
+    hour of a day), starting `profile_offset` seconds into it, so a seed alone fixes the
+    sequence of inputs whatever the time of day it runs."""
+
+    enabled: bool = True
+    seed: int | None = None  # None: the charge point picks one and reports it
+    rate: float = 4.0
+    profile: tuple[float, ...] = ()
+    profile_period: float = 86400.0
+    profile_offset: float = 0.0
+    dwell: tuple[float, float] = (300.0, 1800.0)
+    tag_delay: tuple[float, float] = (1.0, 5.0)
+    energy_kwh: tuple[float, float] = (5.0, 40.0)
+    soc: tuple[float, float] = (10.0, 60.0)
+    ev: dict[str, float] = field(default_factory=lambda: dict.fromkeys(EV_PRESETS, 1.0))
+    mix: dict[str, float] = field(default_factory=lambda: {"plug_first": 0.6, "tag_first": 0.3,
+                                                           "remote_start": 0.1})
+    id_tags: tuple[str, ...] = tuple(f"AUTO_{n:04d}" for n in range(1, 21))
+    invalid_share: float = 0.0
+    invalid_tags: tuple[str, ...] = ("BAD_0001", "BAD_0002", "BAD_0003")
+    car_current: float = 16.0  # A per phase a car without EV model draws (AC)
+    car_power: float = 50000.0  # W a car without EV model draws (DC)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str = "") -> Self:
+        """Every key optional (`type` and `charge_points` are the commands' own)."""
+        r = _Reader(data, path)
+        known = {f.name for f in fields(cls)} | {"type", "charge_points"}
+        unknown = [k for k in data if k not in known]
+        if unknown:
+            raise PayloadError(f"{path}{str(unknown[0])[:40]}: unknown auto setting")
+        base = cls()
+        profile = r.raw("profile", [])
+        if not isinstance(profile, list) or (profile and not any(
+                isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in profile)):
+            raise PayloadError(f"{r.where('profile')}: expected an array of factors >= 0, one above 0")
+        sub = _Reader({str(i): v for i, v in enumerate(profile)}, f"{r.where('profile')}[")
+        return cls(
+            enabled=r.boolean("enabled", True),
+            seed=r.integer("seed", None, minimum=0, maximum=SEED_MAX),
+            rate=r.number("rate", base.rate, positive=True),
+            profile=tuple(sub.number(str(i), minimum=0) for i in range(len(profile))),
+            profile_period=r.number("profile_period", base.profile_period, positive=True),
+            profile_offset=r.number("profile_offset", base.profile_offset, minimum=0),
+            dwell=_pair(r, "dwell", base.dwell),
+            tag_delay=_pair(r, "tag_delay", base.tag_delay),
+            energy_kwh=_pair(r, "energy_kwh", base.energy_kwh),
+            soc=_pair(r, "soc", base.soc, maximum=100.0),
+            ev=_weights(r, "ev", base.ev, EV_PRESETS, allow_empty=True),
+            mix=_weights(r, "mix", base.mix, AUTO_MODES),
+            id_tags=_tags(r, "id_tags", base.id_tags, allow_empty=False),
+            invalid_share=r.number("invalid_share", base.invalid_share, minimum=0),
+            invalid_tags=_tags(r, "invalid_tags", base.invalid_tags, allow_empty=True),
+            car_current=r.number("car_current", base.car_current, positive=True),
+            car_power=r.number("car_power", base.car_power, positive=True),
+        )._checked(r)
+
+    def _checked(self, r: _Reader) -> Self:
+        if self.invalid_share > 1:
+            raise PayloadError(f"{r.where('invalid_share')}: must be <= 1, got {self.invalid_share:g}")
+        if self.invalid_share > 0 and not self.invalid_tags:
+            raise PayloadError(f"{r.where('invalid_tags')}: needed for an invalid_share above 0")
+        if self.dwell[0] <= 0:
+            raise PayloadError(f"{r.where('dwell')}: must be > 0")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()
+                if not (k == "seed" and v is None)}
+
+    def with_seed(self, seed: int) -> AutoSettings:
+        return AutoSettings(**{**{f.name: getattr(self, f.name) for f in fields(self)}, "seed": seed})
+
+
+def derived_seed(seed: int, cp_id: str) -> int:
+    """One charge point's seed in a fleet-wide run: the same (seed, id) always gives the same."""
+    digest = hashlib.sha256(f"{seed}:{cp_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & SEED_MAX
+
+
+class NetworkAction(StrEnum):
+    DROP = "drop"
+    REFUSE = "refuse"
+    LATENCY = "latency"
+    RESTORE = "restore"
+
+
+@dataclass(frozen=True)
+class NetworkFault:
+    """A fault injected on the charge point's OCPP link; `duration` None: until `restore`."""
+
+    action: NetworkAction
+    duration: float | None = None
+    latency_ms: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        r = _Reader(data)
+        action = NetworkAction(r.string("action", choices=tuple(a.value for a in NetworkAction)))
+        latency = r.number("latency_ms", None, minimum=0)
+        if action is NetworkAction.LATENCY and latency is None:
+            raise PayloadError("latency_ms: missing (the latency to add, in ms)")
+        return cls(action, r.number("duration", None, positive=True), latency or 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"action": self.action.value}
+        if self.duration is not None:
+            data["duration"] = self.duration
+        if self.action is NetworkAction.LATENCY:
+            data["latency_ms"] = self.latency_ms
+        return data
 
 
 # ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ class TopicKind(StrEnum):
     CP_ERROR = "error"
     CP_OCPP_CONFIG = "ocpp_config"
     CP_OCPP_LOG = "ocpp_log"
+    CP_AUTO = "auto"
     CONNECTOR_STATUS = "connectors/status"
     CONNECTOR_CAR = "connectors/car"
     CONNECTOR_ID_TAG = "connectors/id_tag"
@@ -30,7 +31,8 @@ class TopicKind(StrEnum):
 
 
 _CP_LEAVES = {"status": TopicKind.CP_STATUS, "cmd": TopicKind.CP_CMD, "error": TopicKind.CP_ERROR,
-              "ocpp_config": TopicKind.CP_OCPP_CONFIG, "ocpp_log": TopicKind.CP_OCPP_LOG}
+              "ocpp_config": TopicKind.CP_OCPP_CONFIG, "ocpp_log": TopicKind.CP_OCPP_LOG,
+              "auto": TopicKind.CP_AUTO}
 _CONNECTOR_LEAVES = {"status": TopicKind.CONNECTOR_STATUS, "car": TopicKind.CONNECTOR_CAR,
                      "id_tag": TopicKind.CONNECTOR_ID_TAG, "faulted": TopicKind.CONNECTOR_FAULTED}
 _LAUNCHER_LEAVES = {"status": TopicKind.LAUNCHER_STATUS, "cmd": TopicKind.LAUNCHER_CMD,
@@ -131,6 +133,10 @@ class Topics:
     def cp_ocpp_log(self, cp_id: str) -> str:
         return f"{self.cp(cp_id)}/ocpp_log"
 
+    def cp_auto(self, cp_id: str) -> str:
+        """The automatic inputs a charge point applies (while automatic sessions run)."""
+        return f"{self.cp(cp_id)}/auto"
+
     # -- connectors -------------------------------------------------------
     def connector(self, cp_id: str, n: int | str) -> str:
         return f"{self.cp(cp_id)}/connectors/{n}"
@@ -159,6 +165,10 @@ class Topics:
     @property
     def all_connector_statuses(self) -> str:
         return f"{self.root}/cps/+/connectors/+/status"
+
+    @property
+    def all_cp_auto(self) -> str:
+        return f"{self.root}/cps/+/auto"
 
     @property
     def all_cp_errors(self) -> str:

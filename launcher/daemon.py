@@ -22,6 +22,7 @@ import fcntl
 import logging
 import os
 import queue
+import random
 import signal
 import socket
 import time
@@ -34,7 +35,10 @@ from cp_simu import __version__
 from cp_simu.broker_access import BrokerAccess
 from cp_simu.config import ConfigError, SimuConfig
 from cp_simu.models import (
+    SEED_MAX,
     ChargePointDefinition,
+    CpCommand,
+    CpCommandType,
     CpRegistration,
     CpStatus,
     LauncherCommand,
@@ -43,6 +47,7 @@ from cp_simu.models import (
     LauncherStatus,
     PayloadError,
     Setup,
+    derived_seed,
 )
 from cp_simu.mqtt import Message, MqttClient
 from cp_simu.process import read_marker, start_ticks
@@ -323,6 +328,8 @@ class Launcher:
                         cps_per_process=command.cps_per_process, ramp=command.ramp)
         elif command.type is LauncherCommandType.KILL:
             self._kill(command.ids, raw=msg.payload)
+        elif command.type is LauncherCommandType.AUTO:
+            self._auto(command, raw=msg.payload)
         else:
             log.info("close command: exiting, charge points keep running")
             self._stopping = True
@@ -494,6 +501,24 @@ class Launcher:
             if cp_id in killed:
                 log.info("killed charge point %s (in packed process %d)", cp_id, pid)
         self._info_dirty = True
+
+    def _auto(self, command: LauncherCommand, *, raw: bytes | str) -> None:
+        """Automatic sessions on (or off) for many charge points: each gets its own `auto`
+        command, with a seed derived from the command's seed and its id."""
+        assert command.auto is not None
+        settings = command.auto
+        seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(SEED_MAX)
+        ids = sorted(self.processes) if command.every_cp else command.ids
+        sent = 0
+        for cp_id in ids:
+            if self._running(cp_id) is None:
+                self._error(self.own.cmd, f"{cp_id}: not running, no automatic sessions", raw)
+                continue
+            cp_command = CpCommand(CpCommandType.AUTO, auto=settings.with_seed(derived_seed(seed, cp_id)))
+            self.mqtt.publish(self.topics.cp_cmd(cp_id), cp_command.to_json())
+            sent += 1
+        log.info("automatic sessions %s for %d charge point(s), seed %d", "on" if settings.enabled else "off",
+                 sent, seed)
 
     def _not_running(self, cp_id: str, raw: bytes | str) -> None:
         """kill of a CP without a process: correct a stale retained status, else say so."""

@@ -33,9 +33,12 @@ from cp_simu.broker_access import BrokerAccess, access_options, mqtt_options, re
 from cp_simu.models import (
     MAX_CPS_PER_PROCESS,
     OCPP_VERSIONS,
+    AutoSettings,
     LauncherCommand,
     LauncherCommandType,
     LauncherStatus,
+    PayloadError,
+    decode_object,
     validate_central_system,
     validate_cp_id,
 )
@@ -47,8 +50,10 @@ from .cli import checked_launcher_name
 from .daemon import KILL_WAIT
 from .fleetview import FleetView
 from .instances import Instances
+from .remote_starts import RemoteStarts
 
 DEMO_CSMS_PORT = 9000
+AUTO_WAIT = 120.0  # s `up --auto` waits for its charge points to be up before starting their sessions
 # Closing the terminal (SIGHUP) stops `up` like Ctrl+C does.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STOP_WAIT = 5.0
@@ -133,6 +138,7 @@ class Up:
         self.started: list[tuple[str, subprocess.Popen[bytes]]] = []  # what we stop, in reverse
         self.cp_ids: list[str] = []  # the charge points we asked for (not those already running)
         self.mqtt: MqttClient | None = None
+        self.remote_starts: RemoteStarts | None = None
         self.launcher_status: str = ""
         self._logs: list[IO[bytes]] = []
         self._stop = threading.Event()
@@ -286,6 +292,23 @@ class Up:
                                   else "stops every charge point of its launcher and everything `up` started"))
         return lines
 
+    def start_auto(self, settings: AutoSettings, ids: list[str], view: FleetView) -> None:
+        """Automatic sessions on every charge point of the fleet once it is up (through the
+        launcher: per-CP seeds derived from the seed); remote starts answered through the
+        demo CSMS when `up` started it."""
+        assert self.mqtt is not None
+        if self.api_url:
+            self.remote_starts = RemoteStarts(self.mqtt, self.topics, self.api_url)
+        try:
+            self._wait(lambda: all(view.running(i) for i in ids), AUTO_WAIT, "the charge points to be up")
+        except (click.ClickException, click.Abort) as exc:
+            if not self._stop.is_set():
+                _say(f"automatic sessions not started: {exc}", err=True)
+            return
+        command = LauncherCommand(LauncherCommandType.AUTO, ids=ids, auto=settings)
+        if not self._command(command.to_json()):
+            _say("automatic sessions not started: no launcher is Alive", err=True)
+
     # -- running ----------------------------------------------------------
     def show(self, view: FleetView) -> None:
         """Draw the view until Ctrl+C / SIGTERM."""
@@ -317,6 +340,8 @@ class Up:
             self._leave_running()
         else:
             self._stop_cps(view)
+        if self.remote_starts:
+            self.remote_starts.close()
         if self.mqtt:
             self.mqtt.stop()
         for name, proc in reversed([] if self.keep_fleet else self.started):
@@ -395,6 +420,28 @@ class Up:
                         proc.kill()
 
 
+def auto_options(seed: int | None, rate: float | None, more: str | None) -> AutoSettings:
+    """The `auto` settings `up --auto` gives its fleet (usage errors for bad ones)."""
+    data: dict[str, object] = {}
+    if more:
+        text = more
+        if not more.lstrip().startswith("{"):
+            try:
+                text = Path(more).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise click.BadParameter(f"neither a JSON object nor a readable file: {exc}",
+                                         param_hint="--auto-settings") from None
+        try:
+            data = decode_object(text, "--auto-settings")
+        except PayloadError as exc:
+            raise click.BadParameter(str(exc), param_hint="--auto-settings") from None
+    data |= {k: v for k, v in (("seed", seed), ("rate", rate)) if v is not None}
+    try:
+        return AutoSettings.from_dict(data)
+    except PayloadError as exc:
+        raise click.BadParameter(str(exc), param_hint="--auto-settings") from None
+
+
 @click.command(name="up", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--cps", type=click.IntRange(0, 1000), default=3, show_default=True,
               help="Number of charge points (ids CP_0001…, see --id-prefix).")
@@ -432,9 +479,21 @@ class Up:
                    "the launchers of a broker).")
 @click.option("--keep-fleet", is_flag=True,
               help="On exit, leave the charge points and what `up` started for them running.")
+@click.option("--auto", "auto", is_flag=True,
+              help="Automatic sessions on every charge point once it is up (cars arrive, charge and "
+                   "leave on their own); remote starts go through the demo CSMS's control API.")
+@click.option("--auto-seed", type=click.IntRange(0), metavar="N",
+              help="Seed of the automatic sessions: the same seed gives the same inputs (default: random, "
+                   "shown in each CP status's auto_seed).")
+@click.option("--auto-rate", type=click.FloatRange(0, min_open=True), metavar="PER_HOUR",
+              help="Car arrivals per hour per charge point (default 4).")
+@click.option("--auto-settings", metavar="JSON|FILE",
+              help="More automatic session settings: a JSON object (or a file holding one) with the keys "
+                   "of the `auto` command, e.g. '{\"dwell\": [60, 300], \"invalid_share\": 0.1}'.")
 def up(cps: int, csms: str | None, csms_port: int, broker: str, cp_type: str, connectors: int,
        versions: tuple[str, ...], workdir: Path, broker_certfile: str | None, broker_keyfile: str | None,
        keep_fleet: bool, cps_per_process: int, ramp: float | None, launcher_name: str, id_prefix: str,
+       auto: bool, auto_seed: int | None, auto_rate: float | None, auto_settings: str | None,
        **mqtt: str | None) -> None:
     """Start broker, demo CSMS, launcher and N charge points as needed; show every charge
     point on the broker live.
@@ -454,6 +513,7 @@ def up(cps: int, csms: str | None, csms_port: int, broker: str, cp_type: str, co
             validate_cp_id(cp_id, "--id-prefix")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    automatic = auto_options(auto_seed, auto_rate, auto_settings) if auto else None
     workdir.mkdir(parents=True, exist_ok=True)
     run = Up(access, csms, workdir, (broker_certfile or "", broker_keyfile or ""), keep_fleet=keep_fleet,
              csms_port=csms_port, cps_per_process=cps_per_process, launcher_name=launcher_name)
@@ -477,6 +537,8 @@ def up(cps: int, csms: str | None, csms_port: int, broker: str, cp_type: str, co
             click.echo("\n".join(view.hints))
         wanted = definitions(ids, cp_type, connectors, str(run.csms_url), versions)  # versions by position
         run.start_cps([d for d in wanted if d["id"] in missing], {} if ramp is None else {"ramp": ramp})
+        if automatic is not None and ids:
+            threading.Thread(target=run.start_auto, args=(automatic, ids, view), daemon=True).start()
         view.started_at = time.monotonic()
         run.show(view)
     finally:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import socket
+from collections.abc import Callable
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
@@ -37,6 +39,7 @@ class OcppConnection:
     def __init__(self, ws: ClientConnection, log: MessageLog) -> None:
         self.ws = ws
         self._log = log
+        self.latency: Callable[[], float] = lambda: 0.0  # s every frame sent waits (injected latency)
 
     async def recv(self) -> str:
         frame = await self.ws.recv()
@@ -45,6 +48,9 @@ class OcppConnection:
         return text
 
     async def send(self, frame: str) -> None:
+        delay = self.latency()
+        if delay > 0:
+            await asyncio.sleep(delay)
         self._log.record("out", frame)
         await self.ws.send(frame)
 

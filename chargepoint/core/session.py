@@ -108,9 +108,16 @@ class SessionAdapter:
         settings = self.station.connection
         security = self.station.security
         backoff = Backoff(settings.reconnect_min, settings.reconnect_max)
+        network = self.station.network
         while not self._closing:
             url, transport = self._target()
+            if network.down_for() > 0:
+                self.station.set_registration("Disconnected", failures.INJECTED_DROP)
+                await network.wait_up()
+                continue
             try:
+                if network.refusing():
+                    raise ConnectionRefusedError(failures.INJECTED_REFUSAL)
                 conn = await self.connect(
                     url, self.subprotocol, self.station.message_log, security=transport,
                     ping_interval=self.station.config.integer("WebSocketPingInterval", 30))
@@ -122,8 +129,9 @@ class SessionAdapter:
                 log.info("cannot connect to %s (security profile %d): %s; retrying in %.1fs",
                          redact.url(transport.target(url)), transport.profile, why, delay)
                 self.station.set_registration("Disconnected", why)
-                await asyncio.sleep(delay)
+                await network.pause(delay)
                 continue
+            conn.latency = network.latency
             log.info("connected to %s (security profile %d)", redact.url(transport.target(url)),
                      transport.profile)
             security.connected()
@@ -141,7 +149,7 @@ class SessionAdapter:
             if self._rebooting:
                 self._rebooting = False  # reconnect at once, as a rebooted CP would
             elif not self._closing:
-                await asyncio.sleep(backoff.next())
+                await network.pause(backoff.next())
 
     async def close(self) -> None:
         self._closing = True
@@ -160,6 +168,12 @@ class SessionAdapter:
         self._registered = False
         self._boot_accepted.clear()
         self.reconnect()
+
+    def cut(self) -> None:
+        """An injected network drop: the connection goes without a close frame; the run loop
+        reconnects once the link is back."""
+        if self._conn is not None:
+            self._conn.abort()
 
     def reconnect(self) -> None:
         """Drop the connection and open a new one at once (new security settings); still registered."""
