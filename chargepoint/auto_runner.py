@@ -10,6 +10,7 @@ published while automatic sessions are off.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chargepoint.model.auto_sessions import AutoInput, AutoSessions, InputKind
+from chargepoint.model.ev import PRESETS
 from cp_simu.models import SEED_MAX, AutoSettings, CarInput, IdTagInput, PayloadError
 
 if TYPE_CHECKING:
@@ -53,8 +55,8 @@ class AutoRunner:
         if settings.enabled:
             seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(SEED_MAX)
             d = self.station.definition
-            self.plan = AutoSessions(settings, seed, nb_connectors=d.nb_connectors, dc=d.is_dc,
-                                     phases=d.nb_phases)
+            self.plan = AutoSessions(_for_station(settings, dc=d.is_dc), seed, nb_connectors=d.nb_connectors,
+                                     dc=d.is_dc, phases=d.nb_phases, capacity_of=preset_capacity)
             loop = self.station.timers.loop
             assert loop is not None
             self._started = loop.time()
@@ -116,3 +118,18 @@ class AutoRunner:
                 f.write(json.dumps(stamped, separators=(",", ":")) + "\n")
         except OSError as exc:
             log.warning("cannot write %s: %s", self.path, exc)
+
+
+def preset_capacity(preset: str) -> float | None:
+    """The battery (kWh) of an EV preset: turns a driver's energy need into a target SoC."""
+    spec = PRESETS.get(preset)
+    return spec.capacity_kwh if spec else None
+
+
+def _for_station(settings: AutoSettings, *, dc: bool) -> AutoSettings:
+    """A DC station gets no car that cannot charge on DC (the plug-in hybrid), unless only those
+    were asked for."""
+    if not dc:
+        return settings
+    usable = {p: w for p, w in settings.ev.items() if PRESETS[p].dc_max_power > 0}
+    return dataclasses.replace(settings, ev=usable) if usable else settings

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 
@@ -519,7 +519,6 @@ class CpCommand:
 # ---------------------------------------------------------------------------
 
 AUTO_MODES = ("plug_first", "tag_first", "remote_start")
-EV_PRESETS = ("city_car", "suv", "van", "phev", "dc_800v")
 SEED_MAX = 2**63 - 1
 
 
@@ -649,7 +648,7 @@ class AutoSettings:
                 if not (k == "seed" and v is None)}
 
     def with_seed(self, seed: int) -> AutoSettings:
-        return AutoSettings(**{**{f.name: getattr(self, f.name) for f in fields(self)}, "seed": seed})
+        return replace(self, seed=seed)
 
 
 def derived_seed(seed: int, cp_id: str) -> int:

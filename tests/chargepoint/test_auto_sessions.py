@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+from chargepoint.auto_runner import preset_capacity
 from chargepoint.model.auto_sessions import AutoSessions
 from cp_simu.models import AutoSettings, PayloadError
 from cp_simu.mqtt import MqttClient
@@ -24,8 +25,9 @@ FAST = {"rate": 1800.0, "dwell": [2.5, 4.5], "tag_delay": [0.2, 0.6], "soc": [20
 
 
 def plan(settings: dict, seed: int, horizon: float, **facts: object) -> list[dict]:
+    """The generator run offline, as a 3-phase AC charge point with 2 connectors runs it."""
     generator = AutoSessions(AutoSettings.from_dict(settings), seed, **{
-        "nb_connectors": 2, "dc": False, "phases": 3, **facts})  # type: ignore[arg-type]
+        "nb_connectors": 2, "dc": False, "phases": 3, "capacity_of": preset_capacity, **facts})  # type: ignore[arg-type]
     return [item.to_dict() for item in generator.until(horizon)]
 
 
