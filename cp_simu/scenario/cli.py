@@ -18,6 +18,7 @@ from .environment import Environment
 from .junit import write_junit
 from .loader import ScenarioError, load
 from .model import Scenario
+from .observer import Observer
 from .runner import Report, Runner
 
 EXIT_FAILED = 1
@@ -92,11 +93,12 @@ def run(file: Path, csms: str | None, csms_api: str | None, broker: str | None, 
         signal.signal(sig, env.request_stop)
     report = Report(loaded, [], seed if seed is not None else loaded.seed)
     click.echo(f"scenario {loaded.name!r} ({file}): {len(loaded.steps)} steps; work directory {workdir}")
+    observer = Observer(env.topics)
     try:
-        env.open()
+        env.open(observer)
         click.echo(f"broker {access.url} ({env.parts['broker']}) · CSMS {redact.url(env.csms_url)} "
                    f"({env.parts['csms']}) · launcher {env.parts['launcher']}")
-        report = Runner(loaded, env, seed=seed, scale=scale, echo=click.echo).run()
+        report = Runner(loaded, env, observer, seed=seed, scale=scale, echo=click.echo).run()
     except (click.ClickException, click.Abort) as exc:
         report.setup_error = exc.format_message() if isinstance(exc, click.ClickException) else "interrupted"
     finally:

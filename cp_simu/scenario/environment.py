@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import urllib.error
 import urllib.request
@@ -24,7 +25,10 @@ from launcher.fleetview import FleetView
 from launcher.instances import Instances
 from launcher.up import Up
 
+from .observer import Observer
+
 HTTP_TIMEOUT = 30.0
+CONNECT_WAIT = 10.0
 
 
 class ActionFailed(Exception):
@@ -39,20 +43,31 @@ class Environment:
         self._csms_api = csms_api or ""
         self.parts: dict[str, str] = {}
         self._launcher_info: Any = None  # the retained launcher/info
+        self._watch: MqttClient | None = None
 
     # -- lifecycle --------------------------------------------------------
-    def open(self) -> MqttClient:
-        """Broker, MQTT connection, launcher and CSMS, each started unless given or found."""
+    def open(self, observer: Observer) -> None:
+        """Broker, MQTT connections, launcher and CSMS, each started unless given or found.
+
+        The observer gets a connection of its own: a client has one handler per filter, and
+        `up`'s fleet view already listens to the statuses on `up`'s."""
         self.parts["broker"] = self.up.start_broker()
         self.up.connect(self.view)
-        self.mqtt.subscribe(self.topics.launcher_info, self._on_launcher_info)
+        self._watch = MqttClient(self.up.access, f"ocpp-simu-scenario-{os.getpid()}")
+        self._watch.subscribe(self.topics.launcher_info, self._on_launcher_info)
+        try:
+            self._watch.connect(CONNECT_WAIT)
+        except TimeoutError as exc:
+            raise click.ClickException(str(exc)) from None
         self.parts["launcher"] = self.up.start_launcher(self.parts["broker"] == "embedded")
         self.up.start_csms()
         self.parts["csms"] = self.up.csms_kind
-        assert self.up.mqtt is not None
-        return self.up.mqtt
+        observer.instances = self.instances
+        observer.attach(self._watch)
 
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
         self.up.stop(self.view)
 
     def request_stop(self, *_: object) -> None:

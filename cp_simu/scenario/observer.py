@@ -73,6 +73,8 @@ class Observer:
         self.errors: list[tuple[str, str]] = []  # (topic, error) the launcher and our CPs reported
 
     def attach(self, mqtt: MqttClient) -> None:
+        """Subscribe on `mqtt` (its only handler for these filters); to the ocpp_log topics only
+        without log files to read."""
         filters = [self.topics.all_cp_statuses, self.topics.all_connector_statuses, self.topics.all_cp_errors,
                    self.topics.launcher_error]
         for topic_filter in filters + ([] if self.instances else [self.topics.all_ocpp_logs]):

@@ -66,21 +66,21 @@ class _Interrupted(Exception):
 
 
 class Runner:
-    def __init__(self, scenario: Scenario, env: Environment, *, seed: int | None = None, scale: float = 1.0,
-                 echo: Callable[[str], None] = print) -> None:
+    def __init__(self, scenario: Scenario, env: Environment, observer: Observer, *, seed: int | None = None,
+                 scale: float = 1.0, echo: Callable[[str], None] = print) -> None:
+        """`env` is open, with `observer` attached."""
         self.scenario = scenario
         self.env = env
         self.seed = seed if seed is not None else scenario.seed
         self.scale = scale
         self.echo = echo
-        self.observer = Observer(env.topics, env.instances)
+        self.observer = observer
         self.started: list[str] = []  # ids, in start order
         self.cp_types: dict[str, str] = {}
         self._deadline = float("inf")
 
     # -- the timeline -----------------------------------------------------
     def run(self) -> Report:
-        self.observer.attach(self.env.mqtt)
         report = Report(self.scenario, [StepResult(s, i) for i, s in enumerate(self.scenario.steps, 1)], self.seed)
         report.properties = {"scale": f"{self.scale:g}", "csms": self.env.csms_url}
         if self.seed is not None:
