@@ -3,8 +3,9 @@
 A charge point cannot start a remote start itself: its automatic plan plugs the car and
 publishes a `remote_start` input on `cps/<id>/auto`. This listener hears it and asks the
 demo CSMS (`POST /api/cps/<id>/call/...`) to send RemoteStartTransaction (1.6) or
-RequestStartTransaction (2.0.1, the version read from the retained CP status). With
-another CSMS, whoever drives it does the same from the same topic.
+RequestStartTransaction (2.0.1: the version the CSMS knows, `GET /api/cps/<id>`). With
+another CSMS, whoever drives it does the same from the same topic. It subscribes to that
+topic only, so it can share an MQTT client with a view of the statuses.
 """
 
 from __future__ import annotations
@@ -35,22 +36,10 @@ class RemoteStarts:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="remote-start")
-        mqtt.subscribe(topics.all_cp_statuses, self._on_status)
         mqtt.subscribe(topics.all_cp_auto, self._on_auto)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def _on_status(self, msg: Message) -> None:
-        parsed = self.topics.parse(msg.topic)
-        if parsed is None or parsed.cp_id is None or not msg.payload:
-            return
-        try:
-            version = json.loads(msg.payload).get("ocpp_version")
-        except (ValueError, AttributeError):
-            return
-        if isinstance(version, str):
-            self._versions[parsed.cp_id] = version
 
     def _on_auto(self, msg: Message) -> None:
         parsed = self.topics.parse(msg.topic)
@@ -64,20 +53,29 @@ class RemoteStarts:
             return
         self._pool.submit(self._start, parsed.cp_id, connector, tag)
 
-    def _start(self, cp_id: str, connector: int, tag: str) -> None:
-        if self._versions.get(cp_id, "1.6") == "1.6":
-            action, payload = "RemoteStartTransaction", {"connectorId": connector, "idTag": tag}
-        else:
-            action, payload = "RequestStartTransaction", {
-                "evseId": connector, "remoteStartId": next(self._ids),
-                "idToken": {"idToken": tag, "type": "ISO14443"}}
-        request = urllib.request.Request(f"{self.api_url}/cps/{cp_id}/call/{action}", method="POST",
-                                         data=json.dumps(payload).encode(),
+    def _version(self, cp_id: str) -> str:
+        """The charge point's OCPP version, as the CSMS knows it (asked once)."""
+        if cp_id not in self._versions:
+            self._versions[cp_id] = str(self._api("GET", f"/cps/{cp_id}")["cp"]["ocpp_version"])
+        return self._versions[cp_id]
+
+    def _api(self, method: str, path: str, payload: dict[str, object] | None = None) -> dict:
+        request = urllib.request.Request(f"{self.api_url}{path}", method=method,
+                                         data=None if payload is None else json.dumps(payload).encode(),
                                          headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as reply:
+            return json.loads(reply.read())
+
+    def _start(self, cp_id: str, connector: int, tag: str) -> None:
         try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as reply:
-                answer = json.loads(reply.read()).get("response", {})
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+            if self._version(cp_id) == "1.6":
+                action, payload = "RemoteStartTransaction", {"connectorId": connector, "idTag": tag}
+            else:
+                action, payload = "RequestStartTransaction", {
+                    "evseId": connector, "remoteStartId": next(self._ids),
+                    "idToken": {"idToken": tag, "type": "ISO14443"}}
+            answer = self._api("POST", f"/cps/{cp_id}/call/{action}", payload).get("response", {})
+        except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("remote start of %s connector %d failed: %s", cp_id, connector, exc)
             with self._lock:
                 self.failed += 1
