@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -50,6 +51,9 @@ class BrokerSecurity:
                  ("--keyfile", self.keyfile), ("--cafile", self.cafile))
         return [a for option, value in pairs if value for a in (option, value)] + \
             (["--require-certificate"] if self.require_certificate else [])
+
+
+LISTEN_BACKLOG = 4096  # connections queued until accepted (see FleetBroker)
 
 
 def broker_config(host: str, port: int, security: BrokerSecurity | None = None) -> dict:
@@ -96,6 +100,17 @@ def _broker_class(require_certificate: bool = False) -> type:
             if require_certificate:
                 context.verify_mode = ssl.CERT_REQUIRED
             return context
+
+        async def _create_server_instance(self, listener_name: str, listener_type: Any, address: str | None,
+                                          port: int, ssl_context: ssl.SSLContext | None) -> Any:
+            """amqtt's listener with a deep accept queue: its default (100) drops connections of
+            a fleet's boot storm, each then retried a second or more later."""
+            if listener_type != "tcp":
+                return await super()._create_server_instance(listener_name, listener_type, address, port,
+                                                             ssl_context)
+            return await asyncio.start_server(functools.partial(self.stream_connected, listener_name=listener_name),
+                                              address, port, reuse_address=True, ssl=ssl_context,
+                                              backlog=LISTEN_BACKLOG)
 
         async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int],
                                                               session: Any) -> None:

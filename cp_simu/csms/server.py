@@ -33,6 +33,9 @@ SUBPROTOCOLS: dict[str, tuple[str, type[ChargePoint16 | ChargePoint201]]] = {
     "ocpp1.6": ("1.6", ChargePoint16),
     "ocpp2.0.1": ("2.0.1", ChargePoint201),
 }
+# Connections the kernel queues until they are accepted: asyncio's default of 100 drops some
+# of a boot storm's (each then retried a second or more later by the charge point's kernel).
+LISTEN_BACKLOG = 4096
 _CP_ID = re.compile(r"[A-Za-z0-9_.:-]{1,48}")
 
 
@@ -88,6 +91,7 @@ class CsmsServer:
             select_subprotocol=self._select_subprotocol,
             process_request=functools.partial(self._process_request, tls=tls),
             reuse_address=True,  # a quick restart must not find the port taken (TIME_WAIT)
+            backlog=LISTEN_BACKLOG,
             **options,
         )
         self._servers.append(server)
