@@ -47,7 +47,7 @@ def write_marker(directory: Path, pid: int | None = None, *, packed: bool = Fals
     data: dict[str, object] = {"pid": pid, "start_ticks": start_ticks(pid)}
     if packed:
         data["packed"] = True
-    atomic_write(directory / MARKER_FILE, json.dumps(data))
+    atomic_write(directory / MARKER_FILE, json.dumps(data), durable=False)  # meaningless after a reboot
 
 
 def read_marker(directory: Path) -> Marker | None:

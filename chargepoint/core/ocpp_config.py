@@ -109,6 +109,9 @@ class OcppConfiguration(TypedReads):
         normalised = self._validate(key, value)
         if normalised is None:
             return ChangeResult.REJECTED
+        result = ChangeResult.REBOOT_REQUIRED if key.reboot_required else ChangeResult.ACCEPTED
+        if self._values.get(name) == normalised:  # e.g. every boot's HeartbeatInterval: nothing to write
+            return result
         self._values[name] = normalised
         if name in redact.SECRET_CONFIG_KEYS:
             redact.register_secret(normalised)
@@ -117,7 +120,7 @@ class OcppConfiguration(TypedReads):
             update_section(self.path, section, {ini_key: normalised})
         for listener in list(self.listeners):
             listener(name, normalised)
-        return ChangeResult.REBOOT_REQUIRED if key.reboot_required else ChangeResult.ACCEPTED
+        return result
 
     def _validate(self, key: KeyDef, value: str) -> str | None:
         text = value.strip()

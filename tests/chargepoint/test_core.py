@@ -76,6 +76,21 @@ def test_change_configuration_validates_and_persists(tmp_path: Path) -> None:
     assert cfg.dump()["NumberOfConnectors"] == "2"
 
 
+def test_a_change_to_the_value_already_set_writes_nothing(tmp_path: Path) -> None:
+    """Every accepted boot sets HeartbeatInterval: the same value must not rewrite config.ini."""
+    cfg = config(tmp_path)
+    assert cfg.change("HeartbeatInterval", "42") is ChangeResult.ACCEPTED
+    written = (tmp_path / "config.ini").stat().st_mtime_ns
+    (tmp_path / "config.ini").chmod(0o400)  # a rewrite (new file, renamed over it) would reset this
+    seen: list[tuple[str, str]] = []
+    cfg.listeners.append(lambda k, v: seen.append((k, v)))
+    assert cfg.change("HeartbeatInterval", " 42 ") is ChangeResult.ACCEPTED
+    assert cfg.change("WebSocketPingInterval", cfg.dump()["WebSocketPingInterval"]) is ChangeResult.REBOOT_REQUIRED
+    assert (tmp_path / "config.ini").stat().st_mtime_ns == written
+    assert (tmp_path / "config.ini").stat().st_mode & 0o777 == 0o400 and seen == []
+    assert cfg.change("HeartbeatInterval", "43") is ChangeResult.ACCEPTED and seen == [("HeartbeatInterval", "43")]
+
+
 def test_list_length_limit(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     cfg.change("StopTxnSampledData", "Voltage")
