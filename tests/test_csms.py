@@ -297,3 +297,16 @@ async def test_reconnect_with_same_id_replaces_the_old_connection(csms: Csms) ->
         _, body = await http("GET", f"{csms.api_url}/cps")
         [entry] = [c for c in body["cps"] if c["id"] == "CP_TWICE"]
         assert entry["ocpp_version"] == "2.0.1"
+
+
+async def test_fast_mode_prints_no_message_lines_and_still_journals(tmp_path: Path) -> None:
+    """`--fast` (large fleets): nothing per message on stdout, the JSON journal in batches."""
+    with run_csms(tmp_path, "--fast") as c:
+        async with client(Client16, c, "CP_FAST") as cp:
+            assert (await cp.call(boot16())).status == "Accepted"
+            await cp.call(call16.Heartbeat())
+            await asyncio.to_thread(wait_until, lambda: [r.get("action") for r in c.journal()
+                                                         if r.get("direction") == "in"]
+                                    == ["BootNotification", "Heartbeat"], 5, what="the batched journal")
+            assert "BootNotification" not in c.proc.output() and "CP_FAST" not in c.proc.output()
+            assert "demo CSMS listening" in c.proc.output()

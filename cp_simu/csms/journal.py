@@ -33,8 +33,11 @@ class Journal:
     the most recent ones in memory for the control API."""
 
     def __init__(self, path: Path | None = None, *, out: TextIO | None = None,
-                 keep: int = 10_000) -> None:
-        self._out: TextIO | None = out if out is not None else sys.stdout
+                 keep: int = 10_000, quiet: bool = False) -> None:
+        """`quiet` (the CSMS's --fast): no line per message on stdout, and the file flushed by
+        `flush()` (which its owner calls periodically) instead of after every record."""
+        self._out: TextIO | None = None if quiet else out if out is not None else sys.stdout
+        self._flush_each = not quiet
         self._file: TextIO | None = None
         if path is not None:
             self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
@@ -55,6 +58,11 @@ class Journal:
                 self._out = None
         if self._file is not None:
             self._file.write(_compact(record) + "\n")
+            if self._flush_each:
+                self._file.flush()
+
+    def flush(self) -> None:
+        if self._file is not None:
             self._file.flush()
 
     def event(self, event: str, cp_id: str | None, **fields: Any) -> None:
