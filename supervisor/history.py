@@ -83,8 +83,7 @@ class Series:
 
 def reading(entry: CpEntry, status: ConnectorStatus) -> tuple[float, ...]:
     """The FIELDS of one connector status: what its card shows, as numbers."""
-    soc = status.extra.get("soc")
-    soc = float(soc) if isinstance(soc, int | float) and not isinstance(soc, bool) else math.nan
+    soc = math.nan if status.soc is None else status.soc
     phases = 0 if entry.is_dc else entry.nb_phases
     return (entry.connector_power_w(status) / 1000,
             status.consumption_l1 if phases else 0.0,

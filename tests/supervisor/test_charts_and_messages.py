@@ -9,6 +9,7 @@ import math
 import numpy as np
 from PySide6.QtCore import Qt
 
+from cp_simu.models import CarInput, EvSettings
 from supervisor.main_window import MainWindow
 from supervisor.message_table import ALL_ACTIONS
 from tests.chargepoint.conftest import cp_factory  # noqa: F401 - fixture
@@ -98,3 +99,9 @@ def test_charts_follow_a_real_charging_connector_and_the_fleet_power(qtbot, brok
     qtbot.waitUntil(lambda: fleet.curve.getData()[1] is not None and len(fleet.curve.getData()[1])
                     and math.isclose(fleet.curve.getData()[1][-1], kw, rel_tol=0.01), timeout=5_000)
     assert fleet.count_curve.getData()[1][-1] == 1 and "1 connectors drawing" in fleet.now_label.text()
+
+    # the car gets an EV model: its state of charge is charted
+    window.charts.setCurrentWidget(charts)
+    window.ops.car("chart_cp", 1, CarInput(ev=EvSettings("city_car", soc=50.5, target_soc=90.0)))
+    qtbot.waitUntil(lambda: 50.5 <= latest("soc") < 60, timeout=15_000)
+    assert charts.soc_plot.getAxis("left").labelText == "SoC (%)"

@@ -53,7 +53,7 @@ def test_ac_dc_and_ev_readings() -> None:
     assert math.isclose(power, 230 * 26.5 / 1000) and energy == 1.2505
     assert math.isnan(soc)  # no EV model: no SoC
     dc = ConnectorStatus(status="Charging", consumption_l1=48_500.0, power_w=48_500.0, energy_wh=10.0,
-                         extra={"soc": 78.5, "ev": "dc_800v"})
+                         soc=78.5, ev="dc_800v")
     assert reading(fleet.cps["dc"], dc) == (48.5, 0.0, 0.0, 0.0, 78.5, 0.01)
 
 
