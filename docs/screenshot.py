@@ -1,11 +1,14 @@
-"""Make docs/supervisor.png: the supervisor driving a small real fleet in every state.
+"""Make docs/supervisor.png: the supervisor driving a small real fleet in every state, and
+docs/supervisor-charts.png: the same window with its charts, a DC car with an EV model charging.
 
 Starts a private broker, three demo CSMSs (answering Accepted, Pending and Rejected), a
 launcher and eight real charge points (two of them OCPP 2.0.1, the others 1.6), sets cars
 charging through the window's own commands, kills one, then grabs the window (offscreen, no
-display needed) and stops everything it started.
+display needed); then gives the DC charge point's car an EV model (`dc_800v` at 20 %), lets it
+charge for CHARTS_S seconds with the Charts dock open, grabs again, and stops everything it
+started.
 
-    python docs/screenshot.py [--out docs/supervisor.png]
+    python docs/screenshot.py [--out docs/supervisor.png] [--charts-out docs/supervisor-charts.png]
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from bench.common import private_broker  # noqa: E402
-from cp_simu.models import CarInput, ChargePointDefinition  # noqa: E402
+from cp_simu.models import CarInput, ChargePointDefinition, EvSettings  # noqa: E402
 from cp_simu.process import MARKER_FILE, verified_pid  # noqa: E402
 from supervisor.main_window import MainWindow  # noqa: E402
 from supervisor.settings import SupervisorSettings  # noqa: E402
 
 SELECTED = "depot_ac_02"
+CHARTED = "depot_dc_01"
+CHARTS_S = 45.0
 
 
 def free_port() -> int:
@@ -144,6 +149,7 @@ def stage(app: QApplication, window: MainWindow, definitions: list[ChargePointDe
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "supervisor.png")
+    parser.add_argument("--charts-out", type=Path, default=REPO / "docs" / "supervisor-charts.png")
     args = parser.parse_args(argv)
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp_name, contextlib.ExitStack() as stack:
@@ -171,7 +177,21 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         window.grab().save(str(args.out))
         print(f"wrote {args.out}")
+        charts(app, window, args.charts_out)
     return 0
+
+
+def charts(app: QApplication, window: MainWindow, out: Path) -> None:
+    """The DC car becomes an 800 V EV at 20 % (its curve, its SoC): charted for CHARTS_S seconds."""
+    window.ops.car(CHARTED, 1, CarInput(ev=EvSettings("dc_800v", soc=20.0, target_soc=80.0)))
+    window.select(CHARTED)
+    window.charts_action.trigger()
+    window.resize(1600, 900)
+    spin(app, lambda: window.panel.cp_id == CHARTED, 5, "the selection")
+    deadline = time.monotonic() + CHARTS_S
+    spin(app, lambda: time.monotonic() > deadline, CHARTS_S + 5, "the charts to fill")
+    window.grab().save(str(out))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ FOREGROUND = "#333333"
 def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str) -> pg.PlotItem:
     plot = layout.addPlot(row=row, col=0, axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
     plot.setLabel("left", title)
+    plot.getAxis("left").enableAutoSIPrefix(False)  # kWh stay kWh (no "x0.001")
     plot.showGrid(x=True, y=True, alpha=0.15)
     plot.setMouseEnabled(x=True, y=False)
     plot.enableAutoRange(y=True)

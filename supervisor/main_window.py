@@ -61,7 +61,9 @@ from supervisor.palette import CP_STATE_COLOURS, INDICATOR_COLOURS
 from supervisor.qt_models import (
     CONNECTORS_COLUMN,
     ID_COLUMN,
+    LAUNCHER_COLUMN,
     POWER_COLUMN,
+    SECURITY_COLUMN,
     STATE_COLUMN,
     TYPE_COLUMN,
     FleetTableModel,
@@ -230,8 +232,9 @@ class MainWindow(QMainWindow):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(ID_COLUMN, QHeaderView.ResizeMode.Stretch)
         for column, width in ((STATE_COLUMN, 100), (TYPE_COLUMN, 58), (CONNECTORS_COLUMN, 170),
-                              (POWER_COLUMN, 72)):
+                              (POWER_COLUMN, 72), (SECURITY_COLUMN, 64), (LAUNCHER_COLUMN, 90)):
             table.setColumnWidth(column, width)
+        table.setColumnHidden(LAUNCHER_COLUMN, True)  # until a named launcher shows up
         header.setHighlightSections(False)
         table.selectionModel().currentRowChanged.connect(self._current_changed)
         table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -397,6 +400,7 @@ class MainWindow(QMainWindow):
         self.launcher_indicator.setText(_indicator("Launchers" if len(launchers) > 1 else "Launcher", text, colour))
         self.launcher_indicator.setToolTip(launchers_tooltip(launchers))
         self.launcher_table.show_launchers(launchers)
+        self.table.setColumnHidden(LAUNCHER_COLUMN, not any(entry.name for entry in launchers))
 
     # -- incoming ----------------------------------------------------------------
     def _on_events(self, batch: list[Event]) -> None:

@@ -13,6 +13,7 @@ from supervisor.dialogs import AddCpDialog
 from supervisor.fleet_model import Fleet, LauncherEntry
 from supervisor.launchers import LaunchTargetFields, summary
 from supervisor.main_window import MainWindow
+from supervisor.qt_models import LAUNCHER_COLUMN
 from tests.launcher.conftest import BOOT_WAIT, fleet_dir, launcher_factory  # noqa: F401 - fixtures
 from tests.supervisor.conftest import T
 
@@ -57,7 +58,8 @@ def test_two_launchers_listed_add_goes_where_chosen_and_kill_to_the_cps_own(
     assert window.fleet.get("on_b").launcher == "host_b"
     assert (depot_b / "chargepoints" / "on_b").is_dir() and not (fleet_dir / "chargepoints" / "on_b").exists()
     row = window.model.row_of("on_b")
-    assert window.model.index(row, window.model.columnCount() - 1).data() == "host_b"  # the Launcher column
+    assert window.model.index(row, LAUNCHER_COLUMN).data() == "host_b"
+    assert not window.table.isColumnHidden(LAUNCHER_COLUMN)  # shown once a named launcher is there
 
     # the next Add offers host_b again; a packed start carries cps_per_process
     add_on(qtbot, window, "packed_b", csms.url, None, cps_per_process=3)

@@ -14,7 +14,7 @@ from cp_simu.topics import Topics
 from supervisor.bridge import ConnectionState
 from supervisor.dialogs import PRESETS
 from supervisor.palette import cp_colours
-from supervisor.qt_models import STATE_COLUMN
+from supervisor.qt_models import LAUNCHER_COLUMN, STATE_COLUMN
 from tests.conftest import MOSQUITTO
 from tests.procs import free_port, managed, ocpp_simu, port_open, wait_until
 from tests.supervisor.conftest import T, publish_cp, row_ids, wait_json
@@ -34,6 +34,7 @@ def test_retained_fleet_is_listed_coloured_counted_filtered_and_sorted(qtbot, br
     assert "5</b> charge points" in window.count_label.text() and "1 Dead" in window.count_label.text()
     qtbot.waitUntil(lambda: "alive" in window.launcher_indicator.text())
     assert "connected" in window.broker_indicator.text()
+    assert window.table.isColumnHidden(LAUNCHER_COLUMN)  # one unnamed launcher: no Launcher column
 
     dead = window.proxy.index(3, STATE_COLUMN)
     assert dead.data() == "Dead"
