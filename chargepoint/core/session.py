@@ -131,6 +131,9 @@ class SessionAdapter:
                 self.station.set_registration("Disconnected", why)
                 await network.pause(delay)
                 continue
+            if network.down_for() > 0:  # dropped while the connection was being opened
+                conn.abort()
+                continue
             conn.latency = network.latency
             log.info("connected to %s (security profile %d)", redact.url(transport.target(url)),
                      transport.profile)
