@@ -38,6 +38,9 @@ class CsmsRequests:
         self._announced_logs: dict[int, str] = {}
 
     # -- registration and what the adapter reports ----------------------------------------
+    def record_call(self, action: str, outcome: str, seconds: float) -> None:
+        self.station.call_stats.record(action, outcome, seconds)
+
     def set_registration(self, status: str, reason: str = "") -> None:
         self.station.set_registration(status, reason)
 

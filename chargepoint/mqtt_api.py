@@ -23,6 +23,7 @@ from cp_simu.models import (
     FaultedInput,
     IdTagInput,
     PayloadError,
+    StatsReport,
     parse_connector_number,
 )
 from cp_simu.mqtt import Dispatch, Message, MqttClient
@@ -124,6 +125,13 @@ class MqttApi:
         """A problem with an input that did not come from MQTT (e.g. an automatic one)."""
         if self._client is not None:
             self._client.report_error(self.topics.cp_error(self.cp_id), topic, error, raw)
+
+    def publish_stats(self, report: StatsReport) -> bool:
+        """Call statistics: QoS 0, not retained; False (not sent) while MQTT is down."""
+        if self._client is None or not self._client.connected.is_set():
+            return False
+        self._client.publish(self.topics.cp_stats(self.cp_id), report.to_json(), qos=0)
+        return True
 
     def set_dead_status(self, status: CpStatus) -> None:
         """The `Dead` status to leave behind (e.g. after a firmware update changed the version);

@@ -118,6 +118,9 @@ class Controller(Protocol):
     security: Security
     network: NetworkFaults
 
+    def record_call(self, action: str, outcome: str, seconds: float) -> None:
+        """A call the charge point made was answered (`ok`, a CallError code) or timed out."""
+
     def set_registration(self, status: str, reason: str = "") -> None:
         """Accepted / Pending / Rejected / Disconnected; `reason` says why it is not Accepted
         (words of `cp_simu.failures`)."""

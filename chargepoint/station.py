@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chargepoint.auto_runner import AutoRunner
+from chargepoint.call_stats import CallStats
 from chargepoint.core.message_log import MessageLog
 from chargepoint.core.network_faults import NetworkFaults
 from chargepoint.core.offline_queue import OfflineQueue
@@ -140,6 +141,8 @@ class Station:
         self.auto = AutoRunner(self)
         self.network.drop_listeners.append(self.adapter.cut)
         self.network.listeners.append(self._network_changed)
+        self.call_stats = CallStats(self.timers, self.mqtt.publish_stats, self._load,
+                                    cfg.simulation.stats_interval, clock=clock)
         self.security.changed_listeners.append(self._security_changed)
         self.no_session = asyncio.Event()  # set while no transaction runs (a firmware install waits)
         self.firmware = FirmwareUpdater(
@@ -408,6 +411,11 @@ class Station:
         """(connector id, status, error code) for connector 0 and every connector."""
         return [(0, self._cp_connector_status(), "NoError")] + [
             (n, c.status.value, c.error_code) for n, c in self.connectors.items()]
+
+    def _load(self) -> tuple[int, float]:
+        """(transactions running, power delivered in W): what the call statistics carry along."""
+        return (sum(c.transaction is not None for c in self.connectors.values()),
+                sum(c.meter.power_w for c in self.connectors.values()))
 
     def _cp_connector_status(self) -> str:
         """Connector 0: Unavailable once no connector is operative."""

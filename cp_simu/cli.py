@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "up": ("launcher.up:up", "Start broker, CSMS, launcher and N charge points; live view."),
     "scenario": ("cp_simu.scenario.cli:scenario", "Run a scripted scenario against a CSMS; verdict, JUnit."),
     "pki": ("cp_simu.pki_cli:pki", "Create a demo CA, server and client certificates (security profiles 2, 3)."),
+    "report": ("cp_simu.report:report", "Turn a launcher's run file into a latency table and plots."),
 }
 
 

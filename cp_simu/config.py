@@ -69,6 +69,7 @@ class SimulationSettings:
     ca_file: str = ""
     log_max_bytes: int = 2_000_000
     log_backups: int = 3
+    stats_interval: float = 5.0  # s: a charge point publishes its call statistics at most this often
 
 
 @dataclass
@@ -149,13 +150,16 @@ def parse_config(text: str, path: Path | None = None) -> SimuConfig:
             power_factor=float(sim_section.get("power_factor", defaults.power_factor)),
             ca_file=sim_section.get("ca_file", ""),
             log_max_bytes=int(sim_section.get("log_max_bytes", defaults.log_max_bytes)),
-            log_backups=int(sim_section.get("log_backups", defaults.log_backups)))
+            log_backups=int(sim_section.get("log_backups", defaults.log_backups)),
+            stats_interval=float(sim_section.get("stats_interval", defaults.stats_interval)))
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     if not 0 < simulation.power_factor <= 1:
         raise ConfigError(f"{where} [{SECTION_SIMULATION}] power_factor: must be in (0, 1]")
     if simulation.status_refresh_interval <= 0:
         raise ConfigError(f"{where} [{SECTION_SIMULATION}] status_refresh_interval: must be > 0")
+    if simulation.stats_interval <= 0:
+        raise ConfigError(f"{where} [{SECTION_SIMULATION}] stats_interval: must be > 0")
     try:
         security = SecuritySettings.from_mapping(
             dict(parser[SECTION_SECURITY]) if parser.has_section(SECTION_SECURITY) else {},

@@ -17,6 +17,8 @@ from enum import StrEnum
 from typing import Any, ClassVar, Self
 
 from cp_simu import redact
+from cp_simu.latency import SCHEME as LATENCY_SCHEME
+from cp_simu.latency import CallLatencies
 from cp_simu.security_settings import SecuritySettings, SecuritySettingsError
 from cp_simu.urls import central_system_problem
 
@@ -914,6 +916,51 @@ def parse_connector_number(text: str | None, nb_connectors: int) -> int:
         raise PayloadError(f"connector: unknown connector {str(text)[:20]!r} (this charge point has "
                            f"connectors 1..{nb_connectors})")
     return int(text)
+
+
+# ---------------------------------------------------------------------------
+# Call statistics (cps/<id>/stats, launcher/stats)
+# ---------------------------------------------------------------------------
+
+@dataclass
+class StatsReport:
+    """A charge point's `stats` (its calls since its process started) or the launcher's
+    (its fleet's, merged): round-trip times per action and outcome as fixed-bucket
+    histograms (`cp_simu.latency`), with the sessions running and the power delivered."""
+
+    time: float  # epoch s, when published
+    started: float  # epoch s the counts start from: the process start (a new one starts from 0)
+    calls: CallLatencies
+    sessions: int = 0
+    power_w: float = 0.0
+    cps: int = 1  # charge points counted
+    scheme: str = LATENCY_SCHEME
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"time": round(self.time, 3), "started": round(self.started, 3), "cps": self.cps,
+                "sessions": self.sessions, "power_w": round(self.power_w, 1), "scheme": self.scheme,
+                "calls": self.calls.to_dict()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], what: str = "stats") -> Self:
+        r = _Reader(data)
+        scheme = r.string("scheme")
+        if scheme != LATENCY_SCHEME:
+            raise PayloadError(f"scheme: {scheme[:40]!r} histograms cannot be merged with {LATENCY_SCHEME!r} ones")
+        try:
+            calls = CallLatencies.from_dict(r.raw("calls"))
+        except ValueError as exc:
+            raise PayloadError(f"{what}: {exc}") from None
+        return cls(time=r.number("time", minimum=0), started=r.number("started", minimum=0), calls=calls,
+                   sessions=r.integer("sessions", 0, minimum=0), power_w=r.number("power_w", 0.0),
+                   cps=r.integer("cps", 1, minimum=0), scheme=scheme)
+
+    @classmethod
+    def from_payload(cls, raw: bytes | str) -> Self:
+        return cls.from_dict(decode_object(raw, "stats"))
 
 
 # ---------------------------------------------------------------------------

@@ -17,12 +17,14 @@ class TopicKind(StrEnum):
     LAUNCHER_CMD = "launcher/cmd"
     LAUNCHER_ERROR = "launcher/error"
     LAUNCHER_INFO = "launcher/info"
+    LAUNCHER_STATS = "launcher/stats"
     CP_STATUS = "status"
     CP_CMD = "cmd"
     CP_ERROR = "error"
     CP_OCPP_CONFIG = "ocpp_config"
     CP_OCPP_LOG = "ocpp_log"
     CP_AUTO = "auto"
+    CP_STATS = "stats"
     CONNECTOR_STATUS = "connectors/status"
     CONNECTOR_CAR = "connectors/car"
     CONNECTOR_ID_TAG = "connectors/id_tag"
@@ -32,11 +34,12 @@ class TopicKind(StrEnum):
 
 _CP_LEAVES = {"status": TopicKind.CP_STATUS, "cmd": TopicKind.CP_CMD, "error": TopicKind.CP_ERROR,
               "ocpp_config": TopicKind.CP_OCPP_CONFIG, "ocpp_log": TopicKind.CP_OCPP_LOG,
-              "auto": TopicKind.CP_AUTO}
+              "auto": TopicKind.CP_AUTO, "stats": TopicKind.CP_STATS}
 _CONNECTOR_LEAVES = {"status": TopicKind.CONNECTOR_STATUS, "car": TopicKind.CONNECTOR_CAR,
                      "id_tag": TopicKind.CONNECTOR_ID_TAG, "faulted": TopicKind.CONNECTOR_FAULTED}
 _LAUNCHER_LEAVES = {"status": TopicKind.LAUNCHER_STATUS, "cmd": TopicKind.LAUNCHER_CMD,
-                    "error": TopicKind.LAUNCHER_ERROR, "info": TopicKind.LAUNCHER_INFO}
+                    "error": TopicKind.LAUNCHER_ERROR, "info": TopicKind.LAUNCHER_INFO,
+                    "stats": TopicKind.LAUNCHER_STATS}
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,10 @@ class LauncherTopics:
     def info(self) -> str:
         return f"{self.base}/info"
 
+    @property
+    def stats(self) -> str:
+        return f"{self.base}/stats"
+
 
 @dataclass(frozen=True)
 class Topics:
@@ -114,6 +121,10 @@ class Topics:
         return tuple(f"{base}/{leaf}" for leaf in ("status", "info", "error")
                      for base in (f"{self.root}/launcher", named))
 
+    @property
+    def launcher_stats(self) -> str:
+        return self.launcher().stats
+
     # -- charge points ----------------------------------------------------
     def cp(self, cp_id: str) -> str:
         return f"{self.root}/cps/{cp_id}"
@@ -136,6 +147,9 @@ class Topics:
     def cp_auto(self, cp_id: str) -> str:
         """The automatic inputs a charge point applies (while automatic sessions run)."""
         return f"{self.cp(cp_id)}/auto"
+
+    def cp_stats(self, cp_id: str) -> str:
+        return f"{self.cp(cp_id)}/stats"
 
     # -- connectors -------------------------------------------------------
     def connector(self, cp_id: str, n: int | str) -> str:
@@ -169,6 +183,10 @@ class Topics:
     @property
     def all_cp_auto(self) -> str:
         return f"{self.root}/cps/+/auto"
+
+    @property
+    def all_cp_stats(self) -> str:
+        return f"{self.root}/cps/+/stats"
 
     @property
     def all_cp_errors(self) -> str:

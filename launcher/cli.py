@@ -13,6 +13,7 @@ from cp_simu.models import MAX_CPS_PER_PROCESS, PayloadError, Setup, validate_la
 from cp_simu.urls import BrokerUrl
 
 from .daemon import SPAWN_MODES, Launcher, LauncherError, LauncherSettings
+from .stats import DEFAULT_METRICS_PORT
 
 
 def checked_launcher_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -47,10 +48,16 @@ def checked_launcher_name(_ctx: click.Context, _param: click.Parameter, value: s
               help="Charge points per process: above 1, packed processes each run up to this many "
                    "charge points on one event loop (each keeps its own connections, will and "
                    "directory); a start command's or setup file's cps_per_process overrides it.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=DEFAULT_METRICS_PORT, show_default=True,
+              help="Serve the fleet's call round-trip histograms for Prometheus on http://METRICS_HOST:PORT"
+                   "/metrics; 0: no endpoint. A port in use is logged and the launcher runs without one.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Address of the metrics endpoint (0.0.0.0 to let another machine's Prometheus scrape it).")
 @click.option("--embedded-broker/--no-embedded-broker", default=True, show_default=True,
               help="Start the embedded broker when nothing answers at a loopback broker URL.")
 def launcher(broker: str | None, name: str, workdir: Path, config_path: Path | None, setup_path: Path | None,
-             reset: bool, spawn_mode: str, max_cps: int, cps_per_process: int, embedded_broker: bool,
+             reset: bool, spawn_mode: str, max_cps: int, cps_per_process: int, metrics_port: int, metrics_host: str,
+             embedded_broker: bool,
              **mqtt: str | None) -> None:
     """Run the launcher daemon: start / restart / kill charge point processes on MQTT command.
 
@@ -61,6 +68,10 @@ def launcher(broker: str | None, name: str, workdir: Path, config_path: Path | N
     them. It refuses to start an id that runs under another launcher. Its charge
     points reach the broker with its MQTT credentials and TLS files, handed to them through
     their environment (never on a command line or in their config.ini).
+
+    It also merges the charge points' call statistics (cp_simu/cps/<id>/stats): served for
+    Prometheus (--metrics-port), published on cp_simu/launcher/stats and written to a run
+    file, WORKDIR/runs/run-<time>.jsonl, that `ocpp-simu report` turns into tables and plots.
     """
     if config_path is None and (workdir / "config.ini").is_file():
         config_path = workdir / "config.ini"
@@ -81,7 +92,8 @@ def launcher(broker: str | None, name: str, workdir: Path, config_path: Path | N
     settings = LauncherSettings(broker=access, workdir=workdir, template=template,
                                 root=template.mqtt.root, spawn_mode=spawn_mode, max_cps=max_cps,
                                 cps_per_process=cps_per_process,
-                                setup=setup, setup_text=setup_text, reset=reset, name=name)
+                                setup=setup, setup_text=setup_text, reset=reset, name=name,
+                                metrics_host=metrics_host, metrics_port=metrics_port)
     try:
         Launcher(settings).run()
     except LauncherError as exc:

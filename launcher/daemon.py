@@ -47,16 +47,19 @@ from cp_simu.models import (
     LauncherStatus,
     PayloadError,
     Setup,
+    StatsReport,
     derived_seed,
 )
 from cp_simu.mqtt import Message, MqttClient
 from cp_simu.process import read_marker, start_ticks
+from cp_simu.run_file import RunFileWriter, new_path
 from cp_simu.topics import Topics
 
 from . import name_claim, packed
 from .instances import InstanceError, Instances
 from .pacing import Pacer, PendingStart
 from .spawner import ForkSpawner, Spawner, SpawnRequest, SubprocessSpawner
+from .stats import DEFAULT_METRICS_PORT, StatsService
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,8 @@ class LauncherSettings:
     setup_text: str = ""
     reset: bool = False
     name: str = ""  # "" = the unnamed launcher (cp_simu/launcher/…)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = DEFAULT_METRICS_PORT  # 0: no metrics endpoint
 
 
 class Launcher:
@@ -126,6 +131,7 @@ class Launcher:
         self._started_at = time.monotonic()
         self.spawner: Spawner | None = None
         self.pacer = Pacer()  # starts waiting for their turn (a start command's ramp)
+        self.stats: StatsService | None = None
         self.mqtt = MqttClient(settings.broker, f"ocpp-simu-launcher-{settings.name or '-'}-"
                                f"{socket.gethostname()}-{os.getpid()}", dispatch=self._events.put)
 
@@ -141,10 +147,14 @@ class Launcher:
             for cp_id in self.instances.ids():
                 self._adopt(cp_id)
             self.spawner = self._make_spawner()
+            self._start_stats()
             self._connect()
             print(f"launcher {self.describe()} ready: broker {self.mqtt.url}, workdir {self.instances.workdir}, "
                   f"{len(self.processes)} running charge point(s) adopted, spawn mode "
                   f"{self.spawner.mode}", flush=True)
+            assert self.stats is not None and self.stats.run_file is not None
+            print(f"run file {self.stats.run_file.path}; metrics "
+                  f"{self.stats.metrics_url or 'off (--metrics-port 0 or port in use)'}", flush=True)
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, self._on_signal)
             self._loop()
@@ -165,11 +175,26 @@ class Launcher:
     def describe(self) -> str:
         return f"'{self.settings.name}'" if self.settings.name else "(unnamed)"
 
+    def _start_stats(self) -> None:
+        """The fleet's call statistics: run file, metrics endpoint, launcher/stats."""
+        s = self.settings
+        run_file = RunFileWriter(new_path(self.instances.workdir), host=socket.gethostname(), pid=os.getpid(),
+                                 workdir=str(self.instances.workdir), version=__version__, launcher=s.name)
+        self.stats = StatsService(lambda report: self.mqtt.publish(self.own.stats, report.to_json(), qos=0),
+                                  run_file, s.template.simulation.stats_interval)
+        if s.metrics_port:
+            try:
+                self.stats.serve_metrics(s.metrics_host, s.metrics_port)
+            except OSError as exc:  # the port is taken (another launcher on this host): run without
+                log.warning("no metrics endpoint: cannot listen on %s:%d: %s", s.metrics_host, s.metrics_port,
+                            exc.strerror or exc)
+
     def _connect(self) -> None:
         own = self.own
         self.mqtt.set_will(own.status, LauncherStatus.DEAD.value)
         self.mqtt.subscribe(own.cmd, self._on_command)
         self.mqtt.subscribe(self.topics.all_cp_statuses, self._on_cp_status)
+        self.mqtt.subscribe(self.topics.all_cp_stats, self._on_cp_stats, qos=0)
         self.mqtt.subscribe(own.status, self._on_own_status)
         self.mqtt.publish_state(own.status, LauncherStatus.ALIVE.value)
         self._publish_info()
@@ -208,6 +233,8 @@ class Launcher:
         if self.spawner:
             self.spawner.close()
         self.mqtt.stop(final={self.own.status: LauncherStatus.DEAD.value})
+        if self.stats:
+            self.stats.close()
         if self._lock_file:
             self._lock_file.close()
         print(f"launcher stopped; {len(self.processes)} charge point(s) left running", flush=True)
@@ -257,6 +284,8 @@ class Launcher:
                     self._info_dirty = True
         if self._info_dirty and now - self._last_info >= INFO_INTERVAL:
             self._publish_info()
+        if self.stats:
+            self.stats.tick(now)
 
     def _publish_info(self) -> None:
         self._info_dirty = False
@@ -266,7 +295,8 @@ class Launcher:
                             spawn_mode=self.settings.spawn_mode, name=self.settings.name,
                             extra={"broker": str(self.mqtt.url), "max_cps": self.settings.max_cps,
                                    "cps_per_process": self.settings.cps_per_process,
-                                   "waiting": len(self.pacer)})
+                                   "waiting": len(self.pacer),
+                                   **(self.stats.about() if self.stats else {})})
         self.mqtt.publish_state(self.own.info, info.to_json())
 
     # -- registry ---------------------------------------------------------
@@ -354,6 +384,18 @@ class Launcher:
         elif proc is not None and status.status == CpRegistration.DEAD and not proc.alive():
             del self.processes[cp_id]
             self._info_dirty = True
+        if status.status == CpRegistration.DEAD and self.stats:
+            self.stats.stats.gone(cp_id)
+
+    def _on_cp_stats(self, msg: Message) -> None:
+        """Call statistics of one of this launcher's charge points (other launchers count theirs)."""
+        parsed = self.topics.parse(msg.topic)
+        if parsed is None or parsed.cp_id not in self.processes or self.stats is None:
+            return
+        try:
+            self.stats.stats.update(parsed.cp_id, StatsReport.from_payload(msg.payload))
+        except PayloadError as exc:
+            self._error(msg.topic, str(exc), msg.payload)
 
     # -- commands ---------------------------------------------------------
     def _start(self, definitions: list[ChargePointDefinition], *, fresh: bool, raw: bytes | str,

@@ -18,6 +18,7 @@ from ocpp.charge_point import ChargePoint
 from ocpp.exceptions import OCPPError
 from websockets.exceptions import ConnectionClosed
 
+from chargepoint.core.call_timing import TimedCalls
 from chargepoint.core.connection import Backoff, OcppConnection, open_connection
 from chargepoint.core.offline_queue import QueuedMessage
 from chargepoint.core.transport_security import TransportSecurity
@@ -186,6 +187,8 @@ class SessionAdapter:
 
     async def _session(self, conn: OcppConnection) -> None:
         cp = self._make_cp(conn)
+        if isinstance(cp, TimedCalls):
+            cp.on_call = self.station.record_call
         self._cp, self._conn = cp, conn
         receiver = asyncio.create_task(cp.start())
         flow = asyncio.create_task(self._registered_flow(cp))

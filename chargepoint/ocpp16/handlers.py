@@ -28,6 +28,7 @@ from ocpp.v16.enums import (
 )
 
 from chargepoint.core.call_routing import CallRouting
+from chargepoint.core.call_timing import TimedCalls
 from chargepoint.core.ocpp_config import ChangeResult
 from chargepoint.model.smart_charging import parse_datetime
 from chargepoint.protocol import Controller
@@ -63,7 +64,7 @@ def _window(log: dict[str, Any]) -> tuple[float | None, float | None]:
     return _timestamp(log.get("oldest_timestamp")), _timestamp(log.get("latest_timestamp"))
 
 
-class ChargePoint16(CallRouting, ChargePoint):
+class ChargePoint16(CallRouting, TimedCalls, ChargePoint):
     """One WebSocket session with the CSMS, seen from the charge point."""
 
     def __init__(self, cp_id: str, connection: Any, station: Controller, response_timeout: float,

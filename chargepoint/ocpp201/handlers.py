@@ -16,6 +16,7 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
 from chargepoint.core.call_routing import CallRouting
+from chargepoint.core.call_timing import TimedCalls
 from chargepoint.model.smart_charging import parse_datetime
 from chargepoint.ocpp201 import shapes
 from chargepoint.ocpp201.auth_data import AuthDataHandlers
@@ -34,7 +35,8 @@ def _timestamp(text: str | None) -> float | None:
     return None if text is None else parse_datetime(text).timestamp()
 
 
-class ChargePoint201(CallRouting, ProvisioningHandlers, AuthDataHandlers, SecurityHandlers, ChargePoint):
+class ChargePoint201(CallRouting, TimedCalls, ProvisioningHandlers, AuthDataHandlers, SecurityHandlers,
+                     ChargePoint):
     """One WebSocket session with the CSMS, seen from the charging station: the device model
     and authorization data handlers (mixins) and the functional blocks below."""
 

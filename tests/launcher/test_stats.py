@@ -1,0 +1,108 @@
+"""The fleet's call statistics through the real launcher: the Prometheus endpoint during a run,
+`launcher/stats`, the run file and `ocpp-simu report` on it, and silence while the fleet is idle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from cp_simu.config import SECTION_SIMULATION, update_section
+from tests.launcher.conftest import TOPICS, definition
+from tests.launcher.test_mixed_fleet import control_call
+from tests.procs import REPO, free_port, ocpp_simu, wait_until
+
+
+def fast_template(tmp_path: Path) -> Path:
+    """The shipped template, with statistics at most every second."""
+    path = tmp_path / "template.ini"
+    shutil.copy(REPO / "config.ini", path)
+    update_section(path, SECTION_SIMULATION, {"stats_interval": "1"})
+    return path
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the metrics endpoint: (name, sorted labels) -> value."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def calls(samples: dict, action: str, outcome: str = "ok") -> float:
+    return samples.get(("ocpp_simu_call_duration_seconds_count", (("action", action), ("outcome", outcome))), 0)
+
+
+@pytest.mark.parametrize("mode", ["fork", "subprocess"])
+def test_metrics_during_a_run_and_the_report_of_it(launcher_factory, csms, tmp_path: Path, mode: str) -> None:
+    port = free_port()
+    run = launcher_factory("--spawn-mode", mode, "--config", str(fast_template(tmp_path)), "--metrics-port", str(port))
+    run.start(definition("S16", csms.url), definition("S201", csms.url, ocpp_version="2.0.1"))
+    run.wait_status("S16", "Accepted", timeout=40)
+    run.wait_status("S201", "Accepted")
+    for cp_id in ("S16", "S201"):
+        assert control_call(csms, cp_id, "TriggerMessage", {"requestedMessage": "Heartbeat"}) == {"status": "Accepted"}
+
+    def counted() -> dict | None:
+        samples = scrape(port)
+        done = (calls(samples, "BootNotification") == 2 and calls(samples, "Heartbeat") == 2
+                and calls(samples, "StatusNotification") >= 3)  # 1.6: connectors 0 and 1; 2.0.1: EVSE 1
+        return samples if done else None
+    samples = wait_until(counted, 15, interval=0.5, what="Boot, Heartbeat and StatusNotification on /metrics")
+    assert isinstance(samples, dict)
+    boot_le = {dict(labels)["le"]: value for (name, labels), value in samples.items()
+               if name == "ocpp_simu_call_duration_seconds_bucket" and dict(labels)["action"] == "BootNotification"}
+    assert boot_le["+Inf"] == 2 and boot_le["65.536"] == 2 and boot_le["0.0005"] <= 2 and len(boot_le) == 36
+    assert not [k for k in samples if "cp_id" in dict(k[1]) or dict(k[1]).get("outcome") not in (None, "ok")]
+    assert samples[("ocpp_simu_charge_points_reporting", ())] == 2
+
+    merged = run.rec.wait_json(TOPICS.launcher_stats, lambda d: d["calls"].get("Heartbeat", {}).get("ok", {})
+                               .get("n") == 2, timeout=10)
+    assert merged["cps"] == 2 and merged["calls"]["BootNotification"]["ok"]["n"] == 2
+    run_file = Path(run.info()["run_file"])
+    assert run_file.parent == run.workdir / "runs"
+    wait_until(lambda: '"Heartbeat"' in run_file.read_text(), 10, what="the run file's Heartbeat figures")
+
+    out = tmp_path / "report"
+    result = subprocess.run(ocpp_simu("report", str(run_file), "--out", str(out)), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    table = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
+    assert table["BootNotification"][1:4] == ["2", "0", "0"] and table["Heartbeat"][1] == "2"
+    assert "| BootNotification | 2 | 0 | 0 |" in (out / "summary.md").read_text()
+    page = (out / "index.html").read_text()
+    assert "<td>Heartbeat</td>" in page and 'src="latency.png"' in page and 'src="timeline.png"' in page
+    for png in ("latency.png", "timeline.png"):
+        data = (out / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_an_idle_fleet_publishes_no_statistics(launcher_factory, csms, tmp_path: Path) -> None:
+    run = launcher_factory("--config", str(fast_template(tmp_path)), "--metrics-port", "0")
+    run.start(definition("I1", csms.url), definition("I2", csms.url))
+    for cp_id in ("I1", "I2"):
+        run.wait_status(cp_id, "Accepted", timeout=40)
+        run.rec.wait_json(TOPICS.cp_stats(cp_id), lambda d: d["calls"].get("StatusNotification"), timeout=10)
+    run.rec.wait_json(TOPICS.launcher_stats, lambda d: d["cps"] == 2, timeout=10)
+    time.sleep(1.5)  # the last boot-time publication (at most an interval after the last call)
+
+    def stats_messages() -> list:
+        return [m for m in run.rec.messages if m.topic.endswith("/stats")]
+    before = len(stats_messages())
+    time.sleep(4)  # four statistics intervals without a call
+    assert len(stats_messages()) == before
+    # one call: one message from that charge point, then the launcher's, then silence again
+    assert control_call(csms, "I1", "TriggerMessage", {"requestedMessage": "Heartbeat"}) == {"status": "Accepted"}
+    stats = run.rec.wait_json(TOPICS.cp_stats("I1"), lambda d: "Heartbeat" in d["calls"], timeout=5)
+    assert stats["calls"]["Heartbeat"]["ok"]["n"] == 1 and stats["sessions"] == 0
+    run.rec.wait_json(TOPICS.launcher_stats, lambda d: "Heartbeat" in d["calls"], timeout=5)
+    time.sleep(2.5)
+    new = [m.topic for m in stats_messages()[before:]]
+    assert sorted(new) == sorted([TOPICS.launcher_stats, TOPICS.cp_stats("I1")]), new
+    assert json.loads(stats_messages()[-1].payload)["cps"] == 2
