@@ -2,7 +2,8 @@
 
 Round-trip times accumulate from the process start (cumulative histograms: a lost message
 loses nothing). They are published at most every `interval` seconds and only after calls
-were made since the last publication, so an idle charge point sends nothing.
+were made since the last publication. An answered Heartbeat alone publishes nothing (it goes
+out with the next publication), so an idle charge point sends nothing.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import time
 from collections.abc import Callable
 
 from chargepoint.core.timers import Timers
-from cp_simu.latency import CallLatencies
+from cp_simu.latency import OK, CallLatencies
 from cp_simu.models import StatsReport
 
 TIMER = "stats"
 BATCH_DELAY = 1.0  # s: calls made together (a boot, a session start) go out in one message
+QUIET = frozenset({"Heartbeat"})  # what an idle charge point calls: only a failure of it is news
 
 
 class CallStats:
@@ -35,7 +37,8 @@ class CallStats:
 
     def record(self, action: str, outcome: str, seconds: float) -> None:
         self.latencies.record(action, outcome, seconds)
-        self._arm()
+        if action not in QUIET or outcome != OK:
+            self._arm()
 
     def _arm(self) -> None:
         if TIMER not in self._timers and self._timers.loop is not None:

@@ -3,17 +3,18 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cp_simu.config import SECTION_SIMULATION, update_section
+from tests.conftest import Csms, start_csms
 from tests.launcher.conftest import TOPICS, definition
 from tests.launcher.test_mixed_fleet import control_call
 from tests.procs import REPO, free_port, ocpp_simu, wait_until
@@ -46,13 +47,17 @@ def test_metrics_during_a_run_and_the_report_of_it(launcher_factory, csms, tmp_p
     run.start(definition("S16", csms.url), definition("S201", csms.url, ocpp_version="2.0.1"))
     run.wait_status("S16", "Accepted", timeout=40)
     run.wait_status("S201", "Accepted")
-    for cp_id in ("S16", "S201"):
+    for cp_id in ("S16", "S201"):  # a Heartbeat, then a call that publishes it
         assert control_call(csms, cp_id, "TriggerMessage", {"requestedMessage": "Heartbeat"}) == {"status": "Accepted"}
+    assert control_call(csms, "S16", "TriggerMessage", {"requestedMessage": "StatusNotification",
+                                                        "connectorId": 1}) == {"status": "Accepted"}
+    assert control_call(csms, "S201", "TriggerMessage", {"requestedMessage": "StatusNotification",
+                                                         "evse": {"id": 1, "connectorId": 1}}) == {"status": "Accepted"}
 
     def counted() -> dict | None:
         samples = scrape(port)
         done = (calls(samples, "BootNotification") == 2 and calls(samples, "Heartbeat") == 2
-                and calls(samples, "StatusNotification") >= 3)  # 1.6: connectors 0 and 1; 2.0.1: EVSE 1
+                and calls(samples, "StatusNotification") >= 5)  # 1.6: connectors 0, 1 and 1; 2.0.1: EVSE 1 twice
         return samples if done else None
     samples = wait_until(counted, 15, interval=0.5, what="Boot, Heartbeat and StatusNotification on /metrics")
     assert isinstance(samples, dict)
@@ -83,7 +88,15 @@ def test_metrics_during_a_run_and_the_report_of_it(launcher_factory, csms, tmp_p
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
 
-def test_an_idle_fleet_publishes_no_statistics(launcher_factory, csms, tmp_path: Path) -> None:
+@pytest.fixture
+def heartbeat_csms(tmp_path: Path) -> Iterator[Csms]:
+    """The demo CSMS asking for a heartbeat every second."""
+    yield from start_csms(tmp_path, "--heartbeat-interval", "1")
+
+
+def test_an_idle_fleet_publishes_no_statistics(launcher_factory, heartbeat_csms: Csms, tmp_path: Path) -> None:
+    """Idle: heartbeats every second and nothing else; they go out with the next other call."""
+    csms = heartbeat_csms
     run = launcher_factory("--config", str(fast_template(tmp_path)), "--metrics-port", "0")
     run.start(definition("I1", csms.url), definition("I2", csms.url))
     for cp_id in ("I1", "I2"):
@@ -95,14 +108,16 @@ def test_an_idle_fleet_publishes_no_statistics(launcher_factory, csms, tmp_path:
     def stats_messages() -> list:
         return [m for m in run.rec.messages if m.topic.endswith("/stats")]
     before = len(stats_messages())
-    time.sleep(4)  # four statistics intervals without a call
+    time.sleep(4)  # four statistics intervals, four heartbeats each
     assert len(stats_messages()) == before
-    # one call: one message from that charge point, then the launcher's, then silence again
-    assert control_call(csms, "I1", "TriggerMessage", {"requestedMessage": "Heartbeat"}) == {"status": "Accepted"}
-    stats = run.rec.wait_json(TOPICS.cp_stats("I1"), lambda d: "Heartbeat" in d["calls"], timeout=5)
-    assert stats["calls"]["Heartbeat"]["ok"]["n"] == 1 and stats["sessions"] == 0
-    run.rec.wait_json(TOPICS.launcher_stats, lambda d: "Heartbeat" in d["calls"], timeout=5)
+    assert len(csms.messages("Heartbeat", cp_id="I1", direction="in")) >= 4
+    # another call: one message from that charge point, its heartbeats with it, then the launcher's
+    assert control_call(csms, "I1", "TriggerMessage", {"requestedMessage": "StatusNotification",
+                                                       "connectorId": 1}) == {"status": "Accepted"}
+    stats = run.rec.wait_json(TOPICS.cp_stats("I1"), lambda d: d["calls"]["StatusNotification"]["ok"]["n"] == 3,
+                              timeout=5)
+    assert stats["calls"]["Heartbeat"]["ok"]["n"] >= 4 and stats["sessions"] == 0
+    run.rec.wait_json(TOPICS.launcher_stats, lambda d: d["calls"]["StatusNotification"]["ok"]["n"] == 5, timeout=5)
     time.sleep(2.5)
     new = [m.topic for m in stats_messages()[before:]]
     assert sorted(new) == sorted([TOPICS.launcher_stats, TOPICS.cp_stats("I1")]), new
-    assert json.loads(stats_messages()[-1].payload)["cps"] == 2
