@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from cp_simu.latency import BOUNDS_MS, NB_BUCKETS, CallLatencies
 from cp_simu.models import StatsReport
@@ -35,6 +36,8 @@ def latency_histograms(calls: CallLatencies, path: Path) -> None:
                                label=f"p{round(q * 100)} {value:.1f} ms")
             ax.legend(fontsize=7, loc="upper right")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{action} (n={hist.count if hist else 0})", fontsize=9)
         ax.set_xlabel("round-trip time (ms)", fontsize=8)
         ax.set_ylabel("calls", fontsize=8)
