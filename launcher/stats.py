@@ -171,6 +171,7 @@ class StatsService:
 
     def serve_metrics(self, host: str, port: int) -> None:
         """Serve http://HOST:PORT/metrics in a thread (port 0: any free one)."""
+        known_actions()  # loaded now, not during the first scrape
         registry = CollectorRegistry(auto_describe=True)
         registry.register(FleetCollector(self.stats))
         server, _ = start_http_server(port, host, registry)

@@ -17,7 +17,7 @@ from cp_simu.config import SECTION_SIMULATION, update_section
 from tests.conftest import Csms, start_csms
 from tests.launcher.conftest import TOPICS, definition
 from tests.launcher.test_mixed_fleet import control_call
-from tests.procs import REPO, free_port, ocpp_simu, wait_until
+from tests.procs import PATIENCE, REPO, free_port, ocpp_simu, wait_until
 
 
 def fast_template(tmp_path: Path) -> Path:
@@ -30,7 +30,7 @@ def fast_template(tmp_path: Path) -> Path:
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of the metrics endpoint: (name, sorted labels) -> value."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5 * PATIENCE) as reply:
         text = reply.read().decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
@@ -76,7 +76,7 @@ def test_metrics_during_a_run_and_the_report_of_it(launcher_factory, csms, tmp_p
 
     out = tmp_path / "report"
     result = subprocess.run(ocpp_simu("report", str(run_file), "--out", str(out)), capture_output=True, text=True,
-                            timeout=60)
+                            timeout=20 * PATIENCE)  # matplotlib: ~3 s of CPU
     assert result.returncode == 0, result.stderr
     table = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
     assert table["BootNotification"][1:4] == ["2", "0", "0"] and table["Heartbeat"][1] == "2"
