@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from supervisor.auto_controls import AutoSwitch
 from supervisor.connector_card import ConnectorCard
 from supervisor.fleet_model import CpEntry
 from supervisor.palette import badge_css, cp_colours
@@ -34,6 +35,7 @@ class CpPanel(QWidget):
     car_input = Signal(str, int, object)  # cp id, connector, CarInput
     tag_presented = Signal(str, int, str)
     fault_toggled = Signal(str, int, bool)
+    auto_toggled = Signal(str, bool)  # cp id, automatic sessions on
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -54,6 +56,10 @@ class CpPanel(QWidget):
         self.reason.setWordWrap(True)
         self.reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.reason.setVisible(False)
+
+        self.auto = AutoSwitch()
+        self.auto.toggled.connect(lambda on: self.cp_id and self.auto_toggled.emit(self.cp_id, on))
+        self.auto.setVisible(False)
 
         self.identity = QGroupBox("Identity")
         grid = QGridLayout(self.identity)
@@ -87,6 +93,7 @@ class CpPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addWidget(self.reason)
+        layout.addWidget(self.auto)
         layout.addWidget(self.identity)
         layout.addWidget(self.certificates)
         layout.addLayout(self.cards_box)
@@ -99,6 +106,7 @@ class CpPanel(QWidget):
             self.title.setText("Select a charge point")
             self.state_badge.setVisible(False)
             self.reason.setVisible(False)
+            self.auto.setVisible(False)
             self.identity.setVisible(False)
             self.certificates.setVisible(False)
             self._set_cards(None)
@@ -111,6 +119,8 @@ class CpPanel(QWidget):
         self.state_badge.setVisible(True)
         self.reason.setText(entry.reason)
         self.reason.setVisible(bool(entry.reason))
+        self.auto.setVisible(True)
+        self.auto.show_entry(entry)
         self.identity.setVisible(True)
         self._show_identity(entry)
         self._set_cards(entry)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from cp_simu.models import (
+    AutoSettings,
     CarInput,
     ChargePointDefinition,
     CpCommand,
@@ -118,6 +119,32 @@ class FleetOps:
         if self.kill(old):
             self._after_death("loading the setup", old, then)
 
+    def auto(self, ids: Iterable[str], settings: AutoSettings) -> bool:
+        """Automatic sessions for the live CPs among `ids`, through the launcher of each (one
+        `auto` command per launcher: every CP's seed derived from the one given)."""
+        alive = [i for i in ids if self._alive(i)]
+        sent = True
+        for launcher, of_launcher in self._by_launcher(alive).items():
+            command = LauncherCommand(LauncherCommandType.AUTO, ids=of_launcher, auto=settings)
+            sent &= self._send_launcher(command, f"automatic sessions {_on_off(settings)} for {_names(of_launcher)}",
+                                        launcher)
+        return sent
+
+    def fleet_auto(self, settings: AutoSettings) -> bool:
+        """Automatic sessions for every CP of every live launcher (the unnamed one if none is seen)."""
+        launchers = [name for name, entry in self.fleet.launchers.items() if entry.alive] or [""]
+        sent = True
+        for launcher in sorted(launchers):
+            command = LauncherCommand(LauncherCommandType.AUTO, auto=settings, every_cp=True)
+            sent &= self._send_launcher(command, f"automatic sessions {_on_off(settings)} for every charge point",
+                                        launcher)
+        return sent
+
+    def set_auto(self, cp_id: str, enabled: bool) -> bool:
+        """One CP's own `auto` command (on: default settings, a seed of its choosing)."""
+        return self._send(self.topics.cp_cmd(cp_id),
+                          CpCommand(CpCommandType.AUTO, auto=AutoSettings(enabled=enabled)).to_json())
+
     # -- charge point inputs -------------------------------------------------
     def car(self, cp_id: str, connector: int, car: CarInput) -> bool:
         return self._send(self.topics.connector_car(cp_id, connector), car.to_json())
@@ -212,6 +239,12 @@ class FleetOps:
             self._notify(Notice("supervisor", f"sent {what}" + (f" to launcher {launcher}" if launcher else ""),
                                 "info"))
         return sent
+
+
+def _on_off(settings: AutoSettings) -> str:
+    if not settings.enabled:
+        return "off"
+    return "on" + (f" (seed {settings.seed})" if settings.seed is not None else "")
 
 
 def _names(ids: Iterable[str], shown: int = 5) -> str:

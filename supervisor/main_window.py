@@ -36,6 +36,7 @@ from cp_simu.models import ChargePointDefinition, PayloadError
 from cp_simu.topics import DEFAULT_ROOT, Topics
 from cp_simu.urls import BrokerUrl
 from supervisor import setup_files
+from supervisor.auto_controls import AutoDialog
 from supervisor.bridge import ConnectionState, MqttBridge
 from supervisor.charts import ChartsPanel
 from supervisor.cp_panel import CpPanel
@@ -171,6 +172,8 @@ class MainWindow(QMainWindow):
                                           "configuration keys", self.show_ocpp_config)
         self.messages_action = self._action("OCPP messages", "Ctrl+M", "Show the selected charge point's "
                                             "OCPP messages (when it publishes them)", self.show_ocpp_log)
+        self.auto_action = self._action("Auto sessions…", "Ctrl+Shift+A", "Automatic sessions on or off for the "
+                                        "selected charge points or the whole fleet", self.automatic_sessions)
         self.load_action = self._action("Load setup…", QKeySequence.StandardKey.Open,
                                         "Replace the fleet by the charge points of a setup file", self.load_setup)
         self.save_action = self._action("Save setup…", QKeySequence.StandardKey.Save,
@@ -185,7 +188,7 @@ class MainWindow(QMainWindow):
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         groups = ((self.add_action, self.remove_action, self.kill_action, self.restart_action),
                   (self.kill_all_action, self.restart_all_action),
-                  (self.config_action, self.messages_action),
+                  (self.config_action, self.messages_action, self.auto_action),
                   (self.load_action, self.save_action))
         for group in groups:
             bar.addActions(list(group))
@@ -250,6 +253,7 @@ class MainWindow(QMainWindow):
         self.panel.car_input.connect(self.ops.car)
         self.panel.tag_presented.connect(self.ops.present_tag)
         self.panel.fault_toggled.connect(self.ops.set_faulted)
+        self.panel.auto_toggled.connect(self.ops.set_auto)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.panel)
@@ -513,6 +517,7 @@ class MainWindow(QMainWindow):
         current = self.fleet.get(self.current_id() or "")
         self.config_action.setEnabled(online and current is not None and current.alive)
         self.messages_action.setEnabled(online and current is not None)
+        self.auto_action.setEnabled(online and any_alive)
         self.load_action.setEnabled(online)
         self.save_action.setEnabled(bool(self.fleet.cps))
 
@@ -634,6 +639,16 @@ class MainWindow(QMainWindow):
         self.notice(Notice("supervisor", f"saved {saved} charge point(s) to {path}", "info"))
         self.settings.setup_folder = str(path.resolve().parent)
         return True
+
+    def automatic_sessions(self) -> None:
+        ids = self.selected_ids()
+        dialog = AutoDialog(len(ids), self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        if dialog.whole_fleet:
+            self.ops.fleet_auto(dialog.settings())
+        else:
+            self.ops.auto(ids, dialog.settings())
 
     def run_scenario(self) -> None:
         self.scenario_dock.show()

@@ -13,12 +13,13 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush, QColor
 
+from supervisor.auto_controls import auto_text
 from supervisor.fleet_model import Changes, CpEntry, Fleet
 from supervisor.palette import cp_colours
 
-COLUMNS = ("Charge point", "State", "Type", "Connectors", "Power", "Security", "Launcher")
+COLUMNS = ("Charge point", "State", "Type", "Connectors", "Power", "Security", "Launcher", "Auto")
 (ID_COLUMN, STATE_COLUMN, TYPE_COLUMN, CONNECTORS_COLUMN, POWER_COLUMN, SECURITY_COLUMN,
- LAUNCHER_COLUMN) = range(len(COLUMNS))
+ LAUNCHER_COLUMN, AUTO_COLUMN) = range(len(COLUMNS))
 LOCK = "\N{LOCK}"
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 CP_ID_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -160,6 +161,8 @@ class FleetTableModel(QAbstractTableModel):
             return security_text(entry)
         if column == LAUNCHER_COLUMN:
             return entry.launcher
+        if column == AUTO_COLUMN:
+            return auto_text(entry)
         return power_text(entry.power_w)
 
     def _brush(self, state: str) -> tuple[QBrush, QBrush]:
