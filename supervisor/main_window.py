@@ -36,7 +36,7 @@ from cp_simu.models import ChargePointDefinition, PayloadError
 from cp_simu.topics import DEFAULT_ROOT, Topics
 from cp_simu.urls import BrokerUrl
 from supervisor import setup_files
-from supervisor.auto_controls import AutoDialog
+from supervisor.auto_controls import AutoDialog, auto_text
 from supervisor.bridge import ConnectionState, MqttBridge
 from supervisor.charts import ChartsPanel
 from supervisor.cp_panel import CpPanel
@@ -60,6 +60,7 @@ from supervisor.message_table import OcppMessagesDialog
 from supervisor.ocpp_frames import OcppFrame
 from supervisor.palette import CP_STATE_COLOURS, INDICATOR_COLOURS
 from supervisor.qt_models import (
+    AUTO_COLUMN,
     CONNECTORS_COLUMN,
     ID_COLUMN,
     LAUNCHER_COLUMN,
@@ -237,7 +238,9 @@ class MainWindow(QMainWindow):
         for column, width in ((STATE_COLUMN, 100), (TYPE_COLUMN, 58), (CONNECTORS_COLUMN, 170),
                               (POWER_COLUMN, 72), (SECURITY_COLUMN, 64), (LAUNCHER_COLUMN, 90)):
             table.setColumnWidth(column, width)
+        table.setColumnWidth(AUTO_COLUMN, 110)
         table.setColumnHidden(LAUNCHER_COLUMN, True)  # until a named launcher shows up
+        table.setColumnHidden(AUTO_COLUMN, True)  # until a charge point runs automatic sessions
         header.setHighlightSections(False)
         table.selectionModel().currentRowChanged.connect(self._current_changed)
         table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -418,6 +421,9 @@ class MainWindow(QMainWindow):
 
     def _apply_changes(self, changes: Changes) -> None:
         self.model.sync(changes)
+        if self.table.isColumnHidden(AUTO_COLUMN) and any(
+                (e := self.fleet.get(i)) is not None and auto_text(e) for i in changes.statuses):
+            self.table.setColumnHidden(AUTO_COLUMN, False)
         if changes.membership or changes.cps:
             self._update_counts()
         current = self.current_id()
