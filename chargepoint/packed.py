@@ -34,6 +34,7 @@ import resource
 import signal
 import socket
 import struct
+import time
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,11 @@ from cp_simu.process import host_control_address, remove_marker, start_ticks, wr
 log = logging.getLogger(__name__)
 
 KILL_TIMEOUT = 5.0  # s a killed member's tasks get to finish their cancellation
+# Members booting at once (built, connecting, until Accepted or BOOT_SLOT_TIME s): building a
+# member costs milliseconds of CPU on the shared loop, and building a thousand while others
+# wait for their handshakes made those time out on a loaded machine.
+BOOT_SLOTS = 64
+BOOT_SLOT_TIME = 10.0
 REQUEST_LIMIT = 1 << 20  # bytes of one control request
 
 
@@ -73,6 +79,7 @@ class PackedHost:
         self.pid = os.getpid()
         self._all_done = asyncio.Event()
         self._starting = False  # members are still being started: none ending means the end
+        self._boot_slots = asyncio.Semaphore(BOOT_SLOTS)
         self._requests: set[asyncio.Task[Any]] = set()  # control requests being answered
 
     async def run(self, directories: list[Path]) -> int:
@@ -121,11 +128,16 @@ class PackedHost:
         from chargepoint.station import Station
 
         try:
-            instance = self._prepare(member.directory)
-            write_marker(member.directory, self.pid, packed=True)
-            log.info("charge point %s starting in packed process %d", member.cp_id, self.pid)
-            member.station = Station(instance)
-            await member.station.run(mqtt_thread=False)
+            async with self._boot_slots:
+                instance = self._prepare(member.directory)
+                write_marker(member.directory, self.pid, packed=True)
+                log.info("charge point %s starting in packed process %d", member.cp_id, self.pid)
+                station = member.station = Station(instance)
+                run = asyncio.get_running_loop().create_task(station.run(mqtt_thread=False))
+                deadline = time.monotonic() + BOOT_SLOT_TIME
+                while not station.adapter.online and not run.done() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+            await run
         except asyncio.CancelledError:
             if not member.killed:
                 raise

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from cp_simu import __version__
+from cp_simu import __version__, durability
 from cp_simu.broker_access import BrokerAccess
 from cp_simu.config import ConfigError, SimuConfig
 from cp_simu.models import (
@@ -141,6 +141,7 @@ class Launcher:
         self._lock_workdir()
         if self.settings.name and (other := name_claim.other_launcher(self.settings.broker, self.own)):
             raise LauncherError(other)
+        durability.defer_syncs()  # a start of N charge points would wait for N instance fsyncs
         try:
             if self.settings.reset:
                 self._reset()
