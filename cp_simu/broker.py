@@ -182,9 +182,10 @@ def reachable(url: BrokerUrl, timeout: float = 0.5) -> bool:
         return True
 
 
-def spawn_embedded(url: BrokerUrl, log_file: Path | None = None, timeout: float = 15.0,
+def spawn_embedded(url: BrokerUrl, log_file: Path | None = None, timeout: float = 60.0,
                    security: BrokerSecurity | None = None) -> subprocess.Popen:
-    """Start `ocpp-simu broker` for `url` as a child process and wait until it accepts connections."""
+    """Start `ocpp-simu broker` for `url` as a child process and wait until it accepts connections
+    (an exit is seen at once; `timeout` only bounds a hang on a loaded machine)."""
     if not url.is_loopback:
         raise ValueError(f"will not start an embedded broker for non-loopback {url}")
     security = security or BrokerSecurity()

@@ -53,6 +53,9 @@ from .instances import Instances
 from .remote_starts import RemoteStarts
 
 DEMO_CSMS_PORT = 9000
+# How long `up` waits for the CSMS or launcher it started to be ready: a crash is seen at once,
+# so this only bounds a hang; a loaded machine may need tens of seconds to import and start one.
+STARTUP_WAIT = 60.0
 AUTO_WAIT = 120.0  # s `up --auto` waits for its charge points to be up before starting their sessions
 # Closing the terminal (SIGHUP) stops `up` like Ctrl+C does.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -198,7 +201,8 @@ class Up:
         proc = self._spawn("csms", ["csms", "--port", str(port), "--api-port", str(api),
                                     "--log", str(self.workdir / "csms.jsonl")])
         self.csms_url = f"ws://127.0.0.1:{port}/"
-        self._wait(lambda: not _port_free(port) or proc.poll() is not None, 15, "the demo CSMS")
+        self._wait(lambda: not _port_free(port) or proc.poll() is not None, STARTUP_WAIT,
+                   "the demo CSMS")
         if proc.poll() is not None:
             raise click.ClickException(f"the demo CSMS exited; see {self.workdir / 'csms.log'}")
         self.api_url = f"http://127.0.0.1:{api}/api"
@@ -250,7 +254,7 @@ class Up:
         proc = self._spawn("launcher", ["launcher", "--broker", str(self.broker), "--workdir", str(self.workdir),
                                         *name], env=self.access.environment_for_children())
         self._wait(lambda: self.launcher_status == LauncherStatus.ALIVE.value or proc.poll() is not None,
-                   20, "the launcher")
+                   STARTUP_WAIT, "the launcher")
         if proc.poll() is not None:
             raise click.ClickException(f"the launcher exited; see {self.workdir / 'launcher.log'}")
         return f"pid {proc.pid}"
