@@ -23,13 +23,12 @@ def supervisor(broker: str | None, root: str, no_connect: bool, **mqtt: str | No
     on any broker. Connecting never blocks the window; it retries until the broker answers.
     """
     try:
-        from supervisor.app import run
         from supervisor.settings import SupervisorSettings
+        access = resolve(broker or SupervisorSettings().broker or DEFAULT_BROKER_URL, **access_options(mqtt))
+        from supervisor.app import run  # the window's imports take a while: a bad URL fails before them
     except ImportError as exc:
         raise click.ClickException(f"the supervisor needs PySide6: pip install 'ocpp-simu[gui]' ({exc})") \
             from None
-    try:
-        access = resolve(broker or SupervisorSettings().broker or DEFAULT_BROKER_URL, **access_options(mqtt))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--broker") from None
     raise SystemExit(run(access, root, connect=not no_connect))
