@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,11 +23,24 @@ REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
+# Test servers listen on ports below the kernel's ephemeral range (32768-60999), where no
+# outgoing connection takes a port between free_port() and the server's bind, each xdist worker
+# in a slice of its own, starting at a random point (other test runs may share the machine).
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 8
+_SLICE = range(20000 + 1500 * _WORKER, 20000 + 1500 * (_WORKER + 1))
+_PORTS = itertools.cycle(random.sample(_SLICE, len(_SLICE)))
+
+
 def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port that was free a moment ago, and that no other test of this run gets."""
+    for port in _PORTS:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("unreachable: the port cycle is endless")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
