@@ -45,11 +45,16 @@ def measure(fleet: int = 200, sessions: int = 50) -> dict[str, float]:
         try:
             ids = boot(s, watch, fleet, timeout=300)
             time.sleep(3)  # let the boot's status traffic settle
-            results = [session(s, watch, cp_id) for cp_id in ids[:sessions]]
+            return sessions_on(s, watch, ids, sessions)
         finally:
             watch.close()
+
+
+def sessions_on(s: Stack, watch: StatusWatch, ids: list[str], sessions: int = 50) -> dict[str, float]:
+    """`sessions` sessions one at a time on distinct CPs of the running fleet `ids`."""
+    results = [session(s, watch, cp_id) for cp_id in ids[:sessions]]
     to_csms, to_status = [r[0] for r in results], [r[1] for r in results]
-    return {"fleet": fleet, "sessions": len(results),
+    return {"fleet": len(ids), "sessions": len(results),
             "csms_p50_ms": percentile(to_csms, 50) * 1000, "csms_p95_ms": percentile(to_csms, 95) * 1000,
             "status_p50_ms": percentile(to_status, 50) * 1000,
             "status_p95_ms": percentile(to_status, 95) * 1000}
