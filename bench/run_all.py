@@ -207,7 +207,7 @@ packed mode shares one interpreter among K charge points.
 ## Idle cost
 
 Booted fleets, no car, over a {first.idle_window_s:.0f} s window; the demo CSMS gives a
-HeartbeatInterval of 60 s.
+HeartbeatInterval of 300 s (its default).
 
 | N | mode | broker | CPU per CP (thousandths of a core) | all CP processes | broker |
 |---|---|---|---|---|---|
