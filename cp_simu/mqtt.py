@@ -98,6 +98,7 @@ class MqttClient:
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_message = self._on_stray_message
         self._subscriptions: dict[str, int] = {}
+        self._handlers: dict[str, list[Handler]] = {}
         self._state: dict[str, bytes] = {}  # retained topics re-published on every connect
         self._online = False  # under _lock: whether publish_state sends now or on connection
         self._lock = threading.Lock()
@@ -204,22 +205,32 @@ class MqttClient:
 
     # -- subscribing ------------------------------------------------------
     def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
-        """Handler for one filter only: a message matching no subscribed filter is ignored."""
+        """Handler for one filter only: a message matching no subscribed filter is ignored.
+        Several handlers of one filter each get its messages (paho keeps one callback per
+        filter: a second one would silently replace the first)."""
         def on_message(_c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
             message = Message(msg.topic, msg.payload, bool(msg.retain))
-            self._dispatch(lambda: self._safe_call(handler, message))
+            with self._lock:
+                handlers = list(self._handlers.get(topic_filter, ()))
+            for each in handlers:
+                self._dispatch(lambda each=each: self._safe_call(each, message))
 
-        self._client.message_callback_add(topic_filter, on_message)
         with self._lock:
+            self._handlers.setdefault(topic_filter, []).append(handler)
+            first = topic_filter not in self._subscriptions
             self._subscriptions[topic_filter] = qos
+        if first:
+            self._client.message_callback_add(topic_filter, on_message)
         if self.connected.is_set():
             self._client.subscribe(topic_filter, qos)
             self._flush()
 
     def unsubscribe(self, topic_filter: str) -> None:
+        """Every handler of the filter goes."""
         self._client.message_callback_remove(topic_filter)
         with self._lock:
             self._subscriptions.pop(topic_filter, None)
+            self._handlers.pop(topic_filter, None)
         if self.connected.is_set():
             self._client.unsubscribe(topic_filter)
             self._flush()

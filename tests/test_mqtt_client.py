@@ -59,6 +59,33 @@ def test_messages_reach_only_their_filter_and_bad_handlers_do_not_kill(broker, r
         client.stop()
 
 
+def test_every_handler_of_one_filter_gets_its_messages(broker, recorder_factory):
+    """Two parts of one program on one connection (up's fleet view and the remote starts of
+    its automatic sessions, both on every CP status): neither silences the other, a failing
+    one included; unsubscribe ends them all."""
+    first: list[Message] = []
+    second: list[Message] = []
+    client = MqttClient(broker.url, "two-handlers")
+    client.subscribe("cp_simu/cps/+/status", first.append)
+    client.connect()
+    try:
+        client.subscribe("cp_simu/cps/+/status", lambda _m: 1 / 0)
+        client.subscribe("cp_simu/cps/+/status", second.append)
+        pub = recorder_factory(broker.url, "cp_simu/none", "pub")
+        pub.publish("cp_simu/cps/A/status", '{"status": "Accepted"}')
+        wait_until(lambda: first and second, 5, what="the status at both handlers")
+        assert [m.topic for m in first] == [m.topic for m in second] == ["cp_simu/cps/A/status"]
+        client.unsubscribe("cp_simu/cps/+/status")
+        pub.publish("cp_simu/cps/B/status", '{"status": "Accepted"}')
+        pub.publish("cp_simu/cps/B/cmd", "{}")  # a round trip: B's status would have come first
+        client.subscribe("cp_simu/cps/B/cmd", second.append)
+        pub.publish("cp_simu/cps/B/cmd", "{}")
+        wait_until(lambda: len(second) == 2, 5, what="the cmd")
+        assert len(first) == 1 and second[-1].topic == "cp_simu/cps/B/cmd"
+    finally:
+        client.stop()
+
+
 def test_report_error_publishes_the_contract_payload(broker, recorder_factory):
     watcher = recorder_factory(broker.url, "cp_simu/launcher/error", "watcher")
     client = MqttClient(broker.url, "reporter").connect()
