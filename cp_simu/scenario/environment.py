@@ -18,11 +18,12 @@ from typing import Any
 import click
 
 from cp_simu.broker_access import BrokerAccess
-from cp_simu.models import LauncherCommand, LauncherCommandType
+from cp_simu.models import AutoSettings, LauncherCommand, LauncherCommandType
 from cp_simu.mqtt import Message, MqttClient
 from cp_simu.topics import Topics
 from launcher.fleetview import FleetView
 from launcher.instances import Instances
+from launcher.remote_starts import RemoteStarts
 from launcher.up import Up
 
 from .observer import Observer
@@ -109,8 +110,15 @@ class Environment:
     def start(self, definitions: list[dict[str, Any]], options: dict[str, Any]) -> None:
         self.up.start_cps(definitions, options)
 
+    def auto(self, settings: AutoSettings, cp_ids: list[str]) -> None:
+        """Automatic sessions through the launcher (per-CP seeds derived from the seed); their
+        remote starts go through the control API, when there is one."""
+        if self.csms_api and self.up.remote_starts is None:
+            self.up.remote_starts = RemoteStarts(self.mqtt, self.topics, self.csms_api)
+        self.publish(self.up.own.cmd, LauncherCommand(LauncherCommandType.AUTO, ids=cp_ids, auto=settings).to_json())
+
     def kill(self, cp_ids: list[str]) -> None:
-        self.publish(self.topics.launcher_cmd, LauncherCommand(LauncherCommandType.KILL, ids=cp_ids).to_json())
+        self.publish(self.up.own.cmd, LauncherCommand(LauncherCommandType.KILL, ids=cp_ids).to_json())
 
     def publish(self, topic: str, payload: dict[str, Any] | str) -> None:
         self.mqtt.publish(topic, payload if isinstance(payload, str) else json.dumps(payload))

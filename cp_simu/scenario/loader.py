@@ -18,7 +18,9 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .model import STEP_KINDS, Scenario, Step, start_ids
+from cp_simu.models import PayloadError
+
+from .model import STEP_KINDS, Scenario, Step, auto_settings, start_ids
 
 DEFAULT_WITHIN = 10.0
 JsonPath = tuple[str | int, ...]
@@ -138,6 +140,11 @@ def _step_problems(data: dict[str, Any], lines: _Lines, path: Path) -> Iterator[
             started += ids
         elif kind == "expect_count" and not {"equals", "min", "max"} & set(args):
             yield at, f"{where}: give `equals`, `min` or `max`"
+        elif kind == "auto":
+            try:
+                auto_settings(args)
+            except PayloadError as exc:
+                yield at, f"{where}: {exc}"
         if isinstance(args, dict) and "cp" in args:
             step = Step(kind, args, at)
             if not step.cps(started):

@@ -9,9 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ACTIONS = ("start", "kill", "plug", "unplug", "tag", "fault", "network", "call", "http", "csms", "wait")
+from cp_simu.models import AutoSettings
+
+ACTIONS = ("start", "kill", "plug", "unplug", "tag", "fault", "network", "auto", "call", "http", "csms", "wait")
 EXPECTATIONS = ("expect_status", "expect_reply", "expect_count", "expect_latency")
 STEP_KINDS = ACTIONS + EXPECTATIONS
+
+
+def auto_settings(args: dict[str, Any], seed: int | None = None) -> AutoSettings:
+    """The settings of an `auto` step (its `cp` aside), the run's `seed` unless it has one;
+    a PayloadError as the `auto` command would be refused."""
+    settings = AutoSettings.from_dict({k: v for k, v in args.items() if k != "cp"})
+    return settings.with_seed(seed) if settings.seed is None and seed is not None else settings
 
 
 def start_ids(args: dict[str, Any], scale: float = 1.0) -> list[str]:

@@ -19,7 +19,7 @@ from launcher.up import definitions
 
 from .environment import ActionFailed, Environment
 from .expectations import CHECKS, Context, contains
-from .model import Scenario, Step, start_ids
+from .model import Scenario, Step, auto_settings, start_ids
 from .observer import Observer
 
 POLL = 0.1
@@ -163,7 +163,7 @@ class Runner:
     def _targets(self, step: Step) -> list[str]:
         cps = step.cps(self.started)
         if not cps:
-            raise ActionFailed(f"{step.args['cp']!r} names none of the charge points started")
+            raise ActionFailed(f"{step.args.get('cp', 'all')!r} names none of the charge points started")
         return cps
 
     def _do_start(self, step: Step) -> str:
@@ -218,6 +218,13 @@ class Runner:
         for cp in self._targets(step):
             self.env.publish(self.env.topics.cp_cmd(cp), command)
         return ""
+
+    def _do_auto(self, step: Step) -> str:
+        cps = self._targets(step)
+        settings = auto_settings(step.args, self.seed)
+        self.env.auto(settings, cps)
+        seed = f", seed {settings.seed}" if settings.seed is not None else ""
+        return f"{'on' if settings.enabled else 'off'} for {len(cps)} charge point(s){seed}"
 
     def _do_call(self, step: Step) -> str:
         args = step.args

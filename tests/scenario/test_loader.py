@@ -82,6 +82,12 @@ def test_rules_beyond_the_schema(tmp_path: Path):
     assert "found: none" in problems[4]
 
 
+def test_auto_settings_are_checked_as_the_launcher_would(tmp_path: Path):
+    problems = _problems(tmp_path, "steps:\n  - start: {ids: [A]}\n  - wait: 1\n"
+                                   "  - auto: {cp: A, rate: 0, dwell: [60, 30]}\n")
+    assert len(problems) == 1 and problems[0].startswith(f"{tmp_path / 'bad.yaml'}:4: steps[2].auto: rate"), problems
+
+
 def test_duplicate_key_is_an_error(tmp_path: Path):
     problems = _problems(tmp_path, "steps:\n  - wait: 1\nsteps:\n  - wait: 2\n")
     assert problems == [f"{tmp_path / 'bad.yaml'}:3: duplicate key 'steps'"]
