@@ -25,7 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "chargepoint": ("chargepoint.cli:chargepoint", "Run one simulated charge point."),
     "supervisor": ("supervisor.cli:supervisor", "Open the desktop supervisor (PySide6)."),
     "up": ("launcher.up:up", "Start broker, CSMS, launcher and N charge points; live view."),
-    "scenario": ("cp_simu.scenario.cli:scenario", "Run a scripted scenario against a CSMS; verdict, JUnit."),
+    "scenario": ("scenario.cli:scenario", "Run a scripted scenario against a CSMS; verdict, JUnit."),
     "pki": ("cp_simu.pki_cli:pki", "Create a demo CA, server and client certificates (security profiles 2, 3)."),
     "report": ("cp_simu.report:report", "Turn a launcher's run file into a latency table and plots."),
 }

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from cp_simu.broker_access import resolve
-from cp_simu.scenario.environment import Environment
-from cp_simu.scenario.observer import Observer
+from scenario.environment import Environment
+from scenario.observer import Observer
 from tests.conftest import Broker
 from tests.launcher.conftest import BOOT_WAIT, kill_cps
 from tests.launcher.test_up import _reap

@@ -7,7 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from cp_simu.mqtt import Message
-from cp_simu.scenario.expectations import (
+from cp_simu.topics import Topics
+from scenario.expectations import (
     Context,
     contains,
     expect_count,
@@ -16,8 +17,7 @@ from cp_simu.scenario.expectations import (
     expect_status,
     percentile,
 )
-from cp_simu.scenario.observer import Observer
-from cp_simu.topics import Topics
+from scenario.observer import Observer
 
 T = Topics()
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cp_simu.scenario.loader import ScenarioError, load
+from scenario.loader import ScenarioError, load
 from tests.procs import ocpp_simu
 from tests.scenario.conftest import EXAMPLES
 
