@@ -128,7 +128,7 @@ def test_get_log_uploads_under_the_name_its_answer_announced() -> None:
     started: list[str] = []
     logs = SimpleNamespace(request_id=None, start=lambda name, *_: started.append(name))
     station = SimpleNamespace(definition=SimpleNamespace(id="CP1"), config=None, queue=None, message_log=None,
-                              connection=None, security=None, logs=logs, clock=lambda: next(clock))
+                              connection=None, security=None, network=None, logs=logs, clock=lambda: next(clock))
     requests = CsmsRequests(station)  # type: ignore[arg-type]
     announced = requests.get_log("SecurityLog", 7, "ftp://x/", (None, None), None, None, dry_run=True)
     with_clock_past = requests.get_log("SecurityLog", 7, "ftp://x/", (None, None), None, None)
