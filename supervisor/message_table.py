@@ -11,10 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QItemSelection,
     QModelIndex,
-    QPersistentModelIndex,
     QRegularExpression,
     QSortFilterProxyModel,
     Qt,
@@ -36,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from supervisor.ocpp_frames import CallPairing, OcppFrame
+from supervisor.qt_models import ColumnTableModel, Index
 
 COLUMNS = ("Time", "Dir", "Type", "Action", "Summary")
 TIME_COLUMN, DIRECTION_COLUMN, TYPE_COLUMN, ACTION_COLUMN, SUMMARY_COLUMN = range(len(COLUMNS))
@@ -44,10 +43,10 @@ TRIM_ROWS = 500  # dropped at once when MAX_ROWS is passed
 ALL_ACTIONS = "All actions"
 ERROR_COLOUR = "#c62828"
 
-Index = QModelIndex | QPersistentModelIndex
 
+class OcppMessageModel(ColumnTableModel):
+    columns = COLUMNS
 
-class OcppMessageModel(QAbstractTableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.rows: list[tuple[OcppFrame, str]] = []  # frame, its action (a result's from its call)
@@ -81,17 +80,8 @@ class OcppMessageModel(QAbstractTableModel):
     def frame(self, row: int) -> OcppFrame:
         return self.rows[row][0]
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def row_total(self) -> int:
+        return len(self.rows)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -1,4 +1,5 @@
-"""Qt model/view over the Fleet: a table model fed by `Changes`, and its sort/filter proxy.
+"""Qt model/view over the Fleet: a table model fed by `Changes`, and its sort/filter proxy;
+and the flat fixed-column table base every supervisor table model shares.
 
 The model keeps only the row order (CP ids in order of appearance); every cell is read from
 the Fleet when the view asks, so an update is a `dataChanged` on the rows that changed and a
@@ -50,7 +51,31 @@ def power_text(watts: float) -> str:
     return f"{watts / 1000:.1f} kW" if watts else ""
 
 
-class FleetTableModel(QAbstractTableModel):
+class ColumnTableModel(QAbstractTableModel):
+    """A flat table with named, fixed columns: Qt's row/column counts and header from `columns`
+    and `row_total()`, so a subclass writes only its rows and `data`."""
+
+    columns: tuple[str, ...] = ()
+
+    def row_total(self) -> int:
+        raise NotImplementedError
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else self.row_total()
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[section]
+        return None
+
+
+class FleetTableModel(ColumnTableModel):
+    columns = COLUMNS
+
     def __init__(self, fleet: Fleet, parent: Any = None) -> None:
         super().__init__(parent)
         self.fleet = fleet
@@ -109,17 +134,8 @@ class FleetTableModel(QAbstractTableModel):
         return self._rows.get(cp_id)
 
     # -- QAbstractTableModel ---------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._ids)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def row_total(self) -> int:
+        return len(self._ids)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
