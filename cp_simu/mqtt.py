@@ -32,6 +32,7 @@ from cp_simu.broker_access import BrokerAccess
 from cp_simu.failures import connection_failure
 from cp_simu.models import ErrorReport
 from cp_simu.mqtt_async import AsyncioNetwork
+from cp_simu.topics import ParsedTopic, Topics
 from cp_simu.urls import BrokerUrl
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,21 @@ class Message:
     @property
     def text(self) -> str:
         return self.payload.decode("utf-8", "replace")
+
+
+def parse_json_message(topics: Topics, msg: Message) -> tuple[ParsedTopic, Any] | None:
+    """What a message of the contract's tree is, with its JSON payload (None for an empty one:
+    a cleared retained topic). None, and the message dropped, for a topic outside the tree or
+    a payload that is not JSON: a reader of others' topics cannot answer them, the publisher's
+    own component reports its bad input."""
+    parsed = topics.parse(msg.topic)
+    if parsed is None:
+        return None
+    try:
+        return parsed, json.loads(msg.payload) if msg.payload else None
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can decode
+        log.debug("dropping a message on %s that is not JSON", msg.topic)
+        return None
 
 
 Handler = Callable[[Message], None]

@@ -6,7 +6,6 @@ log file, CI) each change is printed as one line, so the output stays readable.
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import time
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from cp_simu.mqtt import Message
+from cp_simu.mqtt import Message, parse_json_message
 from cp_simu.topics import TopicKind, Topics
 
 REGISTRATIONS = ("Accepted", "Pending", "Rejected", "Disconnected", "Dead")
@@ -53,13 +52,10 @@ class FleetView:
 
     # -- input (MQTT thread) ----------------------------------------------
     def on_message(self, msg: Message) -> None:
-        parsed = self.topics.parse(msg.topic)
-        if parsed is None:
+        message = parse_json_message(self.topics, msg)
+        if message is None:
             return
-        try:
-            data = json.loads(msg.payload) if msg.payload else None
-        except ValueError:
-            return
+        parsed, data = message
         with self._lock:
             if parsed.kind is TopicKind.LAUNCHER_ERROR and isinstance(data, dict):
                 self.last_error = str(data.get("error", ""))

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cp_simu.mqtt import Message, MqttClient
+from cp_simu.mqtt import Message, MqttClient, parse_json_message
 from cp_simu.topics import TopicKind, Topics
 
 CALL, RESULT, ERROR = 2, 3, 4
@@ -127,13 +127,10 @@ class Observer:
 
     # -- input (MQTT thread) ----------------------------------------------
     def on_message(self, msg: Message) -> None:
-        parsed = self.topics.parse(msg.topic)
-        if parsed is None:
+        message = parse_json_message(self.topics, msg)
+        if message is None:
             return
-        try:
-            data = json.loads(msg.payload) if msg.payload else None
-        except ValueError:
-            return
+        parsed, data = message
         with self._lock:
             if parsed.kind in (TopicKind.LAUNCHER_ERROR, TopicKind.CP_ERROR):
                 if parsed.kind is TopicKind.LAUNCHER_ERROR or parsed.cp_id in self._cps:
