@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget
 
 from supervisor.main_window import MainWindow
@@ -60,3 +61,21 @@ def test_the_supervisor_connects_to_the_last_broker_it_used(broker, tmp_path: Pa
         remembered = _settings_file(isolated_settings).read_text()
         assert f"mqtt://127.0.0.1:{port}" in remembered
         assert "s3cret-pw" not in remembered and "alice" not in remembered
+
+
+def test_every_panel_is_a_dock_the_view_menu_shows_and_hides(make_window, qtbot) -> None:
+    window = make_window("mqtt://127.0.0.1:1", connect=False)
+    docks = {d.objectName(): d for d in window.findChildren(QDockWidget)}
+    assert set(docks) == {"log_dock", "launchers_dock", "scenario_dock", "charts_dock"}  # the layout's keys
+    moves = QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetClosable
+    assert all(d.features() == moves for d in docks.values())
+    assert [a.text() for a in window.view_menu.actions()] == ["Find", "Events and errors", "Launchers",
+                                                              "Scenario", "Charts"]
+    assert window.tabifiedDockWidgets(docks["log_dock"]) == [docks["launchers_dock"], docks["scenario_dock"]]
+    assert window.dockWidgetArea(docks["charts_dock"]) == Qt.DockWidgetArea.RightDockWidgetArea
+    assert docks["log_dock"].isVisible() and not docks["charts_dock"].isVisible()
+    window.charts_action.trigger()  # its shortcut and the fleet bar's button are the View menu's entry
+    assert docks["charts_dock"].isVisible() and window.charts_action.shortcut().toString() == "Ctrl+Shift+C"
+    assert not docks["launchers_dock"].isHidden()  # a tab behind the events
+    next(a for a in window.view_menu.actions() if a.text() == "Launchers").trigger()
+    assert docks["launchers_dock"].isHidden()
