@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
-    QTableView,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -70,6 +69,7 @@ from supervisor.qt_models import (
     TYPE_COLUMN,
     FleetTableModel,
     make_proxy,
+    row_table,
 )
 from supervisor.scenario_panel import ScenarioPanel
 from supervisor.security_widgets import BrokerSecurityDialog
@@ -220,18 +220,9 @@ class MainWindow(QMainWindow):
         self.count_label = QLabel()
         self.count_label.setWordWrap(True)
 
-        table = self.table = QTableView()
-        table.setModel(self.proxy)
+        table = self.table = row_table(self.proxy, QAbstractItemView.SelectionMode.ExtendedSelection, 8)
         table.setSortingEnabled(True)
         table.sortByColumn(ID_COLUMN, Qt.SortOrder.AscendingOrder)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setShowGrid(False)
-        table.setWordWrap(False)
-        table.verticalHeader().setVisible(False)
-        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(ID_COLUMN, QHeaderView.ResizeMode.Stretch)

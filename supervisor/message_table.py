@@ -23,18 +23,16 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from supervisor.ocpp_frames import CallPairing, OcppFrame
-from supervisor.qt_models import ColumnTableModel, Index
+from supervisor.qt_models import ColumnTableModel, Index, row_table
 
 COLUMNS = ("Time", "Dir", "Type", "Action", "Summary")
 TIME_COLUMN, DIRECTION_COLUMN, TYPE_COLUMN, ACTION_COLUMN, SUMMARY_COLUMN = range(len(COLUMNS))
@@ -122,16 +120,7 @@ class OcppMessagesDialog(QDialog):
         clear = QPushButton("Clear")
         clear.clicked.connect(self.clear)
 
-        table = self.table = QTableView()
-        table.setModel(self.proxy)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setShowGrid(False)
-        table.setWordWrap(False)
-        table.verticalHeader().setVisible(False)
-        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 6)
+        table = self.table = row_table(self.proxy, QAbstractItemView.SelectionMode.SingleSelection, 6)
         header = table.horizontalHeader()
         header.setStretchLastSection(True)
         for column, width in ((TIME_COLUMN, 100), (DIRECTION_COLUMN, 36), (TYPE_COLUMN, 56), (ACTION_COLUMN, 190)):

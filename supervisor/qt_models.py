@@ -11,8 +11,16 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
 from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from supervisor.auto_controls import auto_text
 from supervisor.fleet_model import Changes, CpEntry, Fleet
@@ -198,6 +206,23 @@ def _ranges_descending(rows: list[int]) -> list[tuple[int, int]]:
         else:
             ranges.append((row, row))
     return ranges
+
+
+def row_table(model: QAbstractItemModel, selection: QAbstractItemView.SelectionMode, padding: int) -> QTableView:
+    """A read-only view of `model` selecting whole rows: no grid, no row numbers, one line a row
+    (`padding` pixels above the font's height), so a long table scrolls evenly."""
+    table = QTableView()
+    table.setModel(model)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(selection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setShowGrid(False)
+    table.setWordWrap(False)
+    rows = table.verticalHeader()
+    rows.setVisible(False)
+    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    rows.setDefaultSectionSize(table.fontMetrics().height() + padding)
+    return table
 
 
 def make_proxy(model: FleetTableModel) -> QSortFilterProxyModel:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 from PySide6.QtCore import QAbstractItemModel, Qt
-from PySide6.QtWidgets import QTableView
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from cp_simu.models import ChargePointDefinition, CpStatus
 from cp_simu.topics import Topics
 from supervisor.fleet_model import Fleet, parse_message
-from supervisor.message_table import OcppMessageModel
+from supervisor.message_table import OcppMessageModel, OcppMessagesDialog
 from supervisor.ocpp_frames import OcppFrame
 from supervisor.qt_models import FleetTableModel
 
@@ -51,3 +51,20 @@ def test_message_table_has_its_columns_and_a_row_per_frame(qtbot) -> None:
     assert [model.index(r, 3).data() for r in range(2)] == ["Heartbeat", "Heartbeat"]
     assert model.rowCount(model.index(0, 0)) == 0 and model.columnCount(model.index(0, 0)) == 0
     assert model.headerData(1, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) is None
+
+
+def test_the_fleet_list_and_the_message_table_select_whole_rows_read_only(make_window, qtbot) -> None:
+    window = make_window("mqtt://127.0.0.1:1", connect=False)
+    dialog = OcppMessagesDialog("cp_x", "cp_simu/cps/cp_x/ocpp_log", window)
+    qtbot.addWidget(dialog)
+    modes = QAbstractItemView.SelectionMode
+    single, extended = modes.SingleSelection, modes.ExtendedSelection
+    for table, selection in ((window.table, extended), (dialog.table, single)):
+        assert table.selectionMode() == selection
+        assert table.selectionBehavior() == QAbstractItemView.SelectionBehavior.SelectRows
+        assert table.editTriggers() == QAbstractItemView.EditTrigger.NoEditTriggers
+        assert not table.showGrid() and not table.wordWrap() and not table.verticalHeader().isVisible()
+        assert table.verticalHeader().sectionResizeMode(0) == QHeaderView.ResizeMode.Fixed
+        assert table.verticalHeader().defaultSectionSize() > table.fontMetrics().height()
+    assert window.table.isSortingEnabled() and not dialog.table.isSortingEnabled()
+    assert window.table.model() is window.proxy and dialog.table.model() is dialog.proxy
