@@ -3,7 +3,8 @@
 paho's own loop (`loop_start`) costs a thread per client; a process hosting a thousand
 charge points would run a thousand threads. Here the loop watches the client's socket
 (`add_reader` / `add_writer`) and calls paho's `loop_read` / `loop_write`, and one timer per
-client runs `loop_misc` (keepalive pings) a few times per keepalive period. The blocking part
+client runs `loop_misc` (keepalive pings) when paho's next keepalive duty is due, not more
+often: an idle client costs one wake-up per ping. The blocking part
 of a connection attempt (TCP connect, TLS handshake, CONNECT) runs in the loop's default
 executor, a small pool shared by every client of the process; reconnection uses capped
 exponential backoff like paho's loop does.
@@ -23,6 +24,7 @@ import contextlib
 import contextvars
 import logging
 import socket
+import time
 from collections.abc import Callable
 
 import paho.mqtt.client as paho
@@ -31,7 +33,8 @@ from cp_simu.failures import connection_failure
 
 log = logging.getLogger(__name__)
 
-MISC_PER_KEEPALIVE = 3  # loop_misc runs this often per keepalive period (ping on time, cheap when idle)
+MISC_MARGIN = 0.05  # s after a keepalive duty is due that loop_misc runs (a timer may fire a hair early)
+MISC_FALLBACK_PER_KEEPALIVE = 3  # loop_misc runs per keepalive period when paho's clock is not readable
 
 
 class AsyncioNetwork:
@@ -191,8 +194,22 @@ class AsyncioNetwork:
 
     def _schedule_misc(self) -> None:
         self._cancel_timer()
-        interval = max(1.0, self._keepalive / MISC_PER_KEEPALIVE)
-        self._timer = self._loop.call_later(interval, self._misc, context=self._context)
+        if self._keepalive > 0:
+            self._timer = self._loop.call_later(self._until_keepalive_duty(), self._misc, context=self._context)
+
+    def _until_keepalive_duty(self) -> float:
+        """Seconds until `loop_misc` has work: a PINGREQ once `keepalive` s passed without a
+        packet out or bytes in, or giving up on a PINGREQ unanswered for `keepalive` s. Read
+        from paho 2's own clock (time.monotonic, like the loop's); anything else: a few times
+        per keepalive, as paho's own loop would."""
+        client, keepalive = self._client, self._keepalive
+        try:
+            due = min(float(client._last_msg_out), float(client._last_bytes_received)) + keepalive
+            if client._ping_t > 0:
+                due = min(due, float(client._ping_t) + keepalive)
+        except (AttributeError, TypeError, ValueError):
+            return max(1.0, keepalive / MISC_FALLBACK_PER_KEEPALIVE)
+        return min(keepalive, max(0.0, due - time.monotonic())) + MISC_MARGIN
 
     def _misc(self) -> None:
         self._timer = None

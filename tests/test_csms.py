@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import urllib.error
 import urllib.request
@@ -310,3 +311,38 @@ async def test_fast_mode_prints_no_message_lines_and_still_journals(tmp_path: Pa
                                     == ["BootNotification", "Heartbeat"], 5, what="the batched journal")
             assert "BootNotification" not in c.proc.output() and "CP_FAST" not in c.proc.output()
             assert "demo CSMS listening" in c.proc.output()
+
+
+async def _server_pings(ws_url: str, seconds: float) -> int:
+    """Pings the CSMS sends over `seconds` on one connection (the client never pings)."""
+    frames: list[str] = []
+
+    class Frames(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            frames.append(record.getMessage())
+
+    logger = logging.getLogger(f"test-csms-pings-{free_port()}")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(Frames())
+    async with connect(f"{ws_url}/CP_PINGED", subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                       ping_interval=None, logger=logger):
+        await asyncio.sleep(seconds)
+    return sum(1 for f in frames if f.startswith("< PING"))
+
+
+async def test_ping_interval_sets_the_csms_pings(tmp_path: Path) -> None:
+    with run_csms(tmp_path, "--ping-interval", "0.25") as c:
+        assert await _server_pings(c.ws_url, 1.5) >= 3
+        assert "WebSocket pings from the CSMS every 0.25 s" in c.proc.output()
+
+
+async def test_fast_mode_leaves_the_pings_to_the_charge_points(tmp_path: Path) -> None:
+    """At 10,000 connections the server's own pings cost more than the heartbeats: --fast sends
+    none (the charge points ping), unless --ping-interval asks for them."""
+    with run_csms(tmp_path, "--fast") as c:
+        assert await _server_pings(c.ws_url, 1.0) == 0
+        assert "no WebSocket pings from the CSMS" in c.proc.output()
+    (tmp_path / "again").mkdir()
+    with run_csms(tmp_path / "again", "--fast", "--ping-interval", "0.25") as c:
+        assert await _server_pings(c.ws_url, 1.0) >= 2

@@ -95,3 +95,39 @@ def test_reconnects_and_republishes_after_broker_restart(tmp_path: Path, recorde
         asyncio.run(scenario())
     finally:
         brokers.close()
+
+
+def test_an_idle_client_wakes_once_per_keepalive_and_stays_connected(broker):
+    """An idle client on the loop sends its PINGREQ when due and is not woken in between (a
+    packed process idles thousands of them): over 5 s with a 2 s keepalive, two or three pings,
+    each answered, the connection never dropped, and no more wake-ups than pings."""
+    log: list[str] = []
+
+    async def scenario() -> tuple[int, int]:
+        client = MqttClient(broker.url, "async-idle", keepalive=2, loop=asyncio.get_running_loop())
+        paho_client = client._client
+        paho_client.on_log = lambda _c, _u, _level, text: log.append(text)
+        wake_ups = 0
+        real_loop_misc = paho_client.loop_misc
+
+        def counted_loop_misc():
+            nonlocal wake_ups
+            wake_ups += 1
+            return real_loop_misc()
+
+        paho_client.loop_misc = counted_loop_misc
+        client.start()
+        await _until(client.connected.is_set, 10, "the connection")
+        await asyncio.sleep(5)
+        connected = client.connected.is_set()
+        client.stop()
+        await client.wait_closed()
+        assert connected
+        return wake_ups, sum(1 for t in log if t.startswith("Sending CONNECT"))
+
+    wake_ups, connects = asyncio.run(scenario())
+    pings = sum(1 for t in log if t == "Sending PINGREQ")
+    assert 2 <= pings <= 3, log
+    assert sum(1 for t in log if t == "Received PINGRESP") >= pings - 1
+    assert connects == 1, log
+    assert wake_ups <= pings + 1, (wake_ups, pings)

@@ -16,7 +16,7 @@ from .control_api import ControlApi
 from .journal import Journal
 from .model import BOOT_STATUSES, CentralSystem, Settings
 from .security import CsmsSecurity, CsmsSecurityError
-from .server import SUBPROTOCOLS, CsmsServer
+from .server import PING_INTERVAL, SUBPROTOCOLS, CsmsServer
 
 
 class _NoProtocolErrorTraces(logging.Filter):
@@ -42,7 +42,8 @@ FAST_FLUSH_INTERVAL = 0.5  # s between the --fast journal file's flushes
 
 
 async def serve(settings: Settings, host: str, port: int, api_host: str, api_port: int,
-                log_path: Path | None, security: CsmsSecurity | None = None, *, fast: bool = False) -> None:
+                log_path: Path | None, security: CsmsSecurity | None = None, *, fast: bool = False,
+                ping_interval: float | None = PING_INTERVAL) -> None:
     """Run until SIGINT/SIGTERM, then close every connection and return."""
     try:
         journal = Journal(log_path, quiet=fast)
@@ -50,7 +51,7 @@ async def serve(settings: Settings, host: str, port: int, api_host: str, api_por
         raise click.ClickException(f"cannot open the log file: {e}") from None
     security = security or CsmsSecurity()
     csms = CentralSystem(settings, security.sign if security.authority else None)
-    server = CsmsServer(csms, journal, security)
+    server = CsmsServer(csms, journal, security, ping_interval=ping_interval)
     api = ControlApi(server, csms, journal) if api_port else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -65,6 +66,8 @@ async def serve(settings: Settings, host: str, port: int, api_host: str, api_por
         schemes = "ws:// and wss://" if security.server_context else "ws://"
         click.echo(f"demo CSMS listening on {schemes}{host}:{ws_port}/<cp_id> ({', '.join(SUBPROTOCOLS)}), "
                    f"security profile {security.minimum_profile} or higher")
+        click.echo(f"WebSocket pings from the CSMS every {ping_interval:g} s" if ping_interval else
+                   "no WebSocket pings from the CSMS (the charge points' own pings check the connections)")
         if bound_api:
             click.echo(f"control API on http://{api_host}:{bound_api}/api")
         if log_path:
@@ -127,14 +130,18 @@ async def serve(settings: Settings, host: str, port: int, api_host: str, api_por
 @click.option("--ca-key", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Private key of --ca: signs the CSRs of SignCertificate (answered with CertificateSigned).")
 @click.option("--fast", is_flag=True,
-              help="For large fleets: no line per OCPP message on stdout, and the --log file written in "
-                   "batches (at most 0.5 s late) instead of after every message.")
+              help="For large fleets: no line per OCPP message on stdout, the --log file written in "
+                   "batches (at most 0.5 s late) instead of after every message, and no WebSocket pings "
+                   "from the CSMS (unless --ping-interval says otherwise): the charge points ping.")
+@click.option("--ping-interval", type=click.FloatRange(min=0), default=None,
+              help=f"Seconds between the CSMS's own WebSocket pings on each connection; 0: none. "
+                   f"[default: {PING_INTERVAL:g}, 0 with --fast]")
 @click.option("-v", "--verbose", is_flag=True, help="Log library details on stderr.")
 def csms(host: str, port: int, api_host: str, api_port: int, reject_prefixes: tuple[str, ...],
          heartbeat_interval: int, boot_status: str, pending_boots: int | None,
          boot_retry_interval: int, call_timeout: float, log_path: Path | None, security_profile: int,
          password_file: Path | None, pki_dir: Path | None, cert: Path | None, key: Path | None,
-         ca: Path | None, ca_key: Path | None, fast: bool, verbose: bool) -> None:
+         ca: Path | None, ca_key: Path | None, fast: bool, ping_interval: float | None, verbose: bool) -> None:
     """Run the demo CSMS: an OCPP 1.6 / 2.0.1 Central System for demos and tests.
 
     It accepts every charge point (id = last segment of the URL path), prints one line per
@@ -162,7 +169,10 @@ def csms(host: str, port: int, api_host: str, api_port: int, reject_prefixes: tu
         boot_status=boot_status, pending_boots=pending_boots,
         boot_retry_interval=boot_retry_interval, call_timeout=call_timeout,
     )
-    asyncio.run(serve(settings, host, port, api_host, api_port, log_path, security, fast=fast))
+    if ping_interval is None:
+        ping_interval = 0 if fast else PING_INTERVAL
+    asyncio.run(serve(settings, host, port, api_host, api_port, log_path, security, fast=fast,
+                      ping_interval=ping_interval))
 
 
 def _in(directory: Path, name: str) -> Path | None:

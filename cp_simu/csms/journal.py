@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -48,12 +48,13 @@ class Journal:
             self._file.close()
             self._file = None
 
-    def _write(self, record: dict[str, Any], line: str) -> None:
+    def _write(self, record: dict[str, Any], line: Callable[[], str]) -> None:
+        """`line`: the stdout line, made only when there is a stdout to print it on."""
         self.recent.append(record)
         if self._out is not None:
             stamp = datetime.now().strftime("%H:%M:%S.%f")[:-3]
             try:
-                print(f"{stamp} {line}", file=self._out, flush=True)
+                print(f"{stamp} {line()}", file=self._out, flush=True)
             except (BrokenPipeError, ValueError):  # stdout piped into `head` and closed
                 self._out = None
         if self._file is not None:
@@ -68,8 +69,8 @@ class Journal:
     def event(self, event: str, cp_id: str | None, **fields: Any) -> None:
         """A connection event: connected, disconnected, refused, replaced."""
         record = {"time": utc_now(), "event": event, "cp_id": cp_id, **fields}
-        extras = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-        self._write(record, f"[{cp_id or '-'}] ** {event} {extras}".rstrip())
+        extras = (f"{k}={v}" for k, v in fields.items() if v is not None)
+        self._write(record, lambda: f"[{cp_id or '-'}] ** {event} {' '.join(extras)}".rstrip())
 
     def message(self, cp_id: str, ocpp_version: str, direction: str, message_type: str,
                 action: str | None, unique_id: str | None, payload: Any) -> None:
@@ -77,11 +78,15 @@ class Journal:
             "time": utc_now(), "cp_id": cp_id, "ocpp_version": ocpp_version, "direction": direction,
             "message_type": message_type, "action": action, "unique_id": unique_id, "payload": payload,
         }
-        summary = _compact(payload)
-        if len(summary) > SUMMARY_CHARS:
-            summary = summary[: SUMMARY_CHARS - 3] + "..."
-        arrow = "<-" if direction == "in" else "->"
-        self._write(record, f"[{cp_id}] {arrow} {message_type:<11} {action or '?'} {summary}")
+
+        def line() -> str:
+            summary = _compact(payload)
+            if len(summary) > SUMMARY_CHARS:
+                summary = summary[: SUMMARY_CHARS - 3] + "..."
+            arrow = "<-" if direction == "in" else "->"
+            return f"[{cp_id}] {arrow} {message_type:<11} {action or '?'} {summary}"
+
+        self._write(record, line)
 
     def messages(self, cp_id: str | None = None, action: str | None = None,
                  limit: int = 100) -> list[dict[str, Any]]:
