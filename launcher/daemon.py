@@ -139,7 +139,7 @@ class Launcher:
     def run(self) -> int:
         """Serve until `close`, SIGINT, SIGTERM or SIGHUP; the charge points keep running."""
         self._lock_workdir()
-        if self.settings.name and (other := name_claim.other_launcher(self.settings.broker, self.own)):
+        if other := name_claim.other_launcher(self.settings.broker, self.own):
             raise LauncherError(other)
         durability.defer_syncs()  # a start of N charge points would wait for N instance fsyncs
         try:

@@ -1,10 +1,11 @@
-"""One launcher per name on a broker: two launchers of the same name (two hosts given the
-same `--name`) would both obey every command and start each charge point twice.
+"""One launcher per name on a broker, the unnamed one included: two launchers on the same
+topics (two hosts given the same `--name`, or two unnamed launchers) would both obey every
+command and start each charge point twice.
 
-Before it announces itself, a named launcher reads the retained status and info of its own
-topics: `Alive` there means another launcher of that name serves the broker, unless that
-info names this host and a process that is gone (an `Alive` whose will never fired, e.g. a
-broker restarted with persistence after the launcher died).
+Before it announces itself, a launcher reads the retained status and info of its own topics:
+`Alive` there means another launcher of that name (or another unnamed one) serves the broker,
+unless that info names this host and a process that is gone (an `Alive` whose will never
+fired, e.g. a broker restarted with persistence after the launcher died).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ RETAINED_WAIT = 0.5  # retained messages follow the subscription at once; none m
 
 def other_launcher(access: BrokerAccess, own: LauncherTopics) -> str:
     """Who else serves `own`'s topics now, else ""."""
+    label = f"'{own.name}'" if own.name else "(unnamed)"
     seen: dict[str, bytes] = {}
     status_seen, info_seen = threading.Event(), threading.Event()
 
@@ -43,7 +45,7 @@ def other_launcher(access: BrokerAccess, own: LauncherTopics) -> str:
     try:
         client.connect(CONNECT_WAIT)
     except TimeoutError as exc:
-        log.warning("cannot check that no other launcher '%s' runs: %s", own.name, exc)
+        log.warning("cannot check that no other launcher %s runs: %s", label, exc)
         return ""
     try:
         if status_seen.wait(RETAINED_WAIT) and seen[own.status] == LauncherStatus.ALIVE.value.encode():
@@ -57,9 +59,20 @@ def other_launcher(access: BrokerAccess, own: LauncherTopics) -> str:
     except ValueError:
         info = {}
     host, pid = (info.get("host"), info.get("pid")) if isinstance(info, dict) else (None, None)
-    if host == socket.gethostname() and isinstance(pid, int) and pid != os.getpid() and not psutil.pid_exists(pid):
-        log.info("launcher '%s' (pid %d of this host) is gone though its status says Alive", own.name, pid)
+    if host == socket.gethostname() and isinstance(pid, int) and pid != os.getpid() and _gone(pid):
+        log.info("launcher %s (pid %d of this host) is gone though its status says Alive", label, pid)
         return ""
-    return (f"a launcher named '{own.name}' is already Alive on this broker (host {host or '?'}, pid "
-            f"{pid or '?'}); give this one another --name, or, if that launcher is really gone, clear its "
-            f"retained status (mosquitto_pub -r -n -t {own.status})")
+    who, fix = ((f"a launcher named '{own.name}'", "give this one another --name") if own.name else
+                ("an unnamed launcher", "both would obey every command: give this one a --name"))
+    return (f"{who} is already Alive on this broker (host {host or '?'}, pid {pid or '?'}); {fix}, or, if "
+            f"that launcher is really gone, clear its retained status (mosquitto_pub -r -n -t {own.status})")
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or one that exited and waits to be reaped (its will may still be on its way)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.AccessDenied:  # another user's: it runs
+        return False

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from cp_simu.cli import main
 from cp_simu.topics import Topics
-from tests.launcher.conftest import BOOT_WAIT, definition
+from tests.launcher.conftest import BOOT_WAIT, cp_processes, definition
 from tests.launcher.test_up import _all_gone, _reap, _up, _up_processes
 from tests.procs import free_port, managed, wait_until
 
@@ -182,3 +182,24 @@ def test_a_stale_alive_of_a_gone_launcher_of_this_host_is_ignored(launcher_facto
     rec.publish(T.launcher("east").info, json.dumps({"host": socket.gethostname(), "pid": gone.pid}), retain=True)
     east = launcher_factory(name="east")
     assert east.info()["pid"] == east.proc.pid
+
+
+def test_a_second_unnamed_launcher_is_refused_until_the_first_is_gone(launcher_factory, csms, tmp_path):
+    """Two unnamed launchers would both obey every command on cp_simu/launcher/cmd and start
+    each charge point twice: the second one exits before it publishes anything."""
+    first = launcher_factory()
+    twin = launcher_factory(workdir=tmp_path / "b", wait=False)
+    assert twin.proc.wait(30) == 1
+    assert "an unnamed launcher is already Alive on this broker" in twin.proc.output()
+    assert f"pid {first.proc.pid}" in twin.proc.output() and "--name" in twin.proc.output()
+    assert [m.payload for m in first.rec.on_topic(T.launcher_status)] == [b"Alive"], "first stays Alive"
+    first.start(definition("U1", csms.url, max_setpoint=16.5))
+    assert first.wait_status("U1", "Accepted", BOOT_WAIT)["launcher"] == ""
+    first.wait_running(1)
+    assert len(cp_processes(first.workdir)) == 1 and not cp_processes(tmp_path / "b"), "U1 started once"
+    named = launcher_factory(workdir=tmp_path / "c", name="east")  # a named one on the same broker is fine
+    assert named.info()["name"] == "east"
+
+    first.proc.signal(signal.SIGKILL)  # not reaped yet: its will says Dead
+    successor = launcher_factory(workdir=tmp_path / "d")
+    assert successor.info()["pid"] == successor.proc.pid
