@@ -87,10 +87,12 @@ class MqttClient:
 
     def __init__(self, url: str | BrokerUrl | BrokerAccess, client_id: str, *, keepalive: int = 15,
                  dispatch: Dispatch | None = None, reconnect_min: float = 0.5, reconnect_max: float = 10.0,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None, quiet: bool = False) -> None:
         """`url`: a URL (credentials from the URL only) or a resolved BrokerAccess (credentials
         and TLS files). `loop`: run on that asyncio loop instead of a thread (handlers then run
-        as its callbacks). Raises ValueError for a bad URL or unusable TLS files."""
+        as its callbacks). `quiet`: failed connections logged at debug level only (a one-shot
+        look whose caller says what a failure means). Raises ValueError for a bad URL or
+        unusable TLS files."""
         self.access = BrokerAccess.of(url)
         self.url = self.access.url
         self.client_id = client_id
@@ -119,6 +121,8 @@ class MqttClient:
         self._online = False  # under _lock: whether publish_state sends now or on connection
         self._lock = threading.Lock()
         self.connected = threading.Event()
+        self.attempted = threading.Event()  # a connection attempt ended, accepted or not
+        self._failure_level = logging.DEBUG if quiet else logging.WARNING
         self.refusal = ""  # why the broker refused the last connection (e.g. "Not authorized")
         self.on_connected: Callable[[], None] | None = None
         self.on_disconnected: Callable[[], None] | None = None
@@ -266,7 +270,8 @@ class MqttClient:
     def _on_connect(self, client: paho.Client, _u: object, _flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             self.refusal = str(reason)
-            log.warning("MQTT connection to %s refused: %s", self.url, reason)
+            log.log(self._failure_level, "MQTT connection to %s refused: %s", self.url, reason)
+            self.attempted.set()
             return
         self.refusal = ""
         log.info("connected to MQTT broker %s", self.url)
@@ -281,6 +286,7 @@ class MqttClient:
                 client.publish(topic, data, qos=1, retain=True)
             self._online = True
         self.connected.set()
+        self.attempted.set()
         if self.on_connected:
             self._dispatch(self.on_connected)
 
@@ -307,7 +313,8 @@ class MqttClient:
         delay = sum(min(self._delay_min * 2 ** (self._waits + i), self._delay_max) for i in range(waits))
         self._waits += waits
         why = connection_failure(exc) if exc else "connection failed"
-        log.warning("cannot reach broker %s (%s); retrying in %ds", self.url, why, delay)
+        log.log(self._failure_level, "cannot reach broker %s (%s); retrying in %ds", self.url, why, delay)
+        self.attempted.set()
 
     def _on_stray_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         log.debug("ignoring message on unsubscribed topic %s", msg.topic)

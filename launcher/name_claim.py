@@ -39,13 +39,15 @@ def other_launcher(access: BrokerAccess, own: LauncherTopics) -> str:
         seen[msg.topic] = msg.payload
         (status_seen if msg.topic == own.status else info_seen).set()
 
-    client = MqttClient(access, f"ocpp-simu-launcher-check-{socket.gethostname()[:20]}-{os.getpid()}")
+    client = MqttClient(access, f"ocpp-simu-launcher-check-{socket.gethostname()[:20]}-{os.getpid()}", quiet=True)
     client.subscribe(own.status, keep)
     client.subscribe(own.info, keep)
-    try:
-        client.connect(CONNECT_WAIT)
-    except TimeoutError as exc:
-        log.warning("cannot check that no other launcher %s runs: %s", label, exc)
+    client.start()
+    client.attempted.wait(CONNECT_WAIT)  # the first attempt's outcome: a broker that is down says so at once
+    if not client.connected.is_set():
+        client.stop()
+        why = f"the broker refused: {client.refusal}" if client.refusal else "no answer from the broker"
+        log.warning("cannot check that no other launcher %s runs (%s)", label, why)
         return ""
     try:
         if status_seen.wait(RETAINED_WAIT) and seen[own.status] == LauncherStatus.ALIVE.value.encode():
