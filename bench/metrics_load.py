@@ -41,7 +41,7 @@ def template(directory: Path, stats_interval: float) -> Path:
 def idle(count: int = 100, window: float = 30.0, heartbeat: int = 5) -> dict:
     """MQTT messages by kind while N booted charge points only heartbeat."""
     with tempfile.TemporaryDirectory() as tmp, \
-            stack(launcher_args=("--config", str(template(Path(tmp), 1.0)), "--metrics-port", "0"),
+            stack(launcher_args=("--config", str(template(Path(tmp), 1.0)), "--no-metrics"),
                   csms_args=("--heartbeat-interval", str(heartbeat))) as s:
         watch = StatusWatch(s.broker_url)
         try:

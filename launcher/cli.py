@@ -48,16 +48,19 @@ def checked_launcher_name(_ctx: click.Context, _param: click.Parameter, value: s
               help="Charge points per process: above 1, packed processes each run up to this many "
                    "charge points on one event loop (each keeps its own connections, will and "
                    "directory); a start command's or setup file's cps_per_process overrides it.")
-@click.option("--metrics-port", type=click.IntRange(0, 65535), default=DEFAULT_METRICS_PORT, show_default=True,
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              show_default=f"{DEFAULT_METRICS_PORT}, or any free port when another process holds it",
               help="Serve the fleet's call round-trip histograms for Prometheus on http://METRICS_HOST:PORT"
-                   "/metrics; 0: no endpoint. A port in use is logged and the launcher runs without one.")
+                   "/metrics; 0: any free port. The port in use is printed and published in the "
+                   "launcher's info (\"metrics\"); a port given here that is taken is an error.")
+@click.option("--no-metrics", is_flag=True, help="No metrics endpoint.")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True,
               help="Address of the metrics endpoint (0.0.0.0 to let another machine's Prometheus scrape it).")
 @click.option("--embedded-broker/--no-embedded-broker", default=True, show_default=True,
               help="Start the embedded broker when nothing answers at a loopback broker URL.")
 def launcher(broker: str | None, name: str, workdir: Path, config_path: Path | None, setup_path: Path | None,
-             reset: bool, spawn_mode: str, max_cps: int, cps_per_process: int, metrics_port: int, metrics_host: str,
-             embedded_broker: bool,
+             reset: bool, spawn_mode: str, max_cps: int, cps_per_process: int, metrics_port: int | None,
+             no_metrics: bool, metrics_host: str, embedded_broker: bool,
              **mqtt: str | None) -> None:
     """Run the launcher daemon: start / restart / kill charge point processes on MQTT command.
 
@@ -93,7 +96,7 @@ def launcher(broker: str | None, name: str, workdir: Path, config_path: Path | N
                                 root=template.mqtt.root, spawn_mode=spawn_mode, max_cps=max_cps,
                                 cps_per_process=cps_per_process,
                                 setup=setup, setup_text=setup_text, reset=reset, name=name,
-                                metrics_host=metrics_host, metrics_port=metrics_port)
+                                metrics_host=metrics_host, metrics_port=metrics_port, metrics=not no_metrics)
     try:
         Launcher(settings).run()
     except LauncherError as exc:

@@ -109,7 +109,8 @@ class LauncherSettings:
     reset: bool = False
     name: str = ""  # "" = the unnamed launcher (cp_simu/launcher/…)
     metrics_host: str = "127.0.0.1"
-    metrics_port: int = DEFAULT_METRICS_PORT  # 0: no metrics endpoint
+    metrics_port: int | None = None  # None: DEFAULT_METRICS_PORT, else any free one; 0: any free one
+    metrics: bool = True  # False: no metrics endpoint
 
 
 class Launcher:
@@ -143,19 +144,19 @@ class Launcher:
             raise LauncherError(other)
         durability.defer_syncs()  # a start of N charge points would wait for N instance fsyncs
         try:
+            self._start_stats()  # first: a metrics port it cannot have stops it before it touches a charge point
             if self.settings.reset:
                 self._reset()
             for cp_id in self.instances.ids():
                 self._adopt(cp_id)
             self.spawner = self._make_spawner()
-            self._start_stats()
             self._connect()
             print(f"launcher {self.describe()} ready: broker {self.mqtt.url}, workdir {self.instances.workdir}, "
                   f"{len(self.processes)} running charge point(s) adopted, spawn mode "
                   f"{self.spawner.mode}", flush=True)
             assert self.stats is not None and self.stats.run_file is not None
-            print(f"run file {self.stats.run_file.path}; metrics "
-                  f"{self.stats.metrics_url or 'off (--metrics-port 0 or port in use)'}", flush=True)
+            print(f"run file {self.stats.run_file.path}; metrics {self.stats.metrics_url or 'off (--no-metrics)'}",
+                  flush=True)
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, self._on_signal)
             self._loop()
@@ -183,12 +184,14 @@ class Launcher:
                                  workdir=str(self.instances.workdir), version=__version__, launcher=s.name)
         self.stats = StatsService(lambda report: self.mqtt.publish(self.own.stats, report.to_json(), qos=0),
                                   run_file, s.template.simulation.stats_interval)
-        if s.metrics_port:
+        if s.metrics:
             try:
                 self.stats.serve_metrics(s.metrics_host, s.metrics_port)
-            except OSError as exc:  # the port is taken (another launcher on this host): run without
-                log.warning("no metrics endpoint: cannot listen on %s:%d: %s", s.metrics_host, s.metrics_port,
-                            exc.strerror or exc)
+            except OSError as exc:  # the port asked for is taken: Prometheus would scrape another process
+                port = DEFAULT_METRICS_PORT if s.metrics_port is None else s.metrics_port
+                raise LauncherError(f"cannot serve metrics on {s.metrics_host}:{port}: "
+                                    f"{exc.strerror or exc}; choose another --metrics-port (0: any free port, "
+                                    "named in the launcher's info) or --no-metrics") from None
 
     def _connect(self) -> None:
         own = self.own

@@ -169,14 +169,24 @@ class StatsService:
         self._server: WSGIServer | None = None
         self.metrics_url = ""
 
-    def serve_metrics(self, host: str, port: int) -> None:
-        """Serve http://HOST:PORT/metrics in a thread (port 0: any free one)."""
+    def serve_metrics(self, host: str, port: int | None) -> None:
+        """Serve http://HOST:PORT/metrics in a thread. `port` 0: any free one; None: the default
+        port, else any free one (two launchers of one host both keep an endpoint, each named in
+        its info). Raises OSError when a port asked for cannot be had."""
         known_actions()  # loaded now, not during the first scrape
         registry = CollectorRegistry(auto_describe=True)
         registry.register(FleetCollector(self.stats))
-        server, _ = start_http_server(port, host, registry)
+        try:
+            server, _ = start_http_server(DEFAULT_METRICS_PORT if port is None else port, host, registry)
+        except OSError as exc:
+            if port is not None:
+                raise
+            server, _ = start_http_server(0, host, registry)
+            log.warning("metrics port %d is taken (%s; another launcher of this host?): serving on port %d "
+                        "instead", DEFAULT_METRICS_PORT, exc.strerror or exc, server.server_port)
         self._server = server
         self.metrics_url = f"http://{host}:{server.server_port}/metrics"
+        log.info("metrics on %s", self.metrics_url)
 
     def about(self) -> dict[str, str]:
         """What the launcher's info says of them."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 import urllib.request
@@ -14,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cp_simu.config import SECTION_SIMULATION, update_section
+from launcher.stats import DEFAULT_METRICS_PORT
 from tests.conftest import Csms, start_csms
 from tests.launcher.conftest import TOPICS, definition
 from tests.launcher.test_mixed_fleet import control_call
@@ -97,7 +99,7 @@ def heartbeat_csms(tmp_path: Path) -> Iterator[Csms]:
 def test_an_idle_fleet_publishes_no_statistics(launcher_factory, heartbeat_csms: Csms, tmp_path: Path) -> None:
     """Idle: heartbeats every second and nothing else; they go out with the next other call."""
     csms = heartbeat_csms
-    run = launcher_factory("--config", str(fast_template(tmp_path)), "--metrics-port", "0")
+    run = launcher_factory("--config", str(fast_template(tmp_path)), "--no-metrics")
     run.start(definition("I1", csms.url), definition("I2", csms.url))
     for cp_id in ("I1", "I2"):
         run.wait_status(cp_id, "Accepted", timeout=40)
@@ -121,3 +123,37 @@ def test_an_idle_fleet_publishes_no_statistics(launcher_factory, heartbeat_csms:
     time.sleep(2.5)
     new = [m.topic for m in stats_messages()[before:]]
     assert sorted(new) == sorted([TOPICS.launcher_stats, TOPICS.cp_stats("I1")]), new
+
+
+def test_launchers_sharing_a_host_each_serve_metrics_on_a_port_they_publish(launcher_factory, tmp_path: Path) -> None:
+    """The default port (9002) goes to the first launcher of a host; another one falls back to a
+    free port and says which; `--metrics-port 0` asks for any free port. Each is in its info."""
+    runs = [launcher_factory(name="east", workdir=tmp_path / "east"),
+            launcher_factory(name="west", workdir=tmp_path / "west"),
+            launcher_factory("--metrics-port", "0", name="north", workdir=tmp_path / "north")]
+    ports = []
+    for run in runs:
+        url = run.info()["metrics"]
+        port = int(url.removeprefix("http://127.0.0.1:").removesuffix("/metrics"))
+        ports.append(port)
+        assert ("ocpp_simu_charge_points_reporting", ()) in scrape(port)
+        wait_until(lambda run=run, url=url: f"metrics {url}" in run.proc.output(), 5, what="the port printed")
+    assert len(set(ports)) == 3
+    for run, port in zip(runs[:2], ports[:2], strict=True):  # 9002, or (held by another) a free port, and why
+        assert port == DEFAULT_METRICS_PORT or f"metrics port {DEFAULT_METRICS_PORT} is taken" in run.proc.output()
+
+
+def test_a_metrics_port_asked_for_that_is_taken_stops_the_launcher(launcher_factory) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        run = launcher_factory("--metrics-port", str(port), wait=False)
+        assert run.proc.wait(30) == 1
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in run.proc.output()
+    assert "choose another --metrics-port (0: any free port" in run.proc.output()
+    assert run.rec.last(TOPICS.launcher_status) is None, "it never announced itself"
+
+    quiet = launcher_factory("--no-metrics")
+    assert quiet.info()["metrics"] == ""
+    wait_until(lambda: "metrics off (--no-metrics)" in quiet.proc.output(), 5, what="metrics off")
