@@ -12,7 +12,7 @@ import pytest
 
 from chargepoint.auto_runner import preset_capacity
 from chargepoint.model.auto_sessions import AutoSessions
-from cp_simu.models import AutoSettings, PayloadError
+from cp_simu.models import ID_TAG_MAX_LENGTH, AutoSettings, PayloadError
 from cp_simu.mqtt import MqttClient
 from cp_simu.topics import Topics
 from launcher.remote_starts import RemoteStarts
@@ -112,6 +112,13 @@ def test_fractional_and_whole_numbers_mean_the_same() -> None:
 SEED = 8  # its plan: within 11 s, 4 sessions end, one is a remote start, an invalid tag is presented
 
 
+def longest_tags(prefix: str, count: int, version: str) -> list[str]:
+    """`count` distinct id tags as long as the OCPP version carries (20 characters in 1.6, 36 in
+    2.0.1), told apart by their last characters: a truncated one is in no pool."""
+    length = ID_TAG_MAX_LENGTH[version]
+    return [f"{prefix}{'X' * (length - len(prefix) - 4)}{n:04d}" for n in range(1, count + 1)]
+
+
 def records(rec, cp_id: str = "CP1") -> list[dict]:
     return [json.loads(m.payload) for m in rec.on_topic(T.cp_auto(cp_id))]
 
@@ -124,6 +131,9 @@ def logged(directory) -> list[dict]:
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 def test_a_charge_point_plays_its_plan(broker, csms, recorder_factory, cp_factory, version) -> None:
+    """With pools of the longest id tags the version carries: the CSMS gets each one whole."""
+    pool, bad = longest_tags("AUTO_", 20, version), longest_tags("BAD_", 3, version)
+    settings = {**FAST, "id_tags": pool, "invalid_tags": bad}  # as many as the defaults: the same plan
     ui = Driver(recorder_factory(broker.url))
     cp = cp_factory(csms.url, broker.url, nb_connectors=2, ocpp_version=version)
     idle = ui.status("Accepted")
@@ -133,7 +143,7 @@ def test_a_charge_point_plays_its_plan(broker, csms, recorder_factory, cp_factor
     try:
         time.sleep(1)
         assert not records(ui.rec), "nothing on cps/<id>/auto while automatic sessions are off"
-        ui.publish(T.cp_cmd("CP1"), {"type": "auto", "seed": SEED, **FAST})
+        ui.publish(T.cp_cmd("CP1"), {"type": "auto", "seed": SEED, **settings})
         on = ui.wait(T.cp_status("CP1"), lambda d: d["auto"] is True)
         assert on["auto_seed"] == SEED
 
@@ -154,20 +164,26 @@ def test_a_charge_point_plays_its_plan(broker, csms, recorder_factory, cp_factor
         agent.close()
         agent_client.stop()
     # what was applied is exactly the seeded plan, in the log and on MQTT alike
-    expected = plan(FAST, SEED, applied[-1]["at"] + 0.001)
+    expected = plan(settings, SEED, applied[-1]["at"] + 0.001)
     assert applied == expected and logged(cp.directory) == expected
+    assert [i["kind"] for i in applied] == [i["kind"] for i in plan(FAST, SEED, applied[-1]["at"] + 0.001)]
     if version == "1.6":
         tags = [p["idTag"] for p in messages(csms, "StartTransaction")]
+        authorized = [p["idTag"] for p in messages(csms, "Authorize")]
     else:
         tags = [p["idToken"]["idToken"] for p in messages(csms, "TransactionEvent")
                 if p["eventType"] == "Started" and "idToken" in p]
+        authorized = [p["idToken"]["idToken"] for p in messages(csms, "Authorize")]
     presented = {i["payload"]["id"] for i in applied if i["kind"] == "id_tag"}
     remote = {i["payload"]["id"] for i in applied if i["kind"] == "remote_start"}
     refused = {t for t in presented - remote if t.startswith("BAD_")}
     assert tags and refused and not refused & set(tags), "an invalid tag presented starts no session"
+    assert set(tags) <= set(pool) and refused <= set(bad) and refused <= set(authorized) <= presented
     asked = [m for m in csms.messages(direction="out") if m.get("action") in (
         "RemoteStartTransaction", "RequestStartTransaction") and m.get("message_type") == "call"]
     assert len(asked) == sum(i["kind"] == "remote_start" for i in applied)
+    asked_tags = {m["payload"]["idTag"] if version == "1.6" else m["payload"]["idToken"]["idToken"] for m in asked}
+    assert asked_tags == remote and remote <= set(tags), "a remote start's tag, whole, at the CSMS and back"
 
 
 def test_bad_auto_commands_are_refused(broker, csms, recorder_factory, cp_factory) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from chargepoint.core.network_faults import NetworkFaults
 from cp_simu import failures
-from cp_simu.models import NetworkAction, NetworkFault
+from cp_simu.models import ID_TAG_MAX_LENGTH, NetworkAction, NetworkFault
 from tests.chargepoint.conftest import Driver, T, call, messages, wait_message
 from tests.chargepoint.test_offline import METER, register, tx_calls
 from tests.procs import wait_until
@@ -63,6 +63,34 @@ def test_drop_during_a_session_delivers_it_after_the_link_returns(broker, csms_f
         assert ended["offline"] is True and ended["transactionInfo"]["stoppedReason"] == "EVDisconnected"
     gone = [e for e in connections(csms) if e["event"] == "disconnected"]
     assert gone and gone[0]["code"] == 1006, gone  # the link vanished: no closing handshake
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_the_longest_id_tag_crosses_a_dropped_link_whole(broker, csms_factory, recorder_factory, cp_factory,
+                                                         version) -> None:
+    """A session started with the longest id tag the version carries (20 characters in 1.6, 36
+    in 2.0.1) and ended by the same card while the link is down: the queued end reaches the
+    CSMS with the tag whole."""
+    tag = f"LONG{'X' * (ID_TAG_MAX_LENGTH[version] - 8)}0042"
+    csms = csms_factory()
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url, ocpp_version=version)
+    ui.status("Accepted")
+    tx = ui.start_session(tag=tag)["transaction_id"]
+    network(ui, action="drop", duration=3.5)
+    ui.wait(T.cp_status("CP1"), lambda d: d["status"] == "Disconnected")
+    ui.tag(tag)  # the card that started it ends it, offline
+    ui.connector("Finishing")
+    ui.status("Accepted", timeout=15)
+    if version == "1.6":
+        assert [p["idTag"] for p in messages(csms, "StartTransaction")] == [tag]
+        stop = wait_message(csms, "StopTransaction")
+        assert (stop["transactionId"], stop["idTag"], stop["reason"]) == (tx, tag, "Local")
+    else:
+        ended = wait_message(csms, "TransactionEvent", lambda p: p["eventType"] == "Ended")
+        started = next(p for p in messages(csms, "TransactionEvent") if p["eventType"] == "Started")
+        assert started["idToken"]["idToken"] == tag and ended["idToken"]["idToken"] == tag
+        assert ended["offline"] is True and ended["transactionInfo"]["transactionId"] == tx
 
 
 def test_refuse_keeps_a_charge_point_out_until_restore(broker, csms_factory, recorder_factory, cp_factory) -> None:
