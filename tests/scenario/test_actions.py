@@ -3,10 +3,12 @@ CSMS's own HTTP API, globs over a templated fleet."""
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from tests.conftest import Broker
+from tests.launcher.conftest import TOPICS
 from tests.scenario.conftest import EXAMPLES, RunScenario
 
 FLEET = """name: actions
@@ -74,3 +76,35 @@ def test_uses_a_launcher_found_on_the_broker_in_subprocess_mode(broker: Broker, 
     assert (launcher.instance("SMOKE_1") / "ocpp.log").exists()
     assert launcher.proc.alive()
     launcher.wait_status("SMOKE_1", "Dead")
+
+
+PACKED = """name: packed
+steps:
+  - start: {pattern: "PK_{n:02d}", count: 3, cps_per_process: 2}
+  - expect_status: {cp: "PK_*", status: Accepted, within: 60}
+  - plug: {cp: PK_01, car: {consumption_l1: 10.5, consumption_l2: 10.5, consumption_l3: 10.5}}
+  - tag: {cp: PK_01, id: PACKED_TAG_123456789}
+  - expect_status: {cp: PK_01, connector: 1, status: Charging}
+  - expect_reply: {cp: PK_01, action: StartTransaction, match: {idTagInfo: {status: Accepted}}}
+  - http: {url: "transactions?cp_id=PK_01&active=1", expect: {transactions: [{id_tag: PACKED_TAG_123456789}]}}
+  - kill: {cp: PK_02}
+  - expect_status: {cp: PK_02, status: Dead}
+  - expect_status: {cp: [PK_01, PK_03], status: Accepted}
+  - expect_status: {cp: PK_01, connector: 1, status: Charging}
+  - expect_count: {cp: PK_01, action: BootNotification, equals: 1}
+  - expect_count: {cp: PK_01, action: StartTransaction, equals: 1}
+"""
+
+
+def test_steps_act_on_packed_charge_points_one_at_a_time(tmp_path: Path, broker: Broker, launcher_factory,
+                                                         run_scenario: RunScenario):
+    """Plug, tag, expect_status and kill on charge points packed two to a process: the kill
+    of one member leaves its process partner charging, on the session and connection it had."""
+    launcher = launcher_factory()
+    path = tmp_path / "packed.yaml"
+    path.write_text(PACKED)
+    done = run_scenario(path, broker=broker.url)
+    assert done.returncode == 0, done.output
+    pids = {cp: {json.loads(m.payload)["pid"] for m in launcher.rec.on_topic(TOPICS.cp_status(cp))
+                 if m.payload and json.loads(m.payload)["status"] == "Accepted"} for cp in ("PK_01", "PK_02", "PK_03")}
+    assert len(pids["PK_01"]) == 1 and pids["PK_01"] == pids["PK_02"] != pids["PK_03"], pids  # packed 2 + 1
