@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from html import escape
 from pathlib import Path
+from typing import TypeVar
 
 from PySide6.QtCore import QByteArray, QItemSelection, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -82,6 +83,7 @@ OPS_POLL_MS = 250
 CHARTS_TICK_MS = 1000  # the fleet power is sampled and the charts on screen redrawn
 DEFAULT_CSMS = "ws://127.0.0.1:9000/"
 SETUP_FILTER = "Setup files (*.json);;All files (*)"
+View = TypeVar("View", bound=QDialog)  # a charge point's window on one of its topics
 
 
 class MainWindow(QMainWindow):
@@ -577,34 +579,37 @@ class MainWindow(QMainWindow):
         self._kick_ops()
 
     def show_ocpp_config(self) -> None:
-        cp_id = self.current_id()
-        if cp_id is None:
-            return
-        dialog = self.config_dialogs.get(cp_id)
-        if dialog is None:
-            topic = self.topics.cp_ocpp_config(cp_id)
-            dialog = self.config_dialogs[cp_id] = OcppConfigDialog(cp_id, topic, self)
-            dialog.refresh.connect(self.ops.request_ocpp_config)
-            self.bridge.watch(topic)
-            dialog.finished.connect(lambda _r: self._close_view(self.config_dialogs, cp_id, topic))
-        self.ops.request_ocpp_config(cp_id)
-        dialog.show()
-        dialog.raise_()
+        dialog = self._cp_view(self.config_dialogs, self.topics.cp_ocpp_config, self._config_dialog)
+        if dialog is not None:
+            self.ops.request_ocpp_config(dialog.cp_id)
+
+    def _config_dialog(self, cp_id: str, topic: str) -> OcppConfigDialog:
+        dialog = OcppConfigDialog(cp_id, topic, self)
+        dialog.refresh.connect(self.ops.request_ocpp_config)
+        return dialog
 
     def show_ocpp_log(self) -> None:
+        self._cp_view(self.log_dialogs, self.topics.cp_ocpp_log,
+                      lambda cp_id, topic: OcppMessagesDialog(cp_id, topic, self))
+
+    def _cp_view(self, views: dict[str, View], topic_of: Callable[[str], str],
+                 make: Callable[[str, str], View]) -> View | None:
+        """The selected charge point's window on one of its topics, shown (made the first time,
+        its topic watched while it is open); None without a selection."""
         cp_id = self.current_id()
         if cp_id is None:
-            return
-        dialog = self.log_dialogs.get(cp_id)
-        if dialog is None:
-            topic = self.topics.cp_ocpp_log(cp_id)
-            dialog = self.log_dialogs[cp_id] = OcppMessagesDialog(cp_id, topic, self)
+            return None
+        view = views.get(cp_id)
+        if view is None:
+            topic = topic_of(cp_id)
+            view = views[cp_id] = make(cp_id, topic)
             self.bridge.watch(topic)
-            dialog.finished.connect(lambda _r: self._close_view(self.log_dialogs, cp_id, topic))
-        dialog.show()
-        dialog.raise_()
+            view.finished.connect(lambda _r: self._close_view(views, cp_id, topic))
+        view.show()
+        view.raise_()
+        return view
 
-    def _close_view(self, dialogs: dict[str, QDialog], cp_id: str, topic: str) -> None:
+    def _close_view(self, dialogs: dict[str, View], cp_id: str, topic: str) -> None:
         dialog = dialogs.pop(cp_id, None)
         if dialog is not None:
             self.bridge.unwatch(topic)

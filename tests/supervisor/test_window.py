@@ -262,6 +262,8 @@ def test_ocpp_message_view_and_keyboard_shortcuts(qtbot, broker, recorder_factor
     window.messages_action.trigger()
     dialog = window.log_dialogs["chatty"]
     qtbot.waitUntil(lambda: T.cp_ocpp_log("chatty") in window.bridge.watched)
+    window.messages_action.trigger()  # again: the same window, raised
+    assert window.log_dialogs == {"chatty": dialog} and dialog.isVisible()
     qtbot.wait(200)  # the subscription reaches the broker
     rec.publish(T.cp_ocpp_log("chatty"), json.dumps(
         {"time": "2026-01-01T10:00:00.000Z", "direction": "in", "message": [2, "7", "Reset", {"type": "Soft"}]}))
@@ -280,7 +282,11 @@ def test_ocpp_message_view_and_keyboard_shortcuts(qtbot, broker, recorder_factor
     assert wait_json(qtbot, rec, T.launcher_cmd) == {"type": "kill", "charge_points": [{"id": "chatty"}]}
     qtbot.keyClick(window.table, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
     assert wait_json(qtbot, rec, T.cp_cmd("chatty")) == {"type": "ocpp_config"}
-    assert "chatty" in window.config_dialogs
+    config = window.config_dialogs["chatty"]
+    assert config.isVisible() and T.cp_ocpp_config("chatty") in window.bridge.watched
+    config.close()
+    qtbot.waitUntil(lambda: "chatty" not in window.config_dialogs)
+    assert T.cp_ocpp_config("chatty") not in window.bridge.watched
 
 
 def test_root_prefix_is_configurable(qtbot, broker, recorder_factory, make_window) -> None:
