@@ -98,7 +98,9 @@ class StatusWatch:
     def __init__(self, url: str) -> None:
         self.cp: dict[str, dict] = {}
         self.connectors: dict[tuple[str, int], dict] = {}
-        self.arrivals: list[tuple[float, str, dict]] = []  # (monotonic time, topic, payload)
+        # topic -> [(monotonic arrival time, payload)]: a 10,000-station fleet is polled for the
+        # first Accepted of each of its ids many times a second, so nothing may scan them all
+        self.arrivals: dict[str, list[tuple[float, dict]]] = {}
         self.count = 0
         self._lock = threading.Lock()
         self.client = MqttClient(url, f"bench-watch-{os.getpid()}")
@@ -114,7 +116,7 @@ class StatusWatch:
         data = json.loads(msg.payload)
         with self._lock:
             self.count += 1
-            self.arrivals.append((now, msg.topic, data))
+            self.arrivals.setdefault(msg.topic, []).append((now, data))
             if parsed.connector is None:
                 self.cp[str(parsed.cp_id)] = data
             else:
@@ -127,12 +129,7 @@ class StatusWatch:
     def first_time(self, topic: str, predicate: Callable[[dict], bool], after: float) -> float | None:
         """Arrival time of the first message on `topic` since `after` that satisfies `predicate`."""
         with self._lock:
-            return next((t for t, top, d in self.arrivals if t >= after and top == topic and predicate(d)), None)
-
-    def all_registered_at(self, ids: list[str], after: float, status: str = "Accepted") -> float | None:
-        """When the last of `ids` first said `status` (None while one has not)."""
-        times = [self.first_time(TOPICS.cp_status(i), lambda d: d.get("status") == status, after) for i in ids]
-        return None if None in times else max(times)  # type: ignore[type-var]
+            return next((t for t, d in self.arrivals.get(topic, ()) if t >= after and predicate(d)), None)
 
     def close(self) -> None:
         self.client.stop()
@@ -215,12 +212,13 @@ class Stack:
         self.procs.append(proc)
         return proc
 
-    def command(self, kind: LauncherCommandType, definitions: list[dict]) -> None:
+    def command(self, kind: LauncherCommandType, definitions: list[dict], **options: object) -> None:
+        """`options`: more keys of a start command (`ramp`)."""
         assert self.mqtt is not None
         if kind is LauncherCommandType.KILL:
             payload = LauncherCommand(kind, ids=[d["id"] for d in definitions]).to_json()
         else:
-            payload = json.dumps({"type": kind.value, "charge_points": definitions})
+            payload = json.dumps({"type": kind.value, "charge_points": definitions, **options})
         self.mqtt.publish(TOPICS.launcher_cmd, payload).wait_for_publish(5)
 
     def fleet(self, count: int, prefix: str = "B", **extra: object) -> list[dict]:

@@ -20,7 +20,7 @@ import psutil
 from cp_simu import ksm
 from cp_simu.models import LauncherCommandType
 
-from .common import Stack, StatusWatch, stack, wait_for
+from .common import TOPICS, Stack, StatusWatch, stack, wait_for
 from .smaps import KB
 
 MB = 1024 * 1024
@@ -61,6 +61,12 @@ class FleetFigures:
     idle_window_s: float = 0.0
     ksm_pss_per_cp_mb: float | None = None  # with the host's KSM on (None: not measured)
     ksmd_cpu_pct: float | None = None
+    ramp: float | None = None  # charge points started per second (None: all at once)
+    heartbeat_s: int = 300  # the interval the CSMS gave
+    heartbeats: int = 0  # Heartbeat calls the CSMS received in the idle window
+    heartbeating: int = 0  # distinct charge points among them
+    accepted_after: int = 0  # still Accepted at the end of the idle window
+    csms_idle_cpu_pct: float = 0.0
 
     @property
     def idle_mcpu_per_cp(self) -> float:
@@ -69,11 +75,15 @@ class FleetFigures:
 
     def describe(self) -> str:
         cpu = ", ".join(f"{k} {v:.1f}" for k, v in self.boot_cpu_s.items())
-        text = (f"fleet N={self.count} ({self.mode}, {self.broker} broker, load {self.load:.1f}): "
+        ramp = f", ramp {self.ramp:g}/s" if self.ramp else ""
+        text = (f"fleet N={self.count} ({self.mode}, {self.broker} broker{ramp}, load {self.load:.1f}): "
                 f"{self.boots_s:.2f} s to the boots, {self.accepted_s:.2f} s to Accepted (CPU s: {cpu}); "
                 f"PSS {self.pss_per_cp_mb * KB:.0f} KB per CP in {self.processes} processes "
-                f"(+ fork server {self.helper_pss_mb:.0f} MB); idle CPU {self.idle_mcpu_per_cp:.2f} m-core per CP, "
-                f"broker {self.broker_idle_cpu_pct:.1f} %")
+                f"(+ fork server {self.helper_pss_mb:.0f} MB); idle CPU {self.idle_mcpu_per_cp:.3f} m-core per CP, "
+                f"broker {self.broker_idle_cpu_pct:.1f} %, CSMS {self.csms_idle_cpu_pct:.1f} %")
+        if self.idle_window_s:
+            text += (f"; {self.heartbeats:,} heartbeats from {self.heartbeating:,} CPs in {self.idle_window_s:.0f} s "
+                     f"(interval {self.heartbeat_s} s), {self.accepted_after:,} still Accepted")
         if self.ksm_pss_per_cp_mb is not None:
             text += f"; with KSM: PSS {self.ksm_pss_per_cp_mb * KB:.0f} KB per CP, ksmd {self.ksmd_cpu_pct:.1f} %"
         return text
@@ -90,10 +100,10 @@ def mode_args(mode: str) -> tuple[str, ...]:
 
 
 def run(count: int, mode: str = "fork", broker: str = "embedded", *, window: float = 30.0, settle: float = 5.0,
-        heartbeat: int = 300, with_ksm: bool = False, then: object = None) -> FleetFigures:
-    """`heartbeat`: the interval the demo CSMS gives (its default); `then(stack, watch, ids)`:
-    more measurements on the idle fleet before it is stopped."""
-    figures = FleetFigures(count, mode, broker, os.getloadavg()[0])
+        heartbeat: int = 300, ramp: float | None = None, with_ksm: bool = False, then: object = None) -> FleetFigures:
+    """`heartbeat`: the interval the demo CSMS gives (its default); `ramp`: charge points started
+    per second; `then(stack, watch, ids)`: more measurements on the idle fleet before it is stopped."""
+    figures = FleetFigures(count, mode, broker, os.getloadavg()[0], ramp=ramp, heartbeat_s=heartbeat)
     launcher_args = (*mode_args(mode), "--max-cps", str(max(count, 1000)))
     with stack(launcher_args, broker=broker, csms_args=("--fast", "--heartbeat-interval", str(heartbeat))) as s:
         watch = StatusWatch(s.broker_url)
@@ -106,12 +116,7 @@ def run(count: int, mode: str = "fork", broker: str = "embedded", *, window: flo
             figures.pss_per_cp_mb = figures.total_pss_mb / count
             figures.helper_pss_mb = pss_mb(s.fork_servers())
             if window:
-                parts = [hosts, [s.procs[0].pid]]
-                before, t0 = [cpu_seconds(p) for p in parts], time.monotonic()
-                time.sleep(window)
-                figures.idle_window_s = time.monotonic() - t0
-                used = [cpu_seconds(p) - b for p, b in zip(parts, before, strict=True)]
-                figures.idle_cpu_pct, figures.broker_idle_cpu_pct = (u / figures.idle_window_s * 100 for u in used)
+                _idle(s, watch, ids, hosts, window, figures)
             if with_ksm:
                 _with_ksm(hosts, count, figures)
             if callable(then):
@@ -121,6 +126,27 @@ def run(count: int, mode: str = "fork", broker: str = "embedded", *, window: flo
     return figures
 
 
+def _idle(s: Stack, watch: StatusWatch, ids: list[str], hosts: list[int], window: float,
+          figures: FleetFigures) -> None:
+    """CPU of the charge point processes, the broker and the CSMS over `window` s of an idle
+    fleet, the heartbeats the CSMS received meanwhile, and how many stayed Accepted."""
+    parts = [hosts, [s.procs[0].pid], [s.procs[1].pid]]
+    s.journal.read()
+    before, t0, t0_wall = [cpu_seconds(p) for p in parts], time.monotonic(), time.time()
+    time.sleep(window)
+    figures.idle_window_s = time.monotonic() - t0
+    used = [cpu_seconds(p) - b for p, b in zip(parts, before, strict=True)]
+    figures.idle_cpu_pct, figures.broker_idle_cpu_pct, figures.csms_idle_cpu_pct = (
+        u / figures.idle_window_s * 100 for u in used)
+    time.sleep(1.0)  # the CSMS's batched journal catches up
+    beats = [cp for t, cp, action in s.journal.read() if action == "Heartbeat" and t0_wall <= t <= t0_wall + window]
+    figures.heartbeats, figures.heartbeating = len(beats), len(set(beats))
+    figures.accepted_after = watch.registered(ids)
+
+
+PROGRESS_EVERY = 10.0  # s between two progress lines of a long boot
+
+
 def _boot(s: Stack, watch: StatusWatch, count: int, figures: FleetFigures) -> list[str]:
     fleet = s.fleet(count)
     ids = [d["id"] for d in fleet]
@@ -128,9 +154,23 @@ def _boot(s: Stack, watch: StatusWatch, count: int, figures: FleetFigures) -> li
              "launcher": [s.launcher.pid, *s.fork_servers()] if s.launcher else []}
     before = {k: cpu_seconds(v) for k, v in parts.items()}
     t0_wall, t0 = time.time(), time.monotonic()
-    s.command(LauncherCommandType.START, fleet)
-    accepted_at = wait_for(lambda: watch.all_registered_at(ids, t0), max(300.0, count / 10), f"{count} Accepted",
-                           interval=0.1)
+    s.command(LauncherCommandType.START, fleet, **({"ramp": figures.ramp} if figures.ramp else {}))
+    accepted: dict[str, float] = {}  # id -> first Accepted: each looked up until found, not on every poll
+    next_progress = t0 + PROGRESS_EVERY
+
+    def last_accepted() -> float | None:
+        nonlocal next_progress
+        for i in ids:
+            if i not in accepted and (t := watch.first_time(TOPICS.cp_status(i), _is_accepted, t0)) is not None:
+                accepted[i] = t
+        if time.monotonic() >= next_progress and count >= 1000:
+            next_progress += PROGRESS_EVERY
+            print(f"  {time.monotonic() - t0:.0f} s: {len(accepted):,} of {count:,} Accepted "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
+        return max(accepted.values()) if len(accepted) == count else None
+
+    ramp_s = count / figures.ramp if figures.ramp else 0.0
+    accepted_at = wait_for(last_accepted, ramp_s + max(300.0, count / 10), f"{count} Accepted", interval=0.2)
     figures.accepted_s = accepted_at - t0
     figures.boot_cpu_s = {k: cpu_seconds(v) - before[k] for k, v in parts.items()}
     figures.boot_cpu_s["charge points"] = cpu_seconds(sorted(set(s.cp_pids())))
@@ -140,6 +180,10 @@ def _boot(s: Stack, watch: StatusWatch, count: int, figures: FleetFigures) -> li
         first_boot.setdefault(cp, t)
     figures.boots_s = max(first_boot.values()) - t0_wall
     return ids
+
+
+def _is_accepted(status: dict) -> bool:
+    return status.get("status") == "Accepted"
 
 
 KSM_SETTINGS = {"pages_to_scan": "1000", "sleep_millisecs": "20"}
@@ -189,11 +233,14 @@ def main() -> None:
     parser.add_argument("--cps-per-process", type=int, default=1, help="above 1: packed mode")
     parser.add_argument("--broker", default="embedded", choices=("embedded", "mosquitto"))
     parser.add_argument("--window", type=float, default=30.0, help="idle CPU window (s); 0: none")
+    parser.add_argument("--heartbeat", type=int, default=300, help="heartbeat interval the CSMS gives (s)")
+    parser.add_argument("--ramp", type=float, default=None, help="charge points started per second")
     parser.add_argument("--ksm", action="store_true", help="also measure with the host's KSM on (root)")
     args = parser.parse_args()
     mode = f"packed {args.cps_per_process}" if args.cps_per_process > 1 else args.spawn_mode
     for n in args.count:
-        print(run(n, mode, args.broker, window=args.window, with_ksm=args.ksm).describe(), flush=True)
+        print(run(n, mode, args.broker, window=args.window, heartbeat=args.heartbeat, ramp=args.ramp,
+                  with_ksm=args.ksm).describe(), flush=True)
 
 
 if __name__ == "__main__":

@@ -47,11 +47,16 @@ from cp_simu.process import host_control_address, remove_marker, start_ticks, wr
 log = logging.getLogger(__name__)
 
 KILL_TIMEOUT = 5.0  # s a killed member's tasks get to finish their cancellation
-# Members booting at once (built, connecting, until Accepted or BOOT_SLOT_TIME s): building a
-# member costs milliseconds of CPU on the shared loop, and building a thousand while others
-# wait for their handshakes made those time out on a loaded machine.
-BOOT_SLOTS = 64
-BOOT_SLOT_TIME = 10.0
+# Members booting at once (built, connecting, until their first attempt's outcome: Accepted, a
+# refusal or a failed connection; at most BOOT_SLOT_TIME s): building a member costs
+# milliseconds of CPU on the shared loop, and building a thousand while others wait for their
+# handshakes made those time out on a loaded machine. Holding the slot until the outcome makes
+# a slow CSMS slow the boot down instead of piling up handshakes it answers after the charge
+# point gave up on them (20 processes of 64 members each at once brought a 10,000-station
+# boot to a standstill).
+BOOT_SLOTS = 16
+BOOT_SLOT_TIME = 60.0
+BOOT_POLL = 0.05  # s between two looks at a booting member's outcome
 REQUEST_LIMIT = 1 << 20  # bytes of one control request
 
 
@@ -134,9 +139,10 @@ class PackedHost:
                 log.info("charge point %s starting in packed process %d", member.cp_id, self.pid)
                 station = member.station = Station(instance)
                 run = asyncio.get_running_loop().create_task(station.run(mqtt_thread=False))
-                deadline = time.monotonic() + BOOT_SLOT_TIME
-                while not station.adapter.online and not run.done() and time.monotonic() < deadline:
-                    await asyncio.sleep(0.1)
+                deadline, before = time.monotonic() + BOOT_SLOT_TIME, station.registration_reason
+                while (not _first_attempt_over(station, before) and not run.done()
+                       and time.monotonic() < deadline):
+                    await asyncio.sleep(BOOT_POLL)
             await run
         except asyncio.CancelledError:
             if not member.killed:
@@ -227,6 +233,12 @@ class PackedHost:
         if request.get("members") is True:
             return {"members": sorted(m.cp_id for m in self.members.values() if not m.killed)}
         return {"error": "unknown request"}
+
+
+def _first_attempt_over(station: Any, reason_before: str) -> bool:
+    """Accepted, or told why not (a failed connection, a Pending or Rejected boot): its
+    registration's reason is no longer the one it started with."""
+    return bool(station.adapter.online or station.registration_reason != reason_before)
 
 
 def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
