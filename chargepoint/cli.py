@@ -3,16 +3,19 @@
 DIR/config.ini (written by the launcher, or created here from the options when DIR is
 new) defines the charge point. Several --workdir (or --packed) run them all in this one
 process (`chargepoint.packed`). `main(argv)` runs the same command without the top-level
-group, for `python -m chargepoint` and for the launcher's forked children.
+group, for `python -m chargepoint`; `run_instances` runs existing directories without any
+argument parsing, for the launcher's forked children.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,29 +131,68 @@ def chargepoint(workdirs: tuple[Path, ...], packed: bool, broker: str | None, ve
     several (repeated --workdir) in one packed process."""
     access = access_options(options)
     if packed or len(workdirs) > 1:
-        _run_packed(list(workdirs), broker, verbose, options, access)
-        return
-    workdir = workdirs[0]
-    try:
-        instance = prepare_instance(workdir, options, broker, access)
-    except (ConfigError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    set_title(cp_title(instance.definition.id))
-    _setup_logging(workdir, verbose)
-    write_marker(workdir)
-    logging.getLogger(__name__).info("charge point %s starting (pid marker written)", instance.definition.id)
-    code = asyncio.run(_serve(instance))
+        if any(options.get(k) is not None for k in DEFINITION_OPTIONS):
+            raise click.UsageError("the definition options create one new instance: give a single --workdir")
+        code = _run_packed(list(workdirs), broker, verbose, access)
+    else:
+        try:
+            instance = prepare_instance(workdirs[0], options, broker, access)
+        except (ConfigError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        code = _run_one(instance, verbose)
     if code:
         sys.exit(code)
 
 
-def _run_packed(workdirs: list[Path], broker: str | None, verbose: int, options: dict[str, Any],
-                access: dict[str, Any]) -> None:
+def run_instances(workdirs: list[Path], broker: str | None, *, packed: bool = False) -> int:
+    """Run existing instance directories, as `--workdir ... --broker URL [--packed]` would,
+    without a command line to parse; returns the exit code."""
+    return load_instances(workdirs, broker, packed=packed)()
+
+
+def load_instances(workdirs: list[Path], broker: str | None, *, packed: bool = False) -> Callable[[], int]:
+    """Read the instance's config.ini now and return its run (which returns the exit code).
+
+    The launcher's fork server calls this for a whole start before forking, and each forked
+    child only calls its run: no command line to parse, no config.ini to read in a process
+    where every line of code run the first time copies memory pages (the MQTT credentials are
+    in the environment). A packed process reads its members itself. A config.ini that cannot
+    be used is said by the run on stderr, as the command says it."""
+    if packed or len(workdirs) > 1:
+        return functools.partial(_refusing, _run_packed, workdirs, broker, 0, {})
+    try:
+        instance = load_instance(workdirs[0], broker, {})
+    except (ConfigError, ValueError) as exc:
+        return functools.partial(_refusing, _refuse, click.ClickException(str(exc)))
+    return functools.partial(_run_one, instance, 0)
+
+
+def _refusing(run: Callable[..., int], *args: Any) -> int:
+    """`run(*args)`, a refusal (ClickException) said on stderr and turned into its exit code."""
+    try:
+        return run(*args)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+
+
+def _refuse(exc: click.ClickException) -> int:
+    raise exc
+
+
+def _run_one(instance: Any, verbose: int) -> int:
+    workdir = instance.directory
+    set_title(cp_title(instance.definition.id))
+    _setup_logging(workdir, verbose)
+    write_marker(workdir)
+    logging.getLogger(__name__).info("charge point %s starting (pid marker written)", instance.definition.id)
+    return asyncio.run(_serve(instance))
+
+
+def _run_packed(workdirs: list[Path], broker: str | None, verbose: int, access: dict[str, Any]) -> int:
     from chargepoint.packed import PackedHost, members_of
     from chargepoint.packed_logs import route_logging
 
-    if any(options.get(k) is not None for k in DEFINITION_OPTIONS):
-        raise click.UsageError("the definition options create one new instance: give a single --workdir")
     missing = [str(d) for d in workdirs if not (d / INSTANCE_FILE).is_file()]
     if missing:
         raise click.UsageError(f"no {INSTANCE_FILE} in {', '.join(missing)}")
@@ -158,9 +200,7 @@ def _run_packed(workdirs: list[Path], broker: str | None, verbose: int, options:
     set_title(packed_title([d.name for d in members]))
     route_logging(verbose)
     host = PackedHost(lambda directory: load_instance(directory, broker, access))
-    code = asyncio.run(host.run(members))
-    if code:
-        sys.exit(code)
+    return asyncio.run(host.run(members))
 
 
 def main(argv: list[str] | None = None) -> int:

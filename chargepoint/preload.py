@@ -11,7 +11,7 @@ validators and dataclass lookups, enum and `re` caches, type attribute caches…
 `preload()` first builds the `ocpp` library's schema validators of every OCPP version, the
 way calls use them (`chargepoint.core.validators`: a validator built any other way breaks the
 calls that carry charging limits), then runs a complete, realistic session of an OCPP 1.6 charge point, a few times:
-the command line parsed, a new instance directory created, a `Station` built on it, booted
+a new instance directory created and loaded, a `Station` built on it, booted
 against an in-process CSMS (BootNotification, StatusNotification, Heartbeat, GetConfiguration,
 TriggerMessage, and SetChargingProfile and GetCompositeSchedule with a fractional limit, from
 the CSMS: a refusal fails the warm-up), a charging session driven by MQTT inputs (id tag, car,
@@ -113,13 +113,9 @@ def _quiet_logging(directory: Path) -> Any:
 
 
 def _one_session(directory: Path) -> None:
-    from chargepoint.cli import chargepoint as command
     from chargepoint.cli import prepare_instance
     from cp_simu.process import write_marker
 
-    args = ["--workdir", str(directory), "--broker", BROKER]
-    with command.make_context("chargepoint", args):  # option parsing only: nothing is invoked
-        pass
     options = {"cp_id": CP_ID, "central_system": CSMS, "cp_type": "AC", "connectors": 2, "phases": 3,
                "voltage": 230.0, "max_setpoint": 32.0, "max_setpoint_per_connector": 32.0, "vendor": None,
                "model": None, "serial": None, "ocpp_version": None}

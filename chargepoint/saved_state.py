@@ -34,6 +34,7 @@ class SavedState:
         self.saved_at: float | None = self.loaded.get("saved_at")  # when the loaded state was written
         self.tx_ref = max(int(self.loaded.get("tx_ref", 0)), last_queued_ref)
         self.last_save = 0.0
+        self._written = False  # by save()
 
     def next_ref(self) -> int:
         """A new transaction reference, unique across restarts."""
@@ -64,9 +65,14 @@ class SavedState:
                                         c.integer("SendLocalListMaxLength", 100)))))
 
     def save(self, now: float, data: Mapping[str, Any]) -> None:
+        """Write the state. The first save of a new charge point (the one at its start) is not
+        flushed to disk: a crash would only make it start again from the same fresh state, and
+        an fsync per charge point would slow down a start of hundreds."""
+        durable = self._written or bool(self.loaded)
         self.last_save = now
         try:
-            self.store.save({"saved_at": now, "tx_ref": self.tx_ref, **data})
+            self.store.save({"saved_at": now, "tx_ref": self.tx_ref, **data}, durable=durable)
+            self._written = True
         except OSError as exc:
             log.error("cannot save %s: %s", self.store.path, exc)
 

@@ -94,7 +94,11 @@ def resolve(url: str | None, *, username: str | None = None, password_file: str 
     env = os.environ if env is None else env
     config = defaults or MqttSettings()
     parsed = BrokerUrl.parse(url or config.broker)
-    user = username or parsed.username or env.get(ENV_USERNAME) or config.username or None
+    # The environment as the options' click reads it: a forked charge point has no options.
+    user = username or env.get(ENV_USERNAME) or parsed.username or config.username or None
+    password_file = password_file or env.get(ENV_PASSWORD_FILE)
+    ca_file, client_cert, client_key = (value or env.get(name) for value, name in (
+        (ca_file, ENV_CA_FILE), (client_cert, ENV_CLIENT_CERT), (client_key, ENV_CLIENT_KEY)))
     password = (_read_password(password_file) if password_file else env.get(ENV_PASSWORD) or parsed.password
                 or _read_password(config.password_file))
     redact.register_secret(password)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import configparser
 import io
+import itertools
 import os
 import re
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -83,6 +83,7 @@ class SimuConfig:
     simulation: SimulationSettings
     security: SecuritySettings = field(default_factory=SecuritySettings)
     parser: configparser.ConfigParser = field(repr=False, default_factory=configparser.ConfigParser)
+    _texts: dict[str, str] = field(repr=False, compare=False, default_factory=dict)  # see section_text
 
     def definition(self) -> ChargePointDefinition:
         """The instance's charge point definition (needs an `id` in [ChargePoint])."""
@@ -94,6 +95,26 @@ class SimuConfig:
     def definition_defaults(self) -> dict[str, Any]:
         """Values a start command's entry takes for the keys it omits."""
         return {k: v for k, v in self.charge_point.items() if k in ChargePointDefinition.KNOWN and k != "id"}
+
+    def section_names(self) -> list[str]:
+        """The sections as configparser writes them: DEFAULT first when it has keys."""
+        defaults = [self.parser.default_section] if self.parser.defaults() else []
+        return [*defaults, *self.parser.sections()]
+
+    def own_items(self, section: str) -> dict[str, str]:
+        """A section's own keys, as written (those inherited unchanged from DEFAULT left out)."""
+        if section == self.parser.default_section:
+            return dict(self.parser.defaults())
+        if not self.parser.has_section(section):
+            return {}
+        defaults = self.parser.defaults()
+        return {k: v for k, v in self.parser.items(section, raw=True) if defaults.get(k) != v}
+
+    def section_text(self, section: str) -> str:
+        """A section rendered as in config.ini (computed once per section)."""
+        if section not in self._texts:
+            self._texts[section] = _section_text(section, self.own_items(section).items())
+        return self._texts[section]
 
 
 def _new_parser() -> configparser.ConfigParser:
@@ -184,27 +205,45 @@ def load_config(path: str | Path | None = None) -> SimuConfig:
 
 def atomic_write(path: Path, text: str, *, durable: bool = True) -> None:
     """Write a file so a crash leaves either the old or the new content, never half. The file
-    is readable by its owner only (mode 0600, as mkstemp creates it). `durable=False` skips
-    the flush to disk (tens of ms on a busy disk) for a file that is worthless after a power
-    loss anyway (a new instance's config.ini, a running process's marker)."""
+    is readable by its owner only (mode 0600). `durable=False` skips the flush to disk (tens
+    of ms on a busy disk) for a file that is worthless after a power loss anyway (a new
+    instance's config.ini, a running process's marker).
+
+    The temporary file's name is this process's (pid and a counter): no random names, which a
+    freshly forked charge point would first have to seed a generator for."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    while True:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_temporary_names)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            break
+        except FileExistsError:  # left behind by a killed process that had this pid
+            continue
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode())
             f.flush()
             if durable:
                 durability.sync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+_temporary_names = itertools.count()
 
 
 def _render(parser: configparser.ConfigParser) -> str:
     out = io.StringIO()
     parser.write(out)
     return out.getvalue()
+
+
+def _section_text(name: str, items: Iterable[tuple[str, str]]) -> str:
+    """One section as configparser writes it (a value's line breaks continued with a tab)."""
+    lines = [f"[{name}]", *(f"{key} = " + value.replace("\n", "\n\t") for key, value in items)]
+    return "\n".join(lines) + "\n\n"
 
 
 def write_instance_config(template: SimuConfig, definition: ChargePointDefinition, directory: Path,
@@ -232,29 +271,26 @@ def write_instance_config(template: SimuConfig, definition: ChargePointDefinitio
             raise ConfigError(f"[{SECTION_CP}] {key[:40]!r}: not a valid key (letters, digits, _)")
         if _CONTROL.search(text):
             raise ConfigError(f"[{SECTION_CP}] {key}: control characters are not allowed")
-    parser = _new_parser()
-    parser.read_dict(template.parser)
-    if not parser.has_section(SECTION_CP):
-        parser.add_section(SECTION_CP)
-    for key, text in values.items():
-        parser[SECTION_CP][key] = text
-    parser[SECTION_SECURITY] = security.to_ini()
-    if not parser.has_section(SECTION_MQTT):
-        parser.add_section(SECTION_MQTT)
+    mqtt = template.own_items(SECTION_MQTT)
     try:
-        parser[SECTION_MQTT]["broker"] = str(BrokerUrl.parse(broker or template.mqtt.broker))
+        mqtt["broker"] = str(BrokerUrl.parse(broker or template.mqtt.broker))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if root:
-        parser[SECTION_MQTT]["root"] = root
+        mqtt["root"] = root
     if launcher is not None:
-        parser[SECTION_MQTT]["launcher"] = launcher
+        mqtt["launcher"] = launcher
+    # The template's other sections as it was rendered once: a launcher writes thousands.
+    changed = {SECTION_CP: {**template.own_items(SECTION_CP), **values}, SECTION_SECURITY: security.to_ini(),
+               SECTION_MQTT: mqtt}
+    text = "".join(template.section_text(name) if name not in changed else _section_text(name, changed[name].items())
+                   for name in dict.fromkeys([*template.section_names(), *changed]))
     target = directory / INSTANCE_FILE
     if definition.ocpp_version == "2.0.1":
         from cp_simu import device_model_file  # jsonschema stays out of 1.6-only processes
 
         device_model_file.copy_template(template.path, directory)
-    atomic_write(target, _render(parser), durable=False)  # a start: a new directory, nothing to lose
+    atomic_write(target, text, durable=False)  # a start: a new directory, nothing to lose
     return target
 
 

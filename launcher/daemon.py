@@ -495,12 +495,9 @@ class Launcher:
         """One charge point in a process of its own, or a packed process of the group."""
         (first, path), broker = group[0], str(self.mqtt.url)
         if self.packing[first] <= 1:
-            return SpawnRequest(path, self.instances.log_path(first), self._cp_args(path))
+            return SpawnRequest(path, self.instances.log_path(first), (path,), broker)
         return SpawnRequest(self.instances.root, packed.host_log(self.instances.workdir, first),
-                            packed.host_args([p for _i, p in group], broker))
-
-    def _cp_args(self, path: Path) -> list[str]:
-        return ["--workdir", str(path), "--broker", str(self.mqtt.url)]
+                            tuple(p for _i, p in group), broker, packed=True)
 
     def _kill(self, ids: list[str], *, raw: bytes | str) -> None:
         """SIGKILL (the CP's will then says Dead), after verifying each PID; wait until gone.

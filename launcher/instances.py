@@ -40,13 +40,16 @@ class Instances:
         self.root = self.workdir / CHARGEPOINTS_DIR
 
     def path(self, cp_id: str) -> Path:
-        """The directory of `cp_id`, or InstanceError if it would not be a plain child of root."""
+        """The directory of `cp_id`, or InstanceError if it would not be a plain child of root.
+
+        A valid id has no `/` and is not `.` or `..`, so `root/id` names an entry of root; it
+        only has to be no symlink (one stat, no path resolution: a start of 10,000 asks 40,000 times)."""
         try:
             validate_cp_id(cp_id)
         except PayloadError as exc:
             raise InstanceError(str(exc)) from None
         path = self.root / cp_id
-        if path.is_symlink() or path.resolve().parent != self.root.resolve():
+        if path.is_symlink():
             raise InstanceError(f"{cp_id}: instance path {path} is not a directory of {self.root}")
         return path
 

@@ -32,14 +32,6 @@ def batches(items: Sequence[T], size: int) -> list[list[T]]:
     return [list(items[i:i + size]) for i in range(0, len(items), max(1, size))]
 
 
-def host_args(directories: list[Path], broker: str) -> list[str]:
-    """The charge point command line of a packed process running these instances."""
-    args = ["--packed"]
-    for directory in directories:
-        args += ["--workdir", str(directory)]
-    return [*args, "--broker", broker]
-
-
 def host_log(workdir: Path, first_id: str) -> Path:
     path = workdir / HOSTS_DIR / f"{first_id}.log"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,11 @@ which is why it is not the launcher itself: the launcher holds an MQTT client.
 
 Each child leaves the helper's session (`setsid`), so Ctrl+C in the launcher's terminal
 never reaches it; takes stdin from /dev/null and stdout/stderr to the instance's log;
-closes every inherited descriptor; restores default signal handling; then runs
-`chargepoint.cli.main(args)` and `os._exit`s with its code. The helper reaps its children
+closes every inherited descriptor; restores default signal handling; then runs its
+charge point and `os._exit`s with its code. The fork server reads each charge point's
+configuration for it before forking (`chargepoint.cli.load_instances`): the child has no
+command line to parse and no config.ini to read, code that would copy memory pages in
+every child (see docs/performance.md). The helper reaps its children
 (SIGCHLD) and reports each exit, so no zombie accumulates; if the helper ends, the
 children are re-parented to init and keep running.
 
@@ -19,7 +22,8 @@ the whole batch exists. Otherwise hundreds of booting children starve the helper
 the last fork of a 200-CP start happens seconds after the first.
 
 Pipe protocol, one JSON object per line:
-  launcher → helper  {"batch": [{"req": n, "cwd": DIR, "log": FILE, "args": [...]}, ...]}
+  launcher → helper  {"batch": [{"req": n, "cwd": DIR, "log": FILE, "workdirs": [DIR, ...],
+                                  "broker": URL, "packed": false}, ...]}
   helper → launcher  {"req": n, "pid": PID, "ticks": START_TICKS} or {"req": n, "error": "..."}
                      {"exit": PID, "code": CODE}   (CODE < 0: killed by signal -CODE)
                      {"ready": true, "preloaded": [...]}   (once, after the imports)
@@ -49,12 +53,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from cp_simu import ksm
+from cp_simu import hugepages, ksm
 from cp_simu.process import start_ticks
 from cp_simu.proctitle import set_title
 
 ENTRY_PACKAGE = "chargepoint"
-ENTRY_MODULE = f"{ENTRY_PACKAGE}.cli"  # its main(argv) runs one charge point
+ENTRY_MODULE = f"{ENTRY_PACKAGE}.cli"
+# (workdirs, broker, packed=...) -> the run of those instances (a callable returning the exit
+# code), called in the fork server: it reads the instances' configuration before the fork.
+ENTRY_FUNCTION = "load_instances"
 # Imported by the helper, besides every module of ENTRY_PACKAGE, so every CP shares them;
 # anything missing is skipped.
 PRELOAD = ("asyncio", "ssl", "json", "logging.handlers", "encodings.idna", "encodings.utf_8_sig", "stringprep",
@@ -76,9 +83,20 @@ ExitCallback = Callable[[int, int], None]  # (pid, exit code; negative = killed 
 
 @dataclass(frozen=True)
 class SpawnRequest:
+    """A process to start: one charge point, or a packed process of several (`packed`)."""
+
     cwd: Path
     log: Path
-    args: list[str]  # the charge point's command-line arguments (after the program name)
+    workdirs: tuple[Path, ...]  # the instance directories it runs (their config.ini written)
+    broker: str
+    packed: bool = False
+
+    def args(self) -> list[str]:
+        """The charge point command line (after the program name) that runs the same."""
+        args = ["--packed"] if self.packed else []
+        for workdir in self.workdirs:
+            args += ["--workdir", str(workdir)]
+        return [*args, "--broker", self.broker]
 
 
 @dataclass(frozen=True)
@@ -149,8 +167,9 @@ class ForkSpawner:
         assert self._proc is not None and self._proc.stdin is not None
         first = self._next_req
         self._next_req += len(requests)
-        batch = json.dumps({"batch": [{"req": first + i, "cwd": str(r.cwd), "log": str(r.log), "args": r.args}
-                                      for i, r in enumerate(requests)]})
+        batch = json.dumps({"batch": [{"req": first + i, "cwd": str(r.cwd), "log": str(r.log),
+                                       "workdirs": [str(w) for w in r.workdirs], "broker": r.broker,
+                                       "packed": r.packed} for i, r in enumerate(requests)]})
         results: dict[int, Spawned] = {}
         try:
             # A writer thread: the pipe holds ~64 KB and the replies must be read meanwhile.
@@ -209,7 +228,7 @@ class SubprocessSpawner:
             try:
                 with open(r.log, "ab") as out:
                     proc = subprocess.Popen(
-                        [sys.executable, "-m", ENTRY_PACKAGE, *r.args], cwd=r.cwd,
+                        [sys.executable, "-m", ENTRY_PACKAGE, *r.args()], cwd=r.cwd,
                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                         close_fds=True, start_new_session=True, env=self._env)
             except OSError as exc:
@@ -286,7 +305,23 @@ def _warm_up_step(steps: Iterator[None]) -> bool:
     return True
 
 
-def _run_child(request: dict[str, Any], helper_fds: tuple[int, ...], gate: int) -> None:
+def _load(request: dict[str, Any]) -> Callable[[], int]:
+    """The charge point's run, prepared in the fork server (in the child's working directory,
+    against which relative paths resolve). Whatever fails here fails in the child instead."""
+    cwd = os.getcwd()
+    try:
+        os.chdir(request["cwd"])
+        load = getattr(importlib.import_module(ENTRY_MODULE), ENTRY_FUNCTION)
+        return load([Path(w) for w in request["workdirs"]], request["broker"], packed=request["packed"])
+    except Exception as exc:
+        def fail(exc: Exception = exc) -> int:
+            raise exc
+        return fail
+    finally:
+        os.chdir(cwd)
+
+
+def _run_child(request: dict[str, Any], run: Callable[[], int], helper_fds: tuple[int, ...], gate: int) -> None:
     """In the forked child: detach, wait for the batch, redirect, reset, run the charge point.
 
     Never returns. `helper_fds` (the helper's wakeup pipe and the gate's write end) are
@@ -311,11 +346,7 @@ def _run_child(request: dict[str, Any], helper_fds: tuple[int, ...], gate: int) 
         os.dup2(out, 2)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
         os.chdir(request["cwd"])
-        args = [str(a) for a in request["args"]]
-        sys.argv = [ENTRY_PACKAGE, *args]
-        entry = importlib.import_module(ENTRY_MODULE)
-        result = entry.main(args)
-        code = result if isinstance(result, int) else 0
+        code = run()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:
@@ -363,7 +394,8 @@ def _serve(infd: int, outfd: int) -> None:
         if not events and warming is not None:
             if not _warm_up_step(warming):
                 warming = None
-                print(WARM_UP_DONE, file=sys.stderr, flush=True)
+                collapsed = hugepages.collapse()
+                print(f"{WARM_UP_DONE} ({collapsed >> 20} MB in huge pages)", file=sys.stderr, flush=True)
             continue
         for fd, _ in events:
             if fd == wake_r:
@@ -393,18 +425,21 @@ def _fork_batch(line: bytes, wakeup_fds: tuple[int, int]) -> list[dict[str, Any]
         return [{"req": -1, "error": "bad request"}]
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
+    # Every configuration is read before the first fork: once a child shares the fork
+    # server's pages, each page the reading writes to would be copied again.
+    runs = [_load(request) for request in requests]
     gate_r, gate_w = os.pipe()
     replies = []
     gc.freeze()  # the children's collections then never write to the pages they share
     try:
-        for req, request in zip(reqs, requests, strict=True):
+        for req, request, run in zip(reqs, requests, runs, strict=True):
             try:
                 pid = os.fork()
             except OSError as exc:
                 replies.append({"req": req, "error": f"fork failed: {exc}"})
                 continue
             if pid == 0:
-                _run_child(request, (*wakeup_fds, gate_w), gate_r)
+                _run_child(request, run, (*wakeup_fds, gate_w), gate_r)
             replies.append({"req": req, "pid": pid, "ticks": start_ticks(pid)})
     finally:
         os.close(gate_w)  # opens the gate

@@ -56,3 +56,20 @@ def test_children_get_the_access_through_their_environment() -> None:
                    "OCPP_SIMU_MQTT_CA_FILE": "/ca.pem"}
     child = resolve("mqtt://h:1", env=env)
     assert (child.url.username, child.url.password) == ("fleet", "pw-1")
+
+
+def test_without_options_the_environment_gives_every_setting(tmp_path: Path) -> None:
+    """A forked charge point has no command line: its credentials and TLS files come from the
+    environment the launcher gave it, as the options' environment variables would."""
+    from cp_simu.broker_access import ENV_CA_FILE, ENV_CLIENT_CERT, ENV_CLIENT_KEY
+
+    pw_file = tmp_path / "pw"
+    pw_file.write_text("from-file\n")
+    env = {ENV_USERNAME: "env-user", ENV_PASSWORD_FILE: str(pw_file), ENV_CA_FILE: str(tmp_path / "ca.pem"),
+           ENV_CLIENT_CERT: str(tmp_path / "c.pem"), ENV_CLIENT_KEY: str(tmp_path / "k.pem")}
+    access = resolve("mqtt://url-user@h:1", env=env)
+    assert (access.url.username, access.url.password) == ("env-user", "from-file")
+    assert (access.ca_file, access.client_cert, access.client_key) == (
+        str(tmp_path / "ca.pem"), str(tmp_path / "c.pem"), str(tmp_path / "k.pem"))
+    assert resolve("mqtt://h:1", username="opt-user", ca_file="/opt-ca.pem", env=env).url.username == "opt-user"
+    assert resolve("mqtt://h:1", ca_file="/opt-ca.pem", env=env).ca_file == "/opt-ca.pem"

@@ -72,3 +72,28 @@ def test_bad_values_are_named(text, where):
 def test_missing_file_is_a_clear_error(tmp_path: Path):
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.ini")
+
+
+def test_instance_files_of_one_template_keep_every_section_and_value(tmp_path: Path):
+    """A launcher renders the template's unchanged sections once for all its instances: each
+    instance file still holds all of them, a [DEFAULT] section's keys, multi-line values and
+    the definition's own values, the last instance as the first."""
+    template_path = tmp_path / "template.ini"
+    template_path.write_text("[DEFAULT]\nshared = 7\n\n[ChargePoint]\nvendor = Acme\nmodel = M1\n\n"
+                             "[Ocpp]\nHeartbeatInterval = 300\nSupportedFeatureProfiles = Core,\n\tSmartCharging\n"
+                             "shared = 8\n\n[Simulation]\npower_factor = 0.95\n")
+    template = load_config(template_path)
+    for n, vendor in ((1, "Velo"), (2, "Ünicode")):
+        definition = ChargePointDefinition.from_dict({"id": f"CP_{n}", "vendor": vendor, "voltage": 229.5},
+                                                     template.definition_defaults())
+        instance = load_config(write_instance_config(template, definition, tmp_path / f"CP_{n}",
+                                                     broker="mqtt://127.0.0.1:1999", root="fleet", launcher="east"))
+        assert instance.definition().id == f"CP_{n}" and instance.definition().vendor == vendor
+        assert instance.definition().voltage == 229.5 and instance.charge_point["model"] == "M1"
+        assert instance.ocpp == {"HeartbeatInterval": "300", "SupportedFeatureProfiles": "Core,\nSmartCharging",
+                                 "shared": "8"}
+        assert instance.simulation.power_factor == 0.95
+        assert (instance.mqtt.broker, instance.mqtt.root, instance.mqtt.launcher) == (
+            "mqtt://127.0.0.1:1999", "fleet", "east")
+        assert instance.parser.defaults() == {"shared": "7"}
+        assert instance.parser["Simulation"]["shared"] == "7"

@@ -29,5 +29,6 @@ class StateStore:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def save(self, state: dict[str, Any]) -> None:
-        atomic_write(self.path, json.dumps(state, separators=(",", ":")))
+    def save(self, state: dict[str, Any], *, durable: bool = True) -> None:
+        """`durable=False`: not flushed to disk (see `atomic_write`)."""
+        atomic_write(self.path, json.dumps(state, separators=(",", ":")), durable=durable)

@@ -129,3 +129,27 @@ def test_message_log_listeners_get_each_line_as_written(tmp_path: Path) -> None:
     log.close()
     assert seen == (tmp_path / "ocpp.log").read_text().splitlines()
     assert json.loads(seen[0])["message"] == [2, "1", "Heartbeat", {}]
+
+
+def test_only_a_new_charge_points_first_state_skips_the_disk_flush(tmp_path: Path, monkeypatch) -> None:
+    """The state saved at the start of a new charge point is written without fsync (a crash
+    would bring back that same fresh state); every later save, and any save of a charge point
+    that had a state, is flushed."""
+    import os
+
+    from chargepoint.saved_state import SavedState
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    path = tmp_path / "state.json"
+    fresh = SavedState(path, 0)
+    fresh.save(1.5, {"connectors": {"1": {"meter_wh": 0.0}}})
+    assert json.loads(path.read_text())["saved_at"] == 1.5 and synced == []
+    fresh.save(2.5, {"connectors": {"1": {"meter_wh": 16.5}}})
+    assert len(synced) == 1
+    restarted = SavedState(path, 0)
+    assert restarted.connector(1) == {"meter_wh": 16.5}
+    restarted.save(3.5, {"connectors": {"1": {"meter_wh": 16.5}}})
+    assert len(synced) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temporary file left
