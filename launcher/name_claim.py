@@ -58,7 +58,7 @@ def other_launcher(access: BrokerAccess, own: LauncherTopics) -> str:
         client.stop()
     try:
         info = json.loads(seen.get(own.info) or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # not what a launcher publishes: whose it is stays unknown
         info = {}
     host, pid = (info.get("host"), info.get("pid")) if isinstance(info, dict) else (None, None)
     if host == socket.gethostname() and isinstance(pid, int) and pid != os.getpid() and _gone(pid):

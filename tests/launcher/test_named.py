@@ -203,3 +203,14 @@ def test_a_second_unnamed_launcher_is_refused_until_the_first_is_gone(launcher_f
     first.proc.signal(signal.SIGKILL)  # not reaped yet: its will says Dead
     successor = launcher_factory(workdir=tmp_path / "d")
     assert successor.info()["pid"] == successor.proc.pid
+
+
+def test_an_alive_with_an_unreadable_info_is_still_refused_with_a_clear_error(launcher_factory, broker,
+                                                                              recorder_factory):
+    rec = recorder_factory(broker.url)
+    rec.publish(T.launcher_status, b"Alive", retain=True)
+    rec.publish(T.launcher_info, b"[" * 100_000, retain=True)  # nested deeper than json decodes
+    twin = launcher_factory(wait=False)
+    assert twin.proc.wait(30) == 1
+    assert "an unnamed launcher is already Alive on this broker (host ?, pid ?)" in twin.proc.output()
+    assert "Traceback" not in twin.proc.output()
