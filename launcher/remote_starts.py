@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from cp_simu.mqtt import Message, MqttClient
+from cp_simu.mqtt import Message, MqttClient, parse_json_message
 from cp_simu.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -42,10 +42,12 @@ class RemoteStarts:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _on_auto(self, msg: Message) -> None:
-        parsed = self.topics.parse(msg.topic)
+        decoded = parse_json_message(self.topics, msg)
+        if decoded is None:
+            return
+        parsed, record = decoded
         try:
-            record = json.loads(msg.payload)
-            if parsed is None or parsed.cp_id is None or record.get("kind") != "remote_start":
+            if parsed.cp_id is None or record.get("kind") != "remote_start":
                 return
             connector, tag = int(record["connector"]), str(record["payload"]["id"])
         except (ValueError, KeyError, TypeError, AttributeError):

@@ -79,7 +79,7 @@ class Environment:
         return self.up.stopping
 
     def _on_launcher_info(self, msg: Message) -> None:
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, RecursionError):  # RecursionError: nested too deep for json
             self._launcher_info = json.loads(msg.payload)
 
     @property

@@ -1,6 +1,7 @@
 """Readers of others' topics (a scenario's observer, `up`'s fleet view) share one way to read a
 message: the topic parsed, the payload decoded; a topic outside the tree or a payload that is
-not JSON is dropped without an exception, and what the reader knew stays."""
+not JSON is dropped without an exception, and what the reader knew stays; `up`'s remote starter
+starts nothing for such a message."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from cp_simu.mqtt import Message, parse_json_message
 from cp_simu.topics import TopicKind, Topics
 from launcher.fleetview import FleetView
+from launcher.remote_starts import RemoteStarts
 from scenario.observer import Observer
 
 T = Topics()
@@ -58,3 +60,18 @@ def test_the_fleet_view_keeps_what_it_knew(payload: bytes) -> None:
     assert (view.accepted(), view.last_error, view.csms_in_use()) == (1, "", {"ws://csms/": 1})
     view.on_message(message(T.cp_status("CP_1"), b""))  # cleared: the charge point was removed
     assert view.shown() == ["CP_1"] and not view.running("CP_1")
+
+
+class _Subscriptions:
+    """Only what RemoteStarts asks of its MQTT client: to be subscribed."""
+
+    def subscribe(self, topic: str, handler: object) -> None:
+        self.topic = topic
+
+
+@pytest.mark.parametrize("payload", [*UNREADABLE, b"", b"[1, 2]", b'{"kind": "remote_start", "connector": "x"}'])
+def test_up_s_remote_starter_ignores_what_it_cannot_read(payload: bytes) -> None:
+    starter = RemoteStarts(_Subscriptions(), T, "http://127.0.0.1:1/api")  # type: ignore[arg-type]
+    starter._on_auto(message(T.cp_auto("CP_1"), payload))
+    starter._pool.shutdown(wait=True)  # a start it wrongly submitted would fail against port 1
+    assert (starter.started, starter.failed) == (0, 0)
