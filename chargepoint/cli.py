@@ -10,12 +10,10 @@ argument parsing, for the launcher's forked children.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import shutil
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -146,38 +144,20 @@ def chargepoint(workdirs: tuple[Path, ...], packed: bool, broker: str | None, ve
 
 def run_instances(workdirs: list[Path], broker: str | None, *, packed: bool = False) -> int:
     """Run existing instance directories, as `--workdir ... --broker URL [--packed]` would,
-    without a command line to parse; returns the exit code."""
-    return load_instances(workdirs, broker, packed=packed)()
-
-
-def load_instances(workdirs: list[Path], broker: str | None, *, packed: bool = False) -> Callable[[], int]:
-    """Read the instance's config.ini now and return its run (which returns the exit code).
-
-    The launcher's fork server calls this for a whole start before forking, and each forked
-    child only calls its run: no command line to parse, no config.ini to read in a process
-    where every line of code run the first time copies memory pages (the MQTT credentials are
-    in the environment). A packed process reads its members itself. A config.ini that cannot
-    be used is said by the run on stderr, as the command says it."""
-    if packed or len(workdirs) > 1:
-        return functools.partial(_refusing, _run_packed, workdirs, broker, 0, {})
+    without a command line to parse: what the launcher's forked children call (code a child
+    runs for the first time copies memory pages; the MQTT credentials are in the
+    environment). Returns the exit code; a refusal is said on stderr, as the command says it."""
     try:
-        instance = load_instance(workdirs[0], broker, {})
-    except (ConfigError, ValueError) as exc:
-        return functools.partial(_refusing, _refuse, click.ClickException(str(exc)))
-    return functools.partial(_run_one, instance, 0)
-
-
-def _refusing(run: Callable[..., int], *args: Any) -> int:
-    """`run(*args)`, a refusal (ClickException) said on stderr and turned into its exit code."""
-    try:
-        return run(*args)
+        if packed or len(workdirs) > 1:
+            return _run_packed(workdirs, broker, 0, {})
+        try:
+            instance = load_instance(workdirs[0], broker, {})
+        except (ConfigError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-
-
-def _refuse(exc: click.ClickException) -> int:
-    raise exc
+    return _run_one(instance, 0)
 
 
 def _run_one(instance: Any, verbose: int) -> int:

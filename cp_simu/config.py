@@ -141,6 +141,12 @@ def _typed_cp_section(section: Mapping[str, str], where: str) -> dict[str, Any]:
     return values
 
 
+def _items(parser: configparser.ConfigParser, section: str) -> dict[str, str]:
+    """A section's keys and values ({} without it); `items()` reads them in one go, where a
+    section proxy looks each one up again (a launcher's fork server reads thousands)."""
+    return dict(parser.items(section, raw=True)) if parser.has_section(section) else {}
+
+
 def parse_config(text: str, path: Path | None = None) -> SimuConfig:
     where = str(path or "config.ini")
     parser = _new_parser()
@@ -148,14 +154,14 @@ def parse_config(text: str, path: Path | None = None) -> SimuConfig:
         parser.read_string(text, source=where)
     except configparser.Error as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    cp = _typed_cp_section(parser[SECTION_CP] if parser.has_section(SECTION_CP) else {}, where)
+    cp = _typed_cp_section(_items(parser, SECTION_CP), where)
     if "id" not in cp:  # validate the defaults a start command will inherit
         try:
             ChargePointDefinition.from_dict({**cp, "id": "template"}, path=f"{where} [{SECTION_CP}] ")
         except PayloadError as exc:
             raise ConfigError(str(exc)) from None
-    mqtt_section = dict(parser[SECTION_MQTT]) if parser.has_section(SECTION_MQTT) else {}
-    sim_section = dict(parser[SECTION_SIMULATION]) if parser.has_section(SECTION_SIMULATION) else {}
+    mqtt_section = _items(parser, SECTION_MQTT)
+    sim_section = _items(parser, SECTION_SIMULATION)
     try:
         broker = mqtt_section.get("broker", DEFAULT_BROKER_URL) or DEFAULT_BROKER_URL
         BrokerUrl.parse(broker)  # validated here, kept as written
@@ -183,11 +189,11 @@ def parse_config(text: str, path: Path | None = None) -> SimuConfig:
         raise ConfigError(f"{where} [{SECTION_SIMULATION}] stats_interval: must be > 0")
     try:
         security = SecuritySettings.from_mapping(
-            dict(parser[SECTION_SECURITY]) if parser.has_section(SECTION_SECURITY) else {},
+            _items(parser, SECTION_SECURITY),
             f"{where} [{SECTION_SECURITY}] ")
     except SecuritySettingsError as exc:
         raise ConfigError(str(exc)) from None
-    ocpp = dict(parser[SECTION_OCPP]) if parser.has_section(SECTION_OCPP) else {}
+    ocpp = _items(parser, SECTION_OCPP)
     return SimuConfig(path, cp, ocpp, mqtt, simulation, security, parser)
 
 

@@ -9,11 +9,10 @@ which is why it is not the launcher itself: the launcher holds an MQTT client.
 
 Each child leaves the helper's session (`setsid`), so Ctrl+C in the launcher's terminal
 never reaches it; takes stdin from /dev/null and stdout/stderr to the instance's log;
-closes every inherited descriptor; restores default signal handling; then runs its
-charge point and `os._exit`s with its code. The fork server reads each charge point's
-configuration for it before forking (`chargepoint.cli.load_instances`): the child has no
-command line to parse and no config.ini to read, code that would copy memory pages in
-every child (see docs/performance.md). The helper reaps its children
+closes every inherited descriptor; restores default signal handling; then runs
+`chargepoint.cli.run_instances(workdirs, broker)` (no command line to parse: code a child
+runs for the first time copies memory pages, see docs/performance.md) and `os._exit`s
+with its code. The helper reaps its children
 (SIGCHLD) and reports each exit, so no zombie accumulates; if the helper ends, the
 children are re-parented to init and keep running.
 
@@ -59,9 +58,7 @@ from cp_simu.proctitle import set_title
 
 ENTRY_PACKAGE = "chargepoint"
 ENTRY_MODULE = f"{ENTRY_PACKAGE}.cli"
-# (workdirs, broker, packed=...) -> the run of those instances (a callable returning the exit
-# code), called in the fork server: it reads the instances' configuration before the fork.
-ENTRY_FUNCTION = "load_instances"
+ENTRY_FUNCTION = "run_instances"  # (workdirs, broker, packed=...) -> exit code: runs the instances
 # Imported by the helper, besides every module of ENTRY_PACKAGE, so every CP shares them;
 # anything missing is skipped.
 PRELOAD = ("asyncio", "ssl", "json", "logging.handlers", "encodings.idna", "encodings.utf_8_sig", "stringprep",
@@ -305,23 +302,7 @@ def _warm_up_step(steps: Iterator[None]) -> bool:
     return True
 
 
-def _load(request: dict[str, Any]) -> Callable[[], int]:
-    """The charge point's run, prepared in the fork server (in the child's working directory,
-    against which relative paths resolve). Whatever fails here fails in the child instead."""
-    cwd = os.getcwd()
-    try:
-        os.chdir(request["cwd"])
-        load = getattr(importlib.import_module(ENTRY_MODULE), ENTRY_FUNCTION)
-        return load([Path(w) for w in request["workdirs"]], request["broker"], packed=request["packed"])
-    except Exception as exc:
-        def fail(exc: Exception = exc) -> int:
-            raise exc
-        return fail
-    finally:
-        os.chdir(cwd)
-
-
-def _run_child(request: dict[str, Any], run: Callable[[], int], helper_fds: tuple[int, ...], gate: int) -> None:
+def _run_child(request: dict[str, Any], helper_fds: tuple[int, ...], gate: int) -> None:
     """In the forked child: detach, wait for the batch, redirect, reset, run the charge point.
 
     Never returns. `helper_fds` (the helper's wakeup pipe and the gate's write end) are
@@ -346,7 +327,8 @@ def _run_child(request: dict[str, Any], run: Callable[[], int], helper_fds: tupl
         os.dup2(out, 2)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
         os.chdir(request["cwd"])
-        code = run()
+        run = getattr(importlib.import_module(ENTRY_MODULE), ENTRY_FUNCTION)
+        code = run([Path(w) for w in request["workdirs"]], request["broker"], packed=request["packed"])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:
@@ -425,21 +407,18 @@ def _fork_batch(line: bytes, wakeup_fds: tuple[int, int]) -> list[dict[str, Any]
         return [{"req": -1, "error": "bad request"}]
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    # Every configuration is read before the first fork: once a child shares the fork
-    # server's pages, each page the reading writes to would be copied again.
-    runs = [_load(request) for request in requests]
     gate_r, gate_w = os.pipe()
     replies = []
     gc.freeze()  # the children's collections then never write to the pages they share
     try:
-        for req, request, run in zip(reqs, requests, runs, strict=True):
+        for req, request in zip(reqs, requests, strict=True):
             try:
                 pid = os.fork()
             except OSError as exc:
                 replies.append({"req": req, "error": f"fork failed: {exc}"})
                 continue
             if pid == 0:
-                _run_child(request, run, (*wakeup_fds, gate_w), gate_r)
+                _run_child(request, (*wakeup_fds, gate_w), gate_r)
             replies.append({"req": req, "pid": pid, "ticks": start_ticks(pid)})
     finally:
         os.close(gate_w)  # opens the gate
