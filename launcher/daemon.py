@@ -89,8 +89,14 @@ class CpProcess:
     def packed(self) -> bool:
         return self.directory is not None
 
-    def alive(self) -> bool:
-        if self.ticks is None or start_ticks(self.pid) != self.ticks:
+    def alive(self, seen: dict[int, int | None] | None = None) -> bool:
+        """`seen`: start times already read in this pass (pid -> ticks), filled as it goes: a
+        packed process hosting 500 charge points has its /proc entry read once, not 500 times."""
+        if seen is None:
+            ticks = start_ticks(self.pid)
+        elif (ticks := seen.get(self.pid, -1)) == -1:
+            ticks = seen[self.pid] = start_ticks(self.pid)
+        if self.ticks is None or ticks != self.ticks:
             return False
         return self.directory is None or read_marker(self.directory) == (self.pid, self.ticks, True)
 
@@ -281,8 +287,9 @@ class Launcher:
             self._synced_now()
         if now - self._last_sweep >= SWEEP_INTERVAL:
             self._last_sweep = now
+            seen: dict[int, int | None] = {}
             for cp_id, proc in list(self.processes.items()):
-                if not proc.alive():
+                if not proc.alive(seen):
                     log.info("charge point %s (pid %d) is gone", cp_id, proc.pid)
                     del self.processes[cp_id]
                     self._info_dirty = True
