@@ -100,11 +100,14 @@ def mode_args(mode: str) -> tuple[str, ...]:
 
 
 def run(count: int, mode: str = "fork", broker: str = "embedded", *, window: float = 30.0, settle: float = 5.0,
-        heartbeat: int = 300, ramp: float | None = None, with_ksm: bool = False, then: object = None) -> FleetFigures:
+        heartbeat: int = 300, ramp: float | None = None, config: Path | None = None, with_ksm: bool = False,
+        then: object = None) -> FleetFigures:
     """`heartbeat`: the interval the demo CSMS gives (its default); `ramp`: charge points started
-    per second; `then(stack, watch, ids)`: more measurements on the idle fleet before it is stopped."""
+    per second; `config`: the charge points' config.ini template (the launcher's `--config`);
+    `then(stack, watch, ids)`: more measurements on the idle fleet before it is stopped."""
     figures = FleetFigures(count, mode, broker, os.getloadavg()[0], ramp=ramp, heartbeat_s=heartbeat)
-    launcher_args = (*mode_args(mode), "--max-cps", str(max(count, 1000)))
+    launcher_args = (*mode_args(mode), "--max-cps", str(max(count, 1000)),
+                     *(("--config", str(config.resolve())) if config else ()))
     with stack(launcher_args, broker=broker, csms_args=("--fast", "--heartbeat-interval", str(heartbeat))) as s:
         watch = StatusWatch(s.broker_url)
         try:
@@ -235,12 +238,13 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=30.0, help="idle CPU window (s); 0: none")
     parser.add_argument("--heartbeat", type=int, default=300, help="heartbeat interval the CSMS gives (s)")
     parser.add_argument("--ramp", type=float, default=None, help="charge points started per second")
+    parser.add_argument("--config", type=Path, default=None, help="the charge points' config.ini template")
     parser.add_argument("--ksm", action="store_true", help="also measure with the host's KSM on (root)")
     args = parser.parse_args()
     mode = f"packed {args.cps_per_process}" if args.cps_per_process > 1 else args.spawn_mode
     for n in args.count:
         print(run(n, mode, args.broker, window=args.window, heartbeat=args.heartbeat, ramp=args.ramp,
-                  with_ksm=args.ksm).describe(), flush=True)
+                  config=args.config, with_ksm=args.ksm).describe(), flush=True)
 
 
 if __name__ == "__main__":
