@@ -83,7 +83,7 @@ class SimuConfig:
     simulation: SimulationSettings
     security: SecuritySettings = field(default_factory=SecuritySettings)
     parser: configparser.ConfigParser = field(repr=False, default_factory=configparser.ConfigParser)
-    _texts: dict[str, str] = field(repr=False, compare=False, default_factory=dict)  # see section_text
+    _texts: dict[str, str] = field(init=False, repr=False, compare=False, default_factory=dict)  # section_text
 
     def definition(self) -> ChargePointDefinition:
         """The instance's charge point definition (needs an `id` in [ChargePoint])."""
