@@ -231,6 +231,8 @@ cores, so the sum of the CPU column over the cores is the floor of the boot time
 
 A `start` command's `"ramp": N` (or `up --ramp N`) spreads the starts at N per second instead.
 
+{BOOT_BY_HAND}
+
 ## Density
 
 Memory of the idle fleet (`/proc/<pid>/smaps`): PSS counts a page shared by n processes as
@@ -303,6 +305,41 @@ time, on distinct charge points of the fleet of {first.count}. Target: p95 ≤ 1
 
 {OCPP201}
 {LOAD}"""
+
+
+# Measured separately (`python -m bench.boot_cost 30`).
+BOOT_BY_HAND = """### Where a forked charge point's start goes
+
+Measured by hand on 2026-11-27 (`python -m bench.boot_cost 30`: a fork server's preparation,
+then 30 charge points forked one after the other against Mosquitto and the demo CSMS, each
+measuring its own CPU time and minor page faults from the fork until it was `Accepted`; load
+average 8 to 16, so times are inflated), mean per charge point:
+
+| phase | CPU ms | of it system | page faults |
+|---|---|---|---|
+| forked, until it reads its config.ini | 1.7 | 1.3 | 172 |
+| config.ini read | 5.1 | 2.8 | 446 |
+| logging set up, process title, marker written | 3.4 | 2.5 | 226 |
+| event loop, signal handlers | 2.4 | 1.7 | 228 |
+| `Station` built, first status, MQTT client and thread started | 7.3 | 4.3 | 517 |
+| WebSocket, BootNotification, until `Accepted` | 16.4 | 8.9 | 777 |
+| **total** | **36.3** | **21.5** | **2,368** |
+
+Most of the system time is page faults: a child copies every 4 kB page of the fork server's
+it writes to (about 4.5 µs a page on this virtual machine, a page copied or a new one
+alike), and CPython 3.11 writes to every object it merely uses (its reference
+count). On its way to `Accepted` a child runs some 900 different functions (asyncio,
+websockets, paho, logging, ocpp, its own), each touching the pages that hold its code,
+constants and globals. Code left out moves those copies more than it removes them: a child
+that gets its instance directory directly instead of parsing a command line with click
+copies about 9 % fewer pages (2,550 before), and reading each config.ini in the fork server
+before the fork saved nothing measurable (the pages it spared were copied by the code that
+followed) while it delayed every fork, so the child reads its own. The launcher's side: it
+writes an instance directory in 0.65 ms of CPU (3 ms while it rebuilt the whole template's
+INI for each one), and the fork server's fork costs 1.5 to 2.5 ms (2.5 to 4 ms before its
+35 MB heap was moved into huge pages, which the fork copies one page-table entry per 2 MB
+of instead of per 4 kB).
+"""
 
 
 KSM_BY_HAND = ("Measured by hand on 2026-11-27 (`bench.cp_memory`'s fleet with KSM switched on, load "
