@@ -30,7 +30,6 @@ import contextvars
 import json
 import logging
 import os
-import resource
 import signal
 import socket
 import struct
@@ -42,6 +41,7 @@ from typing import Any
 
 from chargepoint.packed_logs import CURRENT, ChargePointLog, log_file_handler
 from cp_simu import durability
+from cp_simu.descriptors import raise_descriptor_limit
 from cp_simu.process import host_control_address, remove_marker, start_ticks, write_marker
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class PackedHost:
     async def run(self, directories: list[Path]) -> int:
         loop = asyncio.get_running_loop()
         loop.set_task_factory(self._task_factory)
-        _raise_descriptor_limit()
+        raise_descriptor_limit()  # each member holds a few (WebSocket, MQTT, offline queue)
         durability.defer_syncs()  # an fsync would stall every member
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.close_all)
@@ -247,14 +247,6 @@ def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
         return None
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     return struct.unpack("3i", creds)[1]
-
-
-def _raise_descriptor_limit() -> None:
-    """Each member holds a few descriptors (WebSocket, MQTT, offline queue): take the hard limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def members_of(directories: list[Path]) -> Generator[Path, None, None]:

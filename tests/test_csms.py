@@ -346,3 +346,22 @@ async def test_fast_mode_leaves_the_pings_to_the_charge_points(tmp_path: Path) -
     (tmp_path / "again").mkdir()
     with run_csms(tmp_path / "again", "--fast", "--ping-interval", "0.25") as c:
         assert await _server_pings(c.ws_url, 1.0) >= 2
+
+
+async def test_serves_more_charge_points_than_the_soft_open_file_limit(tmp_path: Path) -> None:
+    """Most systems start a process with a soft limit of 1,024 open files (a far higher hard
+    one): the CSMS lifts it, so its 300 connections fit under a soft limit of 200 here."""
+    soft_limited = ["sh", "-c", 'ulimit -S -n 200 && exec "$@"', "sh"]
+    ws_port = free_port()
+    with managed([*soft_limited, PYTHON, "-m", "cp_simu.csms", "--port", str(ws_port), "--api-port", "0", "--fast"],
+                 log=tmp_path / "csms.out") as proc:
+        await asyncio.to_thread(wait_until, lambda: port_open(ws_port), what="the CSMS port")
+        async with contextlib.AsyncExitStack() as stack:
+            connections = await asyncio.gather(*(
+                stack.enter_async_context(connect(f"ws://127.0.0.1:{ws_port}/CP_FD_{i}",
+                                                  subprotocols=["ocpp1.6"]))  # type: ignore[list-item]
+                for i in range(300)))
+            assert [c.subprotocol for c in connections] == ["ocpp1.6"] * 300
+            await connections[-1].send('[2,"1","Heartbeat",{}]')
+            assert json.loads(await connections[-1].recv())[0] == 3
+        assert "Too many open files" not in proc.output()

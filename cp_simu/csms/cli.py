@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 from ocpp.exceptions import OCPPError
 
+from cp_simu.descriptors import raise_descriptor_limit
+
 from .control_api import ControlApi
 from .journal import Journal
 from .model import BOOT_STATUSES, CentralSystem, Settings
@@ -49,6 +51,7 @@ async def serve(settings: Settings, host: str, port: int, api_host: str, api_por
         journal = Journal(log_path, quiet=fast)
     except OSError as e:
         raise click.ClickException(f"cannot open the log file: {e}") from None
+    raise_descriptor_limit()  # a connection per charge point: thousands of them
     security = security or CsmsSecurity()
     csms = CentralSystem(settings, security.sign if security.authority else None)
     server = CsmsServer(csms, journal, security, ping_interval=ping_interval)
