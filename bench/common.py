@@ -273,13 +273,15 @@ def stack(launcher_args: tuple[str, ...] = (), broker: str = "embedded",
             s.close()
 
 
-def boot(s: Stack, watch: StatusWatch, count: int, timeout: float = 120.0, **extra: object) -> list[str]:
-    """Start `count` CPs and wait until all are Accepted; their ids."""
+def boot(s: Stack, watch: StatusWatch, count: int, timeout: float = 120.0, ramp: float | None = None,
+         **extra: object) -> list[str]:
+    """Start `count` CPs (`ramp` per second, else all at once) and wait until all are Accepted; their ids."""
     fleet = s.fleet(count, **extra)
     ids = [d["id"] for d in fleet]
-    s.command(LauncherCommandType.START, fleet)
+    s.command(LauncherCommandType.START, fleet, **({"ramp": ramp} if ramp else {}))
     try:
-        wait_for(lambda: watch.registered(ids) == count, timeout, f"{count} charge points Accepted")
+        wait_for(lambda: watch.registered(ids) == count, timeout + (count / ramp if ramp else 0.0),
+                 f"{count} charge points Accepted", interval=0.2)
     except TimeoutError as exc:
         late = {i: watch.cp.get(i, {}).get("status") for i in ids if watch.registered([i]) == 0}
         raise TimeoutError(f"{exc}; not Accepted: {dict(list(late.items())[:10])} (logs in {s.workdir})") from None

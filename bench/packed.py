@@ -5,7 +5,8 @@ processes' PSS / N, plus the fork server's); idle CPU of the packed processes ov
 (their heartbeats, MQTT keepalives and WebSocket pings included) and the heartbeats the CSMS
 received in it; and the latency of sessions (car plugged → StartTransaction at the CSMS,
 → Charging status) on charge points spread over every packed process while the rest of the
-fleet idles. Mosquitto by default: the embedded broker is the limit long before 10,000.
+fleet idles. Mosquitto by default: the embedded broker is the limit long before 10,000; the
+demo CSMS runs `--fast`; `--ramp N` starts N charge points per second (10,000 need one).
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ MB = 1024 * 1024
 
 
 def measure(count: int = 1000, per_process: int = 500, *, broker: str = "mosquitto", window: float = 60.0,
-            heartbeat: int = 60, sessions: int = 40, settle: float = 10.0) -> dict[str, object]:
+            heartbeat: int = 60, sessions: int = 40, settle: float = 10.0,
+            ramp: float | None = None) -> dict[str, object]:
     launcher_args = ("--cps-per-process", str(per_process), "--max-cps", str(count))
     load_before = os.getloadavg()[0]
-    with stack(launcher_args, broker=broker, csms_args=("--heartbeat-interval", str(heartbeat))) as s:
+    with stack(launcher_args, broker=broker, csms_args=("--fast", "--heartbeat-interval", str(heartbeat))) as s:
         watch = StatusWatch(s.broker_url)
         try:
             t0 = time.monotonic()
-            ids = boot(s, watch, count, timeout=max(300.0, count / 10))
+            ids = boot(s, watch, count, timeout=max(300.0, count / 10), ramp=ramp)
             boot_s = time.monotonic() - t0
             hosts = sorted(set(s.cp_pids()))
             boot_cpu = cpu_seconds(hosts)
@@ -86,10 +88,11 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60.0, help="idle measurement (s)")
     parser.add_argument("--heartbeat", type=int, default=60, help="heartbeat interval the CSMS gives (s)")
     parser.add_argument("--sessions", type=int, default=40)
+    parser.add_argument("--ramp", type=float, default=None, help="charge points started per second")
     args = parser.parse_args()
     for count in args.count:
         print(describe(measure(count, args.cps_per_process, broker=args.broker, window=args.window,
-                               heartbeat=args.heartbeat, sessions=args.sessions)), flush=True)
+                               heartbeat=args.heartbeat, sessions=args.sessions, ramp=args.ramp)), flush=True)
 
 
 if __name__ == "__main__":
