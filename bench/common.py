@@ -262,6 +262,17 @@ class Stack:
                     proc.wait(5)
 
 
+def stop_cleanly_on_signals() -> None:
+    """SIGTERM, and SIGINT even where a shell started the benchmark in the background with it
+    ignored, end the run through the stacks' teardown: thousands of charge points, a broker
+    and a CSMS must not outlive an interrupted `make bench`."""
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, interrupt)
+
+
 @contextlib.contextmanager
 def stack(launcher_args: tuple[str, ...] = (), broker: str = "embedded",
           csms_args: tuple[str, ...] = ()) -> Iterator[Stack]:

@@ -20,7 +20,7 @@ import psutil
 from cp_simu import ksm
 from cp_simu.models import LauncherCommandType
 
-from .common import TOPICS, Stack, StatusWatch, stack, wait_for
+from .common import TOPICS, Stack, StatusWatch, stack, stop_cleanly_on_signals, wait_for
 from .smaps import KB
 
 MB = 1024 * 1024
@@ -241,6 +241,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None, help="the charge points' config.ini template")
     parser.add_argument("--ksm", action="store_true", help="also measure with the host's KSM on (root)")
     args = parser.parse_args()
+    stop_cleanly_on_signals()
     mode = f"packed {args.cps_per_process}" if args.cps_per_process > 1 else args.spawn_mode
     for n in args.count:
         print(run(n, mode, args.broker, window=args.window, heartbeat=args.heartbeat, ramp=args.ramp,

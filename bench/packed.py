@@ -19,7 +19,7 @@ import psutil
 
 from launcher.spawner import FORK_SERVER_TITLE
 
-from .common import StatusWatch, boot, percentile, stack
+from .common import StatusWatch, boot, percentile, stack, stop_cleanly_on_signals
 from .idle import cpu_seconds
 from .latency import session
 
@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=40)
     parser.add_argument("--ramp", type=float, default=None, help="charge points started per second")
     args = parser.parse_args()
+    stop_cleanly_on_signals()
     for count in args.count:
         print(describe(measure(count, args.cps_per_process, broker=args.broker, window=args.window,
                                heartbeat=args.heartbeat, sessions=args.sessions, ramp=args.ramp)), flush=True)

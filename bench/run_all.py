@@ -25,6 +25,7 @@ import psutil
 from cp_simu import __version__
 
 from . import fleet, latency, smaps
+from .common import stop_cleanly_on_signals
 from .fleet import FleetFigures
 from .idle import Counter
 
@@ -436,6 +437,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=50, help="command latency sessions")
     parser.add_argument("--output", type=Path, default=OUT)
     args = parser.parse_args()
+    stop_cleanly_on_signals()
     host, load = machine(), os.getloadavg()[0]
     has_mosquitto = bool(shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists())
     extras, fairness = Extras(args.sessions), Fairness(args.sessions)
