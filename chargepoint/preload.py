@@ -121,17 +121,8 @@ def _one_session(directory: Path) -> None:
                "model": None, "serial": None, "ocpp_version": None}
     instance = prepare_instance(directory, options, BROKER)
     write_marker(directory)
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(_serve(instance))
-    finally:
-        pending = asyncio.all_tasks(loop)  # none, unless the session failed
-        if pending:
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
+    with asyncio.Runner() as runner:  # as asyncio.run() runs a charge point (no SIGINT handler here: ignored)
+        runner.run(_serve(instance))
 
 
 async def _serve(instance: Any) -> None:
