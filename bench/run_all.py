@@ -36,7 +36,7 @@ FAIRNESS_FLEET = 5000  # the fleet the p95 car → StartTransaction target is me
 LARGEST = 10000
 # The largest fleet starts at this many charge points per second (a packed process's members
 # together): all at once, every part would fight for the two cores and handshakes time out.
-LARGEST_RAMP = 25.0
+LARGEST_RAMP = 40.0
 # Its CSMS asks for a heartbeat a minute and its idle window is longer, so every station of it
 # is seen heartbeating.
 LARGEST_HEARTBEAT, LARGEST_WINDOW = 60, 75.0
