@@ -32,3 +32,17 @@ def test_an_ended_process_is_gone_in_a_pass_too() -> None:
     seen: dict[int, int | None] = {}
     assert not CpProcess(child.pid, ticks).alive(seen)
     assert seen == {child.pid: None}
+
+
+def test_a_member_whose_marker_is_replaced_or_removed_is_gone_at_the_next_pass(tmp_path: Path) -> None:
+    """The pass re-reads a member's marker only when the file changed; a change is never missed."""
+    pid = os.getpid()
+    write_marker(tmp_path, packed=True)
+    member = CpProcess(pid, start_ticks(pid), directory=tmp_path)
+    assert member.alive({}) and member.alive({})
+    write_marker(tmp_path, pid, packed=False)  # another process's marker (here: not packed) took its place
+    assert not member.alive({})
+    write_marker(tmp_path, packed=True)
+    assert member.alive({})
+    remove_marker(tmp_path, pid)
+    assert not member.alive({})
