@@ -11,6 +11,8 @@ import contextlib
 import json
 import os
 import signal
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,3 +149,34 @@ def launcher_factory(broker, recorder_factory, fleet_dir: Path, tmp_path: Path) 
     with stack:
         yield start
 
+
+
+@dataclass
+class SilentCsms:
+    url: str
+    accepted: list[socket.socket]
+
+
+@pytest.fixture
+def silent_csms() -> Iterator[SilentCsms]:
+    """A CSMS that accepts TCP connections and never answers (nor closes): the handshakes a
+    boot storm sends it stay open until the charge points give up on them."""
+    server = socket.create_server(("127.0.0.1", 0), backlog=128)
+    server.settimeout(0.2)
+    csms = SilentCsms(f"ws://127.0.0.1:{server.getsockname()[1]}/", [])
+    stop = threading.Event()
+
+    def accept_and_stay_silent() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                csms.accepted.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept_and_stay_silent, daemon=True)
+    thread.start()
+    try:
+        yield csms
+    finally:
+        stop.set()
+        thread.join(5)
+        for sock in [*csms.accepted, server]:
+            sock.close()

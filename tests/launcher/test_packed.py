@@ -3,11 +3,8 @@ own connections, will, directory and state; one of them killed, the others go on
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
-import socket
-import threading
 import time
 
 import pytest
@@ -143,32 +140,13 @@ def test_packed_command_line_refuses_what_it_cannot_run(tmp_path, capsys):
     assert not a.exists() and not b.exists()
 
 
-def test_a_packed_process_opens_few_handshakes_at_once_to_a_csms_that_does_not_answer(launcher_factory):
+def test_a_packed_process_opens_few_handshakes_at_once_to_a_csms_that_does_not_answer(launcher_factory, silent_csms):
     """A CSMS that falls behind must slow a packed process's boot down, not receive every
     member's handshake at once (answered after the members gave up on them, they brought a
     10,000-station boot to a standstill): members wait for a boot slot until the first
     attempt of one ends."""
-    accepted: list[socket.socket] = []
-    server = socket.create_server(("127.0.0.1", 0), backlog=128)
-    server.settimeout(0.2)
-    stop = threading.Event()
-
-    def accept_and_stay_silent() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                accepted.append(server.accept()[0])
-
-    thread = threading.Thread(target=accept_and_stay_silent, daemon=True)
-    thread.start()
-    try:
-        run = launcher_factory("--cps-per-process", "40")
-        url = f"ws://127.0.0.1:{server.getsockname()[1]}/"
-        run.start(*(definition(f"S{i:02d}", url) for i in range(40)))
-        wait_until(lambda: len(accepted) >= BOOT_SLOTS, BOOT_WAIT, what="the first handshakes")
-        time.sleep(2.0)  # well within the members' 10 s handshake timeout
-        assert len(accepted) == BOOT_SLOTS
-    finally:
-        stop.set()
-        thread.join(5)
-        for sock in [*accepted, server]:
-            sock.close()
+    run = launcher_factory("--cps-per-process", "40")
+    run.start(*(definition(f"S{i:02d}", silent_csms.url) for i in range(40)))
+    wait_until(lambda: len(silent_csms.accepted) >= BOOT_SLOTS, BOOT_WAIT, what="the first handshakes")
+    time.sleep(2.0)  # well within the members' 10 s handshake timeout
+    assert len(silent_csms.accepted) == BOOT_SLOTS
