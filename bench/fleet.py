@@ -120,10 +120,10 @@ def run(count: int, mode: str = "fork", broker: str = "embedded", *, window: flo
             figures.helper_pss_mb = pss_mb(s.fork_servers())
             if window:
                 _idle(s, watch, ids, hosts, window, figures)
+            if callable(then):  # before KSM: it would merge the very pages `then` may measure
+                then(s, watch, ids)
             if with_ksm:
                 _with_ksm(hosts, count, figures)
-            if callable(then):
-                then(s, watch, ids)
         finally:
             watch.close()
     return figures
