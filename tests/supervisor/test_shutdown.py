@@ -13,6 +13,7 @@ stream of statuses arriving, and must exit 0 with nothing on stderr but its own 
 from __future__ import annotations
 
 import gc
+import itertools
 import re
 import signal
 import sys
@@ -126,9 +127,13 @@ def test_a_long_busy_session_keeps_every_reference_to_true_and_false(make_window
 
     try:
         wave(1000.5)  # every object the session keeps exists from now on
-        before = references()
+        counts = [references()]
         for step in range(2, 22):
             wave(1000.5 * step)
-        assert before - references() < 20
+            counts.append(references())
+        # The leak eats references in every wave (hundreds of emits each); a one-off release of
+        # something an earlier test of this worker kept drops the count in one wave only.
+        drops = sorted(before - after for before, after in itertools.pairwise(counts))
+        assert drops[len(drops) // 2] < 20, f"references lost per wave: {drops}"
     finally:
         publisher.stop()
