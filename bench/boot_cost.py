@@ -20,13 +20,12 @@ import json
 import os
 import resource
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port, private_broker, served
+from bench.common import free_port, private_broker, scratch, served
 from cp_simu import hugepages
 from cp_simu.config import load_config
 from cp_simu.models import ChargePointDefinition
@@ -132,7 +131,7 @@ def main() -> None:
     parser.add_argument("count", nargs="?", type=int, default=20)
     args = parser.parse_args()
     port, api = free_port(), free_port()
-    with tempfile.TemporaryDirectory(prefix="ocpp-simu-boot-") as tmp, private_broker() as broker, served(
+    with scratch("ocpp-simu-boot-") as tmp, private_broker() as broker, served(
             [sys.executable, "-m", "cp_simu", "csms", "--port", str(port), "--api-port", str(api), "--fast",
              "--log", str(Path(tmp) / "csms.jsonl")], port, "the demo CSMS"):
         totals = measure(args.count, broker, f"ws://127.0.0.1:{port}/", Path(tmp))

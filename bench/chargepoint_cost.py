@@ -20,7 +20,6 @@ import contextlib
 import json
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import free_port, private_broker, served
+from bench.common import free_port, private_broker, scratch, served
 from cp_simu.config import SECTION_OCPP, load_config, update_section, write_instance_config
 from cp_simu.models import OCPP_VERSIONS, ChargePointDefinition
 from cp_simu.mqtt import Message, MqttClient
@@ -153,7 +152,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="charge points started one after the other")
     parser.add_argument("--ocpp-version", choices=OCPP_VERSIONS, default="1.6")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp_name, contextlib.ExitStack() as stack:
+    with scratch() as tmp_name, contextlib.ExitStack() as stack:
         tmp = Path(tmp_name)
         broker = args.broker or stack.enter_context(private_broker())
         csms_url, csms_log = stack.enter_context(demo_csms(tmp))

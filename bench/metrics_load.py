@@ -14,7 +14,6 @@ import argparse
 import json
 import random
 import shutil
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from cp_simu.config import SECTION_SIMULATION, update_section
 from cp_simu.report import text_table, write_report
 from cp_simu.run_file import Run
 
-from .common import TOPICS, StatusWatch, boot, free_port, stack, wait_for
+from .common import TOPICS, StatusWatch, boot, free_port, scratch, stack, wait_for
 from .idle import Counter, cpu_seconds
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -40,7 +39,7 @@ def template(directory: Path, stats_interval: float) -> Path:
 
 def idle(count: int = 100, window: float = 30.0, heartbeat: int = 5) -> dict:
     """MQTT messages by kind while N booted charge points only heartbeat."""
-    with tempfile.TemporaryDirectory() as tmp, \
+    with scratch() as tmp, \
             stack(launcher_args=("--config", str(template(Path(tmp), 1.0)), "--no-metrics"),
                   csms_args=("--heartbeat-interval", str(heartbeat))) as s:
         watch = StatusWatch(s.broker_url)
@@ -104,7 +103,7 @@ def load(count: int = 40, duration: float = 120.0, seed: int = 42, out: Path | N
          docs: bool = False) -> dict:
     """CPU per charge point under scripted sessions, the endpoint scraped, and the report."""
     metrics_port = free_port()
-    with tempfile.TemporaryDirectory() as tmp, \
+    with scratch() as tmp, \
             stack(launcher_args=("--config", str(template(Path(tmp), 2.0)), "--metrics-port", str(metrics_port))) as s:
         watch = StatusWatch(s.broker_url)
         info: list[dict] = []
