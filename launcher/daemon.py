@@ -33,6 +33,7 @@ from typing import IO
 
 from cp_simu import __version__, durability
 from cp_simu.broker_access import BrokerAccess
+from cp_simu.collector import freeze_startup_heap
 from cp_simu.config import ConfigError, SimuConfig
 from cp_simu.models import (
     SEED_MAX,
@@ -184,6 +185,7 @@ class Launcher:
                   flush=True)
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, self._on_signal)
+            freeze_startup_heap()
             self._loop()
         finally:
             self._shutdown()

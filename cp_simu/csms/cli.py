@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from ocpp.exceptions import OCPPError
 
+from cp_simu.collector import freeze_startup_heap
 from cp_simu.descriptors import raise_descriptor_limit
 
 from .control_api import ControlApi
@@ -66,6 +67,7 @@ async def serve(settings: Settings, host: str, port: int, api_host: str, api_por
             bound_api = await api.start(api_host, api_port) if api else None
         except OSError as e:
             raise click.ClickException(f"cannot listen: {e}") from None
+        freeze_startup_heap()
         schemes = "ws:// and wss://" if security.server_context else "ws://"
         click.echo(f"demo CSMS listening on {schemes}{host}:{ws_port}/<cp_id> ({', '.join(SUBPROTOCOLS)}), "
                    f"security profile {security.minimum_profile} or higher")
