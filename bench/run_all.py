@@ -25,7 +25,7 @@ import psutil
 from cp_simu import __version__
 
 from . import fleet, latency, smaps
-from .common import stop_cleanly_on_signals
+from .common import scratch_root, stop_cleanly_on_signals
 from .fleet import FleetFigures
 from .idle import Counter
 
@@ -193,7 +193,10 @@ if load > 2 else ""}. Re-run `make bench` on an idle machine to measure yours (a
 
 Every figure comes from real processes: the broker (the embedded amqtt one, or Mosquitto), the
 demo CSMS, the launcher, its fork server and the charge points, all on this one machine and
-competing for its cores.
+competing for its cores. Their instance directories were in `{scratch_root()}` (tmpfs by
+default: on this machine's ext4 disk, creating one cost from 0.1 to 6.6 ms of CPU depending on
+the directory's history, which would measure the disk, not the simulator; `OCPP_SIMU_BENCH_DIR`
+puts them elsewhere).
 
 ## Compared with the reference
 

@@ -18,7 +18,10 @@ children are re-parented to init and keep running.
 
 A batch of children (one `start` command) is forked behind a gate: each child waits until
 the whole batch exists. Otherwise hundreds of booting children starve the helper of CPU and
-the last fork of a 200-CP start happens seconds after the first.
+the last fork of a 200-CP start happens seconds after the first. A fork costs ~2 ms of the
+forking process's CPU, so a large batch is forked by one process per core: the helper forks
+short-lived copies of itself ("forkers") that each fork a share of the batch, report their
+children and end; the helper is the children's subreaper, so it reaps and reports them all.
 
 Pipe protocol, one JSON object per line:
   launcher → helper  {"batch": [{"req": n, "cwd": DIR, "log": FILE, "workdirs": [DIR, ...],
@@ -34,6 +37,7 @@ subprocess`): slower and heavier, but each CP is an ordinary process for debuggi
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import importlib
 import json
@@ -70,6 +74,8 @@ PRELOAD = ("asyncio", "ssl", "json", "logging.handlers", "encodings.idna", "enco
 # copied into each (docs/performance.md).
 WARM_UP = (f"{ENTRY_PACKAGE}.preload", "steps")
 SPAWN_TIMEOUT = 30.0
+SHARE_MIN = 16  # a forker's share of a batch at the least: fewer forks are not worth a forker
+PR_SET_CHILD_SUBREAPER = 36
 FORK_SERVER_TITLE = "ocpp-simu fork-server"  # what `ps` shows for the helper
 WARM_UP_DONE = "fork server: warm-up done"  # on its stderr (the launcher's log)
 
@@ -367,6 +373,7 @@ def _serve(infd: int, outfd: int) -> None:
                 return
             send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
 
+    forkers = _forkers()
     poller = select.poll()
     poller.register(infd, select.POLLIN)
     poller.register(wake_r, select.POLLIN)
@@ -394,12 +401,13 @@ def _serve(infd: int, outfd: int) -> None:
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 if line.strip():
-                    for reply in _fork_batch(line, (wake_r, wake_w)):
+                    for reply in _fork_batch(line, (wake_r, wake_w), forkers):
                         send(reply)
             reap()
 
 
-def _fork_batch(line: bytes, wakeup_fds: tuple[int, int]) -> list[dict[str, Any]]:
+def _fork_batch(line: bytes, wakeup_fds: tuple[int, int], forkers: int) -> list[dict[str, Any]]:
+    """Fork a batch behind one gate, `forkers` processes forking shares of it side by side."""
     try:
         requests = json.loads(line)["batch"]
         reqs = [r["req"] for r in requests]
@@ -408,22 +416,80 @@ def _fork_batch(line: bytes, wakeup_fds: tuple[int, int]) -> list[dict[str, Any]
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     gate_r, gate_w = os.pipe()
-    replies = []
     gc.freeze()  # the children's collections then never write to the pages they share
+    jobs = list(zip(reqs, requests, strict=True))
+    count = max(1, min(forkers, len(jobs) // SHARE_MIN))
+    shares = [jobs[i::count] for i in range(count)]
     try:
-        for req, request in zip(reqs, requests, strict=True):
-            try:
-                pid = os.fork()
-            except OSError as exc:
-                replies.append({"req": req, "error": f"fork failed: {exc}"})
-                continue
-            if pid == 0:
-                _run_child(request, (*wakeup_fds, gate_w), gate_r)
-            replies.append({"req": req, "pid": pid, "ticks": start_ticks(pid)})
+        helpers = [_start_forker(share, wakeup_fds, gate_r, gate_w) for share in shares[1:]]
+        replies = _fork_share(shares[0], (*wakeup_fds, gate_w), gate_r)
+        for share, (pid, report) in zip(shares[1:], helpers, strict=True):
+            replies += _forker_replies(share, pid, report)
     finally:
-        os.close(gate_w)  # opens the gate
+        os.close(gate_w)  # opens the gate (the forkers and every child closed theirs)
         os.close(gate_r)
     return replies
+
+
+def _fork_share(jobs: list[tuple[int, dict[str, Any]]], helper_fds: tuple[int, ...],
+                gate: int) -> list[dict[str, Any]]:
+    replies: list[dict[str, Any]] = []
+    for req, request in jobs:
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            replies.append({"req": req, "error": f"fork failed: {exc}"})
+            continue
+        if pid == 0:
+            _run_child(request, helper_fds, gate)
+        replies.append({"req": req, "pid": pid, "ticks": start_ticks(pid)})
+    return replies
+
+
+def _start_forker(jobs: list[tuple[int, dict[str, Any]]], wakeup_fds: tuple[int, int], gate_r: int,
+                  gate_w: int) -> tuple[int, int]:
+    """A copy of the helper that forks `jobs`, writes their replies to the pipe it returns,
+    and ends. (pid, read end); pid 0 if it could not be forked."""
+    report_r, report_w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(report_w)
+        return 0, report_r
+    if pid == 0:
+        try:
+            os.close(report_r)
+            data = json.dumps(_fork_share(jobs, (*wakeup_fds, gate_w, report_w), gate_r)).encode()
+            os.close(gate_w)
+            while data:
+                data = data[os.write(report_w, data):]
+        finally:
+            os._exit(0)
+    os.close(report_w)
+    return pid, report_r
+
+
+def _forker_replies(jobs: list[tuple[int, dict[str, Any]]], pid: int, report: int) -> list[dict[str, Any]]:
+    data = b""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(report, 1 << 16):
+            data += chunk
+    os.close(report)
+    if pid:
+        os.waitpid(pid, 0)  # reaped here, so no exit of an unknown pid reaches the launcher
+    try:
+        return json.loads(data)
+    except ValueError:
+        return [{"req": req, "error": "fork failed: the forker ended early"} for req, _r in jobs]
+
+
+def _forkers() -> int:
+    """How many processes may fork a batch side by side: one per core, if this process can
+    adopt (and so reap) the children of the forkers it starts; else only itself."""
+    with contextlib.suppress(OSError, AttributeError):
+        if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
+            return len(os.sched_getaffinity(0))
+    return 1
 
 
 def main() -> None:

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+import signal
+
 import psutil
 import pytest
 
-from launcher.spawner import FORK_SERVER_TITLE
+from launcher.spawner import FORK_SERVER_TITLE, SHARE_MIN
 from tests.launcher.conftest import BOOT_WAIT, definition
+from tests.procs import wait_until
 
 
 @pytest.mark.parametrize("spawn_mode", ["fork", "subprocess"])
@@ -37,3 +41,23 @@ def test_forked_charge_points_are_open_to_page_merging(launcher_factory, csms):
     run.start(definition("KSM_1", csms.url))
     pid = run.wait_status("KSM_1", "Accepted", BOOT_WAIT)["pid"]
     assert "ksm_merge_any: yes" in Path(f"/proc/{pid}/ksm_stat").read_text()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: the fork server forks alone")
+def test_a_batch_forked_by_several_forkers_is_all_owned_by_the_fork_server(launcher_factory, csms):
+    """The fork server's forkers end after their share: their charge points are then the fork
+    server's, which still reaps them (a crash is reported, no zombie stays)."""
+    run = launcher_factory()
+    ids = [f"SHARE_{n:02d}" for n in range(2 * SHARE_MIN)]
+    run.start(*(definition(cp_id, csms.url, meter_value_sample_interval=10.0) for cp_id in ids))
+    pids = {cp_id: run.wait_status(cp_id, "Accepted", BOOT_WAIT)["pid"] for cp_id in ids}
+    assert len(set(pids.values())) == len(ids)
+    helper, = (p for p in psutil.Process(run.proc.pid).children()
+               if " ".join(p.cmdline()).startswith(FORK_SERVER_TITLE))
+    assert {p.pid for p in helper.children()} == set(pids.values())  # no forker left, none missing
+    run.wait_running(len(ids))
+    crashed = ids[-1]  # forked by the second forker (shares are dealt out in turn)
+    os.kill(pids[crashed], signal.SIGKILL)
+    run.wait_status(crashed, "Dead", BOOT_WAIT, pid=pids[crashed])
+    run.wait_running(len(ids) - 1)
+    wait_until(lambda: not psutil.pid_exists(pids[crashed]), 10, what="the crashed one reaped, not a zombie")
