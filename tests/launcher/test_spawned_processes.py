@@ -4,10 +4,9 @@ and forked ones open to kernel same-page merging."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
 import signal
+from pathlib import Path
 
 import psutil
 import pytest
