@@ -85,6 +85,7 @@ class CpProcess:
     ticks: int | None
     killed: bool = False
     directory: Path | None = None
+    spawned: bool = False  # started by this launcher, whose spawner reports its exit
     # the member's marker file as last read and found naming it: (path, inode, mtime, size)
     _marker_seen: tuple[str, int, int, int] | None = field(default=None, repr=False, compare=False)
 
@@ -146,6 +147,9 @@ class Launcher:
         self.own = self.topics.launcher(settings.name)  # this launcher's status/cmd/error/info
         self.instances = Instances(settings.workdir)
         self.processes: dict[str, CpProcess] = {}
+        # Spawned processes found gone (their will, or a liveness pass) before their exit was
+        # reported: the report, which comes after, still names their charge points.
+        self._unreported: dict[int, list[tuple[str, CpProcess]]] = {}
         self.statuses: dict[str, CpStatus] = {}  # last retained status of every CP seen
         self.packing: dict[str, int] = {}  # cps_per_process each CP was last started with
         self._events: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -312,8 +316,7 @@ class Launcher:
             for cp_id, proc in list(self.processes.items()):
                 if not proc.alive(seen):
                     log.info("charge point %s (pid %d) is gone", cp_id, proc.pid)
-                    del self.processes[cp_id]
-                    self._info_dirty = True
+                    self._forget(cp_id)
         if self._info_dirty and now - self._last_info >= INFO_INTERVAL:
             self._publish_info()
         if self.stats:
@@ -356,14 +359,20 @@ class Launcher:
         if proc is not None:
             if proc.alive():
                 return proc
-            del self.processes[cp_id]
-            self._info_dirty = True
+            self._forget(cp_id)
         return self._adopt(cp_id)
+
+    def _forget(self, cp_id: str) -> None:
+        """Drop a charge point whose process is gone, though its exit may not be reported yet."""
+        proc = self.processes.pop(cp_id)
+        self._info_dirty = True
+        if proc.spawned and not proc.packed:  # a packed member can end while its host runs on
+            self._unreported.setdefault(proc.pid, []).append((cp_id, proc))
 
     def _on_exit(self, pid: int, code: int) -> None:
         """A process we spawned ended: its charge point, or every member of a packed one."""
-        for cp_id in [i for i, p in self.processes.items() if p.pid == pid]:
-            proc = self.processes.pop(cp_id)
+        ended = [(i, self.processes.pop(i)) for i, p in list(self.processes.items()) if p.pid == pid]
+        for cp_id, proc in ended + self._unreported.pop(pid, []):
             self._info_dirty = True
             if code == 0 or proc.killed:
                 log.info("charge point %s (pid %d) ended with code %d", cp_id, pid, code)
@@ -414,8 +423,7 @@ class Launcher:
         if proc is None and status.status != CpRegistration.DEAD and status.launcher == self.settings.name:
             self._adopt(cp_id, status.pid or None)
         elif proc is not None and status.status == CpRegistration.DEAD and not proc.alive():
-            del self.processes[cp_id]
-            self._info_dirty = True
+            self._forget(cp_id)
         if status.status == CpRegistration.DEAD and self.stats:
             self.stats.stats.gone(cp_id)
 
@@ -505,7 +513,7 @@ class Launcher:
                 if spawned.error:
                     self._error(topic, f"{cp_id}: {spawned.error}", raws[cp_id])
                     continue
-                self.processes[cp_id] = CpProcess(spawned.pid, spawned.ticks,
+                self.processes[cp_id] = CpProcess(spawned.pid, spawned.ticks, spawned=True,
                                                   directory=path if self.packing[cp_id] > 1 else None)
                 log.info("started charge point %s (pid %d) in %s", cp_id, spawned.pid, path)
         self._info_dirty = True

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 
 from cp_simu.process import MARKER_FILE, start_ticks
 from cp_simu.topics import Topics
@@ -128,4 +129,20 @@ def test_a_charge_point_that_fails_is_reported(launcher_factory, csms):
     error = run.wait_error("F1 (pid")
     assert "exited with code 1" in error["error"] and str(run.instance("F1")) in error["error"]
     assert "config.ini" in (run.instance("F1") / "stdout.log").read_text()
+    run.wait_running(0)
+
+
+@pytest.mark.parametrize("spawn_mode", ["fork", "subprocess"])
+def test_a_charge_point_that_crashes_is_reported_whichever_news_comes_first(launcher_factory, csms, spawn_mode):
+    """Its will (Dead) and its exit race each other to the launcher; the crash is reported
+    on the launcher's error topic either way."""
+    run = launcher_factory("--spawn-mode", spawn_mode)
+    ids = [f"CRASH_{n}" for n in range(4)]
+    run.start(*(definition(cp_id, csms.url) for cp_id in ids))
+    pids = {cp_id: run.wait_status(cp_id, "Accepted")["pid"] for cp_id in ids}
+    for cp_id in ids:
+        os.kill(pids[cp_id], signal.SIGKILL)
+    for cp_id in ids:
+        run.wait_status(cp_id, "Dead", pid=pids[cp_id])
+        run.wait_error(f"charge point {cp_id} (pid {pids[cp_id]}) exited with code -9")
     run.wait_running(0)
