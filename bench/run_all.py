@@ -313,35 +313,50 @@ time, on distinct charge points of the fleet of {first.count}. Target: p95 ≤ 1
 # Measured separately (`python -m bench.boot_cost 30`).
 BOOT_BY_HAND = """### Where a forked charge point's start goes
 
-Measured by hand on 2026-11-27 (`python -m bench.boot_cost 30`: a fork server's preparation,
-then 30 charge points forked one after the other against Mosquitto and the demo CSMS, each
-measuring its own CPU time and minor page faults from the fork until it was `Accepted`; load
-average 8 to 16, so times are inflated), mean per charge point:
+Measured by hand on 2026-11-27 (`python -m bench.boot_cost 40`: a fork server's preparation,
+then 40 charge points forked one after the other against Mosquitto and the demo CSMS, each
+measuring its own CPU time and minor page faults from the fork until it was `Accepted`; idle
+machine, load average 0.8), mean per charge point:
 
 | phase | CPU ms | of it system | page faults |
 |---|---|---|---|
-| forked, until it reads its config.ini | 1.7 | 1.3 | 172 |
-| config.ini read | 5.1 | 2.8 | 446 |
-| logging set up, process title, marker written | 3.4 | 2.5 | 226 |
-| event loop, signal handlers | 2.4 | 1.7 | 228 |
-| `Station` built, first status, MQTT client and thread started | 7.3 | 4.3 | 517 |
-| WebSocket, BootNotification, until `Accepted` | 16.4 | 8.9 | 777 |
-| **total** | **36.3** | **21.5** | **2,368** |
+| forked, until it reads its config.ini | 1.1 | 0.6 | 171 |
+| config.ini read | 3.6 | 2.3 | 414 |
+| logging set up, process title, marker written | 2.2 | 1.5 | 238 |
+| event loop, signal handlers | 1.7 | 1.2 | 211 |
+| `Station` built, first status, MQTT client and thread started | 5.4 | 3.6 | 532 |
+| WebSocket, BootNotification, until `Accepted` | 12.5 | 6.1 | 753 |
+| **total** | **26.4** | **15.3** | **2,318** |
 
 Most of the system time is page faults: a child copies every 4 kB page of the fork server's
-it writes to (about 4.5 µs a page on this virtual machine, a page copied or a new one
-alike), and CPython 3.11 writes to every object it merely uses (its reference
-count). On its way to `Accepted` a child runs some 900 different functions (asyncio,
-websockets, paho, logging, ocpp, its own), each touching the pages that hold its code,
-constants and globals. Code left out moves those copies more than it removes them: a child
-that gets its instance directory directly instead of parsing a command line with click
-copies about 9 % fewer pages (2,550 before), and reading each config.ini in the fork server
-before the fork saved nothing measurable (the pages it spared were copied by the code that
-followed) while it delayed every fork, so the child reads its own. The launcher's side: it
-writes an instance directory in 0.65 ms of CPU (3 ms while it rebuilt the whole template's
-INI for each one), and the fork server's fork costs 1.5 to 2.5 ms (2.5 to 4 ms before its
-35 MB heap was moved into huge pages, which the fork copies one page-table entry per 2 MB
-of instead of per 4 kB).
+it writes to (5 to 6 µs a page on this virtual machine, a page copied or a new one alike),
+and CPython 3.11 writes to every object it merely uses (its reference count). On its way to
+`Accepted` a child runs some 850 different functions (asyncio, websockets, paho, logging,
+ocpp, its own), each touching the pages that hold its code, constants and globals. A
+system-wide profile of a 200-CP boot storm (`perf record -a`) puts the charge points' CPU at
+55 % in the interpreter, about 30 % in page faults and the rest in socket and file calls;
+the fork server's at two thirds in `fork()` itself.
+
+Code left out moves those copies more than it removes them: a child that gets its instance
+directory directly instead of parsing a command line with click copies about 9 % fewer
+pages (2,550 before), and reading each config.ini in the fork server before the fork saved
+nothing measurable (the pages it spared were copied by the code that followed) while it
+delayed every fork, so the child reads its own. Tried and not kept: prefaulting, right after
+the fork and in one call (`madvise(MADV_POPULATE_WRITE)`), the 2,480 pages a first child
+had copied (read from its `/proc/self/pagemap`) took as long per page as the faults it
+replaced (15 ms for them), so the cost is the copy itself, not the trap; and giving the 855
+functions a child runs fresh code objects packed together in the fork server (then warming
+them up again) cut the faults by 9 % (2,360 to 2,140) and the start by 1 to 2 ms, too little
+for rebinding the code of 1,250 library functions.
+
+The launcher's side: it writes an instance directory in 0.5 ms of CPU (3 ms while it rebuilt
+the whole template's INI for each one) on tmpfs or a healthy disk, and its collector no
+longer rescans its start-up heap (`gc.freeze` once ready, as the demo CSMS does: their
+collections took 8 to 9 % of their CPU in a boot storm, 0.2 to 4 % after). A fork costs the
+fork server about 2 ms (2.5 to 4 ms before its heap was moved into huge pages, which the
+fork copies one page-table entry per 2 MB of instead of per 4 kB), so a start of 32 or more
+charge points is forked by one process per core: the fork server forks short-lived copies
+of itself that each fork a share of the batch behind the same gate.
 """
 
 
