@@ -88,7 +88,9 @@ def test_the_launcher_spreads_the_starts_as_asked(launcher_factory, csms, spawn_
     run.send({"type": "start", "ramp": 2.5, "charge_points": [definition(i, csms.url) for i in ids]})
     pids = [run.wait_status(i, "Accepted", BOOT_WAIT)["pid"] for i in ids]
     started = sorted(psutil.Process(pid).create_time() for pid in pids)
-    assert started[-1] - started[0] >= 0.9 * 4 / 2.5  # 5 starts, 0.4 s apart
+    # 5 starts 0.4 s apart; a launcher held up by the machine's load may catch up one start
+    # (never a burst), so the spread is at least three intervals
+    assert started[-1] - started[0] >= 0.9 * 3 / 2.5
 
     run.send({"type": "start", "ramp": 0.05, "charge_points": [definition(i, csms.url) for i in ("W0", "W1")]})
     wait_until(lambda: run.info()["waiting"] == 1, 10, what="W1 waiting for its turn, 20 s after W0")
