@@ -43,8 +43,8 @@ def scratch_root() -> Path:
 
     The figures are the simulator's, not the disk's. On the machine that measured
     docs/performance.md, creating an instance directory (a directory and four files) cost
-    from 0.1 to 6.6 ms of kernel CPU depending on where on its ext4 disk, the more the more
-    directories had been created and deleted beside it (as every benchmark run does); 0.05 ms
+    from 0.1 to 6.6 ms of kernel CPU depending on where on its ext4 disk: the more directories
+    had been created and deleted beside it (as every benchmark run does), the slower; 0.05 ms
     on tmpfs, always."""
     shm = Path("/dev/shm")
     default = shm / "ocpp-simu-bench" if shm.is_dir() and os.access(shm, os.W_OK) else REPO / ".bench"

@@ -149,7 +149,7 @@ class Launcher:
         self.processes: dict[str, CpProcess] = {}
         # Spawned processes found gone (their will, or a liveness pass) before their exit was
         # reported: the report, which comes after, still names their charge points.
-        self._unreported: dict[int, list[tuple[str, CpProcess]]] = {}
+        self._unreported: dict[int, tuple[str, CpProcess]] = {}
         self.statuses: dict[str, CpStatus] = {}  # last retained status of every CP seen
         self.packing: dict[str, int] = {}  # cps_per_process each CP was last started with
         self._events: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -367,12 +367,14 @@ class Launcher:
         proc = self.processes.pop(cp_id)
         self._info_dirty = True
         if proc.spawned and not proc.packed:  # a packed member can end while its host runs on
-            self._unreported.setdefault(proc.pid, []).append((cp_id, proc))
+            self._unreported[proc.pid] = (cp_id, proc)
 
     def _on_exit(self, pid: int, code: int) -> None:
         """A process we spawned ended: its charge point, or every member of a packed one."""
         ended = [(i, self.processes.pop(i)) for i, p in list(self.processes.items()) if p.pid == pid]
-        for cp_id, proc in ended + self._unreported.pop(pid, []):
+        if pid in self._unreported:
+            ended.append(self._unreported.pop(pid))
+        for cp_id, proc in ended:
             self._info_dirty = True
             if code == 0 or proc.killed:
                 log.info("charge point %s (pid %d) ended with code %d", cp_id, pid, code)
