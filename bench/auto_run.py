@@ -23,8 +23,7 @@ from cp_simu.models import AutoSettings, EvSettings, LauncherCommand, LauncherCo
 from cp_simu.mqtt import MqttClient
 from launcher.remote_starts import RemoteStarts
 
-from .common import TOPICS, StatusWatch, boot, stack, wait_for
-from .idle import cpu_seconds
+from .common import TOPICS, StatusWatch, boot, cpu_seconds, stack, wait_for
 
 # Sessions of a few minutes, so a 10-minute run sees many start and end; small energy needs,
 # so that some cars reach their target (and stop drawing) before they leave.

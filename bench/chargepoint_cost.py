@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import free_port, private_broker, scratch, served
+from bench.common import cpu_seconds, free_port, private_broker, scratch, served
 from cp_simu.config import SECTION_OCPP, load_config, update_section, write_instance_config
 from cp_simu.models import OCPP_VERSIONS, ChargePointDefinition
 from cp_simu.mqtt import Message, MqttClient
@@ -131,11 +131,10 @@ def measure(broker: str, csms_url: str, csms_log: Path, tmp: Path, run: int,
                                 else "TransactionEvent") - presented
         time.sleep(5.0)
         busy = _memory(proc.pid)
-        cpu = psutil.Process(proc.pid).cpu_times()
         return {"boot_s": boot_s or accepted_s, "accepted_s": accepted_s, "start_ms": start_s * 1000,
                 "idle_rss": idle[0], "idle_uss": idle[1], "idle_pss": idle[2],
                 "busy_rss": busy[0], "busy_uss": busy[1], "busy_pss": busy[2],
-                "cpu_s": cpu.user + cpu.system}
+                "cpu_s": cpu_seconds([proc.pid])}
     finally:
         client.publish(topics.cp_cmd(cp_id), json.dumps({"type": "close"}))
         try:

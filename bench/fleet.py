@@ -20,19 +20,12 @@ import psutil
 from cp_simu import ksm
 from cp_simu.models import LauncherCommandType
 
-from .common import TOPICS, Stack, StatusWatch, stack, stop_cleanly_on_signals, wait_for
+from .common import TOPICS, Stack, StatusWatch, cpu_seconds, stack, stop_cleanly_on_signals, wait_for
 from .smaps import KB
 
 MB = 1024 * 1024
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            times = psutil.Process(pid).cpu_times()
-            total += times.user + times.system
-    return total
 
 
 def pss_mb(pids: list[int]) -> float:

@@ -9,11 +9,9 @@ import os
 import threading
 import time
 
-import psutil
-
 from cp_simu.mqtt import Message, MqttClient
 
-from .common import TOPICS, StatusWatch, boot, stack
+from .common import TOPICS, StatusWatch, boot, cpu_seconds, stack
 
 
 class Counter:
@@ -39,15 +37,6 @@ class Counter:
         return kinds
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            times = psutil.Process(pid).cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def measure(count: int = 200, window: float = 60.0, settle: float = 10.0,

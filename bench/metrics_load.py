@@ -23,8 +23,8 @@ from cp_simu.config import SECTION_SIMULATION, update_section
 from cp_simu.report import text_table, write_report
 from cp_simu.run_file import Run
 
-from .common import TOPICS, StatusWatch, boot, free_port, scratch, stack, wait_for
-from .idle import Counter, cpu_seconds
+from .common import TOPICS, StatusWatch, boot, cpu_seconds, free_port, scratch, stack, wait_for
+from .idle import Counter
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 EVS = ("city_car", "suv", "van", "phev")

@@ -19,8 +19,7 @@ import psutil
 
 from launcher.spawner import FORK_SERVER_TITLE
 
-from .common import StatusWatch, boot, percentile, stack, stop_cleanly_on_signals
-from .idle import cpu_seconds
+from .common import StatusWatch, boot, cpu_seconds, percentile, stack, stop_cleanly_on_signals
 from .latency import session
 
 MB = 1024 * 1024
