@@ -6,12 +6,14 @@ identical to the fork server's page again (the count went up and back down), so 
 KSM daemon can merge them back into one shared page. A process opts in with
 `prctl(PR_SET_MEMORY_MERGE)` (Linux ≥ 6.4, inherited by its forks); the host's administrator
 decides whether KSM runs at all (`/sys/kernel/mm/ksm/run`): off, opting in costs nothing.
+A launcher run with `--ksm` switches it on for its lifetime (`merging`), which takes root.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+from collections.abc import Iterator
 from pathlib import Path
 
 PR_SET_MEMORY_MERGE = 67
@@ -31,3 +33,28 @@ def running() -> bool:
     with contextlib.suppress(OSError):
         return (KSM_DIR / "run").read_text().strip() == "1"
     return False
+
+
+class KsmError(Exception):
+    """KSM cannot be switched on here (not root, no KSM in this kernel)."""
+
+
+@contextlib.contextmanager
+def merging(directory: Path = KSM_DIR) -> Iterator[bool]:
+    """Have the KSM daemon merge pages while the block runs, then set `run` back to what it was
+    (pages merged meanwhile stay merged: `run` 0 stops merging, it does not unmerge). Yields
+    whether this switched it on (False: it already ran, and is left running)."""
+    run = directory / "run"
+    try:
+        before = run.read_text().strip()
+        if before != "1":
+            run.write_text("1")
+    except OSError as exc:
+        raise KsmError(f"cannot switch on kernel same-page merging ({run}: {exc.strerror or exc}); "
+                       "it takes root and a kernel with KSM") from None
+    try:
+        yield before != "1"
+    finally:
+        if before != "1":
+            with contextlib.suppress(OSError):
+                run.write_text(before)

@@ -123,7 +123,8 @@ def _versions(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple
 class Up:
     def __init__(self, broker: BrokerAccess, csms: str | None, workdir: Path,
                  embedded_tls: tuple[str, str] = ("", ""), *, keep_fleet: bool = False,
-                 csms_port: int = DEMO_CSMS_PORT, cps_per_process: int = 1, launcher_name: str = "") -> None:
+                 csms_port: int = DEMO_CSMS_PORT, cps_per_process: int = 1, launcher_name: str = "",
+                 merge_pages: bool = False) -> None:
         self.access = broker
         self.broker = broker.url
         self.embedded_tls = embedded_tls  # certificate and key, if `up` starts an mqtts:// broker
@@ -138,6 +139,7 @@ class Up:
         self.topics = Topics()
         self.launcher_name = launcher_name  # the launcher `up` uses (and starts if missing); "" = unnamed
         self.own = self.topics.launcher(launcher_name)
+        self.merge_pages = merge_pages  # the launcher `up` starts runs with --ksm
         self.started: list[tuple[str, subprocess.Popen[bytes]]] = []  # what we stop, in reverse
         self.cp_ids: list[str] = []  # the charge points we asked for (not those already running)
         self.mqtt: MqttClient | None = None
@@ -248,11 +250,14 @@ class Up:
             with contextlib.suppress(click.ClickException):
                 self._wait(lambda: self.launcher_status, 1.0, "")
         if self.launcher_status == LauncherStatus.ALIVE.value:
+            if self.merge_pages:
+                _say("--ksm ignored: a launcher already runs on this broker (start it with --ksm yourself)")
             return "existing"
         # MQTT credentials and TLS files go through the environment, never the command line.
         name = ["--name", self.launcher_name] if self.launcher_name else []
+        ksm = ["--ksm"] if self.merge_pages else []
         proc = self._spawn("launcher", ["launcher", "--broker", str(self.broker), "--workdir", str(self.workdir),
-                                        *name], env=self.access.environment_for_children())
+                                        *name, *ksm], env=self.access.environment_for_children())
         self._wait(lambda: self.launcher_status == LauncherStatus.ALIVE.value or proc.poll() is not None,
                    STARTUP_WAIT, "the launcher")
         if proc.poll() is not None:
@@ -478,6 +483,9 @@ def auto_options(seed: int | None, rate: float | None, more: str | None) -> Auto
 @click.option("--launcher", "launcher_name", default="", metavar="NAME", callback=checked_launcher_name,
               help="Use the named launcher NAME (started with --name NAME if none is Alive), one of several "
                    "sharing the broker; default: the unnamed one.")
+@click.option("--ksm", "merge_pages", is_flag=True,
+              help="Start the launcher with --ksm: the kernel's same-page merging on while it runs (root), "
+                   "about a third of the memory per forked charge point.")
 @click.option("--id-prefix", default="CP_", show_default=True,
               help="Charge point ids are PREFIX0001…: give each host's fleet its own (ids are unique across "
                    "the launchers of a broker).")
@@ -496,8 +504,8 @@ def auto_options(seed: int | None, rate: float | None, more: str | None) -> Auto
                    "of the `auto` command, e.g. '{\"dwell\": [60, 300], \"invalid_share\": 0.1}'.")
 def up(cps: int, csms: str | None, csms_port: int, broker: str, cp_type: str, connectors: int,
        versions: tuple[str, ...], workdir: Path, broker_certfile: str | None, broker_keyfile: str | None,
-       keep_fleet: bool, cps_per_process: int, ramp: float | None, launcher_name: str, id_prefix: str,
-       auto: bool, auto_seed: int | None, auto_rate: float | None, auto_settings: str | None,
+       keep_fleet: bool, cps_per_process: int, ramp: float | None, launcher_name: str, merge_pages: bool,
+       id_prefix: str, auto: bool, auto_seed: int | None, auto_rate: float | None, auto_settings: str | None,
        **mqtt: str | None) -> None:
     """Start broker, demo CSMS, launcher and N charge points as needed; show every charge
     point on the broker live.
@@ -520,7 +528,8 @@ def up(cps: int, csms: str | None, csms_port: int, broker: str, cp_type: str, co
     automatic = auto_options(auto_seed, auto_rate, auto_settings) if auto else None
     workdir.mkdir(parents=True, exist_ok=True)
     run = Up(access, csms, workdir, (broker_certfile or "", broker_keyfile or ""), keep_fleet=keep_fleet,
-             csms_port=csms_port, cps_per_process=cps_per_process, launcher_name=launcher_name)
+             csms_port=csms_port, cps_per_process=cps_per_process, launcher_name=launcher_name,
+             merge_pages=merge_pages)
     for sig in STOP_SIGNALS:
         signal.signal(sig, run.request_stop)
     parts: dict[str, str] = {}

@@ -20,11 +20,14 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cp_simu import ksm
 from cp_simu.topics import LauncherTopics, Topics
 from tests.conftest import MOSQUITTO, Broker, Recorder, start_amqtt, start_mosquitto
 from tests.procs import ManagedProcess, managed, ocpp_simu, wait_until
 
 TOPICS = Topics()
+# `--ksm` can be seen to switch the host's KSM on (and back off) only as root, with KSM off.
+KSM_SWITCHABLE = os.access(ksm.KSM_DIR / "run", os.W_OK) and not ksm.running()
 # A first start waits for the fork server's warm-up too: seconds, many more on a loaded machine.
 BOOT_WAIT = 45.0
 

@@ -20,9 +20,10 @@ import click
 import psutil
 import pytest
 
+from cp_simu import ksm
 from launcher.spawner import FORK_SERVER_TITLE
 from launcher.up import _port_free
-from tests.launcher.conftest import cp_processes, kill_cps
+from tests.launcher.conftest import KSM_SWITCHABLE, cp_processes, kill_cps
 from tests.procs import free_port, managed, ocpp_simu, port_open, wait_until
 
 
@@ -90,6 +91,29 @@ def test_up_boots_three_cps_and_ctrl_c_leaves_nothing(tmp_path: Path):
         assert "stopped" in (tmp_path / "up.out").read_text()
         assert "ERROR" not in (workdir / "broker.log").read_text()  # up's broker probe speaks MQTT
     finally:
+        _reap(started, workdir)
+
+
+@pytest.mark.skipif(not KSM_SWITCHABLE, reason="KSM not switchable here (not root, no KSM, or already on)")
+@pytest.mark.xdist_group("host_ksm")  # one at a time: each checks the host's setting comes back
+def test_up_with_ksm_runs_its_launcher_with_pages_merged(tmp_path: Path):
+    workdir = tmp_path / "up"
+    before = (ksm.KSM_DIR / "run").read_text()
+    started: list[psutil.Process] = []
+    try:
+        with managed(_up(workdir, 1, "--ksm"), log=tmp_path / "up.out") as up:
+            wait_until(lambda: "1/1 Accepted" in up.output() or not up.alive(), 60, what="1/1 Accepted")
+            assert up.alive(), up.output()
+            started = _up_processes(up.pid, workdir)
+            launcher, = (p for p in started if "launcher" in p.cmdline())
+            assert "--ksm" in launcher.cmdline()
+            assert ksm.running()
+            up.signal(signal.SIGINT)
+            assert up.wait(30) == 0, up.output()
+        _all_gone(started)
+        assert (ksm.KSM_DIR / "run").read_text() == before
+    finally:
+        (ksm.KSM_DIR / "run").write_text(before)
         _reap(started, workdir)
 
 
