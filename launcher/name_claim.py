@@ -5,7 +5,9 @@ command and start each charge point twice.
 Before it announces itself, a launcher reads the retained status and info of its own topics:
 `Alive` there means another launcher of that name (or another unnamed one) serves the broker,
 unless that info names this host and a process that is gone (an `Alive` whose will never
-fired, e.g. a broker restarted with persistence after the launcher died).
+fired, e.g. a broker restarted with persistence after the launcher died). A broker that does
+not answer yet is waited for (its retries said on stderr, as the launcher's own are): a
+launcher that went ahead would announce itself over the other one's status once it came.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from cp_simu.topics import LauncherTopics
 
 log = logging.getLogger(__name__)
 
-CONNECT_WAIT = 3.0  # an unreachable broker: no check (the launcher keeps retrying on its own)
+REFUSAL_CHECK = 0.5  # s between two looks at whether the broker refused us (credentials)
 RETAINED_WAIT = 0.5  # retained messages follow the subscription at once; none may exist
 
 
@@ -39,17 +41,16 @@ def other_launcher(access: BrokerAccess, own: LauncherTopics) -> str:
         seen[msg.topic] = msg.payload
         (status_seen if msg.topic == own.status else info_seen).set()
 
-    client = MqttClient(access, f"ocpp-simu-launcher-check-{socket.gethostname()[:20]}-{os.getpid()}", quiet=True)
+    client = MqttClient(access, f"ocpp-simu-launcher-check-{socket.gethostname()[:20]}-{os.getpid()}")
     client.subscribe(own.status, keep)
     client.subscribe(own.info, keep)
     client.start()
-    client.attempted.wait(CONNECT_WAIT)  # the first attempt's outcome: a broker that is down says so at once
-    if not client.connected.is_set():
-        client.stop()
-        why = f"the broker refused: {client.refusal}" if client.refusal else "no answer from the broker"
-        log.warning("cannot check that no other launcher %s runs (%s)", label, why)
-        return ""
     try:
+        while not client.connected.wait(REFUSAL_CHECK):
+            if client.refusal:  # the launcher's own connection will say so, and keep trying
+                log.warning("cannot check that no other launcher %s runs (the broker refused: %s)",
+                            label, client.refusal)
+                return ""
         if status_seen.wait(RETAINED_WAIT) and seen[own.status] == LauncherStatus.ALIVE.value.encode():
             info_seen.wait(RETAINED_WAIT)
         else:

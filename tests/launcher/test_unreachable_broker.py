@@ -1,13 +1,16 @@
 """No broker answers: the launcher says so on stderr at once, a charge point in its log, and
-both keep retrying with the backoff they announce until one comes."""
+both keep retrying with the backoff they announce until one comes; a launcher that
+comes then still refuses to serve topics another launcher serves."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from datetime import datetime
 from pathlib import Path
 
+from cp_simu.topics import Topics
 from tests.conftest import Recorder
 from tests.procs import free_port, managed, ocpp_simu, port_open, wait_until
 
@@ -42,6 +45,31 @@ def test_launcher_says_no_broker_answers_and_retries_as_announced(tmp_path: Path
             finally:
                 rec.close()
         assert launcher.alive()
+
+
+def test_a_launcher_waiting_for_the_broker_still_refuses_to_be_a_second_unnamed_one(tmp_path: Path):
+    """The other launcher's retained Alive and info reach the broker while this one waits for
+    it: once connected, it must see them and stop, without announcing itself over them."""
+    port = free_port()
+    url = f"mqtt://127.0.0.1:{port}"
+    own = Topics().launcher("")
+    other = {"host": "other-host", "pid": 4242, "workdir": "/srv/fleet", "running": 12}
+    args = ocpp_simu("launcher", "--broker", url, "--workdir", str(tmp_path / "simu"), "--no-embedded-broker")
+    with managed(args, log=tmp_path / "launcher.out") as launcher:
+        wait_until(lambda: _attempts(launcher.output()) or not launcher.alive(), 3, what="the first complaint")
+        with managed(ocpp_simu("broker", "--port", str(port)), log=tmp_path / "broker.out") as broker:
+            wait_until(lambda: port_open(port) or not broker.alive(), 15, what="the broker")
+            rec = Recorder(url, "cp_simu/launcher/#", "test-other-launcher")
+            try:  # before the launcher's next attempt (announced: 3 s, then 4 s)
+                rec.publish(own.info, json.dumps(other), retain=True)
+                rec.publish(own.status, "Alive", retain=True)
+                assert launcher.wait(20) == 1, launcher.output()
+                assert "an unnamed launcher is already Alive on this broker (host other-host, pid 4242)" \
+                    in launcher.output()
+                assert rec.last_json(own.info) == other  # it never announced itself
+                assert [m.payload for m in rec.on_topic(own.status)] == [b"Alive"]
+            finally:
+                rec.close()
 
 
 def test_charge_point_logs_that_no_broker_answers(tmp_path: Path):
