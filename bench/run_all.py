@@ -24,7 +24,7 @@ import psutil
 
 from cp_simu import __version__
 
-from . import fleet, latency, smaps
+from . import fleet, latency, page_cost, smaps
 from .common import scratch_root, stop_cleanly_on_signals
 from .fleet import FleetFigures
 from .idle import Counter
@@ -60,7 +60,8 @@ def machine() -> str:
                    if line.startswith("model name"))
     ram = psutil.virtual_memory().total / 1024**3
     return f"{os.cpu_count()} cores ({cpu}), {ram:.0f} GB RAM, Linux {platform.release()}, " \
-           f"Python {platform.python_version()}"
+           f"Python {platform.python_version()}; a page fault costs {page_cost.fault_us():.1f} µs " \
+           "(`python -m bench.page_cost`: what a forked charge point pays for each page it copies)"
 
 
 class Extras:
@@ -228,7 +229,13 @@ Modes: `fork` is the default (a process per charge point, forked by the launcher
 fork server, a whole command behind a gate); `subprocess` starts `python -m chargepoint` per
 charge point; `packed K` hosts up to K charge points per process (`--cps-per-process K`).
 A start is CPU-bound: every charge point's start-up, the broker and the CSMS share the two
-cores, so the sum of the CPU column over the cores is the floor of the boot time.
+cores, so the sum of the CPU column over the cores is the floor of the boot time. During a
+500-CP forked storm both cores stay busy from the command to the last `Accepted` (`/proc/stat`:
+idle under 5 %), and the parts' CPU adds up to it; the rest is this benchmark's own status
+watcher and the kernel's `kdamond` (4 % of a system-wide `perf record -a`). The CPU figures are
+read from each process's CPU-time clock: `/proc/<pid>/stat`, which psutil reads, truncates a
+process's user and system time to 10 ms each, and lost about a third of a forked charge
+point's start in this table before 2026-11-27.
 
 {broker_limits}
 {failed_text}
@@ -339,8 +346,10 @@ machine, load average 0.8), mean per charge point:
 | **total** | **26.4** | **15.3** | **2,318** |
 
 Most of the system time is page faults: a child copies every 4 kB page of the fork server's
-it writes to (5 to 6 µs a page on this virtual machine, a page copied or a new one alike),
-and CPython 3.11 writes to every object it merely uses (its reference count). On its way to
+it writes to (5 to 6 µs a page on this virtual machine, a page copied or a new one alike;
+`python -m bench.page_cost` measures yours), and CPython 3.11 writes to every object it
+merely uses (its reference count). Where a fault costs 1 µs, the same 2,300 faults would
+take about 2.3 ms instead of about 12 ms (an estimate: the faults' count times their cost). On its way to
 `Accepted` a child runs some 850 different functions (asyncio, websockets, paho, logging,
 ocpp, its own), each touching the pages that hold its code, constants and globals. A
 system-wide profile of a 200-CP boot storm (`perf record -a`) puts the charge points' CPU at
