@@ -1,5 +1,5 @@
 """Smart charging limits written with a decimal point, sent to charge points the launcher
-started in each spawn mode: every CSMS call that carries such a limit (SetChargingProfile,
+started in each spawn mode (packed processes too): every CSMS call that carries such a limit (SetChargingProfile,
 RemoteStartTransaction with a profile, GetCompositeSchedule whose answer carries them) is
 answered on the same connection and the limit is applied."""
 
@@ -15,12 +15,15 @@ from tests.launcher.conftest import TOPICS, definition
 from tests.ocpp16_ext.profiles import charging_profile
 
 
-@pytest.mark.parametrize("spawn_mode", ["fork", "subprocess"])
+@pytest.mark.parametrize("mode", [("--spawn-mode", "fork"), ("--spawn-mode", "subprocess"),
+                                  ("--cps-per-process", "4")], ids=["fork", "subprocess", "packed"])
 def test_fractional_limits_are_accepted_and_applied_on_the_same_connection(launcher_factory, csms,
-                                                                           spawn_mode: str) -> None:
-    run = launcher_factory("--spawn-mode", spawn_mode)
-    run.start(definition("DEC1", csms.url))
+                                                                           mode: tuple[str, str]) -> None:
+    run = launcher_factory(*mode)
+    run.start(definition("DEC1", csms.url), definition("DEC2", csms.url))  # packed: two in one process
     pid = run.wait_status("DEC1", "Accepted", timeout=60)["pid"]  # after the fork server's warm-up
+    if "--cps-per-process" in mode:
+        assert run.wait_status("DEC2", "Accepted", timeout=60)["pid"] == pid  # one packed process
     connector = TOPICS.connector_status("DEC1", 1)
 
     def limit_shown(amps: float) -> None:
