@@ -8,7 +8,8 @@ every signal, so a PID reused by another program is never touched.
 
 Several launchers may share a broker (one per host), each under its own name and topics. A
 CP id is unique across the fleet: a launcher refuses to start one that the retained statuses
-show alive under another launcher, and adopts only the CPs that record its own name.
+show alive under another launcher (of two started at the same instant, the launcher whose
+name sorts first keeps it), and adopts only the CPs that record its own name.
 
 A charge point in a packed process (`--cps-per-process`) shares its host's PID: it counts as
 running while the host lives and its marker names the host, and it is killed by asking the
@@ -426,6 +427,9 @@ class Launcher:
             self._adopt(cp_id, status.pid or None)
         elif proc is not None and status.status == CpRegistration.DEAD and not proc.alive():
             self._forget(cp_id)
+        elif (proc is not None and not msg.retain and status.status != CpRegistration.DEAD
+              and status.launcher != self.settings.name):
+            self._running_twice(cp_id, status, msg.payload)
         if status.status == CpRegistration.DEAD and self.stats:
             self.stats.stats.gone(cp_id)
 
@@ -497,6 +501,9 @@ class Launcher:
         prepared: list[tuple[str, Path]] = []
         for pending in batch:
             definition = pending.definition
+            if elsewhere := self._alive_elsewhere(definition.id):  # started there while this one waited
+                self._error(topic, f"{definition.id}: not started, {elsewhere}", pending.raw)
+                continue
             try:
                 path = self.instances.create(definition, self.settings.template, str(self.mqtt.url),
                                              self.settings.root, fresh=pending.fresh, launcher=self.settings.name)
@@ -526,8 +533,22 @@ class Launcher:
         status = self.statuses.get(cp_id)
         if status is None or status.status == CpRegistration.DEAD or status.launcher == self.settings.name:
             return ""
-        owner = f"launcher '{status.launcher}'" if status.launcher else "the unnamed launcher"
-        return f"it is alive under {owner} (status {status.status}, pid {status.pid})"
+        return f"it is alive under {_launcher_label(status.launcher)} (status {status.status}, pid {status.pid})"
+
+    def _running_twice(self, cp_id: str, status: CpStatus, raw: bytes) -> None:
+        """A live status of another launcher's `cp_id` while this one runs its own: both were
+        told to start it at the same moment, before either's status reached the other. The
+        launcher whose name sorts first (the unnamed one before any) keeps it; the other kills
+        its own. The kept one's status is on the topic again once its MQTT session is back
+        (the two shared one client id, and it re-sends its retained statuses on reconnection)."""
+        other = _launcher_label(status.launcher)
+        if self.settings.name < status.launcher:
+            log.warning("charge point %s runs under %s too (pid %s): that launcher stops its own", cp_id, other,
+                        status.pid)
+            return
+        self._kill([cp_id], raw=raw)
+        self._error(self.own.cmd, f"{cp_id}: stopped here, {other} started it too at the same moment (pid "
+                    f"{status.pid}); an id runs under one launcher, the one whose name sorts first", raw)
 
     def _spawn_request(self, group: list[tuple[str, Path]]) -> SpawnRequest:
         """One charge point in a process of its own, or a packed process of the group."""
@@ -635,3 +656,7 @@ class Launcher:
                 log.info("removed charge point %s", cp_id)
         except OSError as exc:
             self._error(msg.topic, f"{cp_id}: cannot remove {path}: {exc}", msg.payload)
+
+
+def _launcher_label(name: str) -> str:
+    return f"launcher '{name}'" if name else "the unnamed launcher"

@@ -214,3 +214,60 @@ def test_an_alive_with_an_unreadable_info_is_still_refused_with_a_clear_error(la
     assert twin.proc.wait(30) == 1
     assert "an unnamed launcher is already Alive on this broker (host ?, pid ?)" in twin.proc.output()
     assert "Traceback" not in twin.proc.output()
+
+
+@pytest.mark.parametrize("options", [(), ("--cps-per-process", "2")], ids=["fork", "packed"])
+def test_an_id_started_under_two_launchers_at_once_keeps_running_under_one(launcher_factory, csms, tmp_path,
+                                                                           options):
+    """Both launchers are told to start the same ids at the same moment, before either sees
+    the other's status: the one whose name sorts first (east) keeps them, the other kills its
+    own and says so; the statuses end up the kept charge points'."""
+    east = launcher_factory(*options, name="east", workdir=tmp_path / "east")
+    west = launcher_factory(*options, name="west", workdir=tmp_path / "west")
+    east.start(definition("EAST_WARM", csms.url))  # both fork servers ready: the starts below are instant
+    west.start(definition("WEST_WARM", csms.url))
+    east.wait_status("EAST_WARM", "Accepted", BOOT_WAIT)
+    west.wait_status("WEST_WARM", "Accepted", BOOT_WAIT)
+
+    ids = [f"TWICE_{n}" for n in range(4)]
+    both = [definition(cp_id, csms.url, meter_value_sample_interval=10.0, max_setpoint=31.5) for cp_id in ids]
+    west.start(*both)
+    east.start(*both)
+
+    def running(run) -> set[str]:
+        return {p.cwd().rsplit("/", 1)[-1] for p in cp_processes(run.workdir)} if run.workdir else set()
+
+    wait_until(lambda: all(any(cp_id in e["error"] for e in west.errors()) for cp_id in ids), BOOT_WAIT,
+               what="west's word on each id")
+    stopped = [cp_id for cp_id in ids if any(e["error"].startswith(f"{cp_id}: stopped here, launcher 'east' "
+                                                                   "started it too") for e in west.errors())]
+    assert stopped, "no start raced (west saw east's statuses first): the test proved nothing"
+    for cp_id in set(ids) - set(stopped):
+        assert any(e["error"].startswith(f"{cp_id}: not started, it is alive under launcher 'east'")
+                   for e in west.errors())
+    assert not any(cp_id in e["error"] for e in east.errors() for cp_id in ids)
+    if not options:  # a process per charge point: none of the ids is left in west's
+        wait_until(lambda: not running(west) & set(ids), 10, what="west's copies gone")
+    west.wait_running(1)  # WEST_WARM only
+    east.wait_running(5)
+    for cp_id in ids:  # east's re-sent status replaces what west's copy left (its will, or its last status)
+        wait_until(lambda cp_id=cp_id: (east.status(cp_id) or {}).get("launcher") == "east"
+                   and east.status(cp_id)["status"] == "Accepted" and psutil.pid_exists(east.status(cp_id)["pid"]),
+                   30, what=f"{cp_id}'s status from east's charge point")
+
+
+def test_a_ramped_start_skips_an_id_another_launcher_started_while_it_waited(launcher_factory, csms, tmp_path):
+    east = launcher_factory(name="east", workdir=tmp_path / "east")
+    west = launcher_factory(name="west", workdir=tmp_path / "west")
+    east.start(definition("EAST_WARM", csms.url))  # both fork servers ready: no start below waits for one
+    west.start(definition("WEST_WARM", csms.url))
+    east.wait_status("EAST_WARM", "Accepted", BOOT_WAIT)
+    west.wait_status("WEST_WARM", "Accepted", BOOT_WAIT)
+    west.send({"type": "start", "ramp": 0.25, "charge_points": [definition("SLOW_1", csms.url),
+                                                                 definition("SLOW_2", csms.url)]})
+    west.wait_status("SLOW_1", "Accepted", BOOT_WAIT)  # SLOW_2's turn is 4 s later
+    east.start(definition("SLOW_2", csms.url))
+    east.wait_status("SLOW_2", "Accepted", BOOT_WAIT)
+    west.wait_error("SLOW_2: not started, it is alive under launcher 'east'", 10)
+    west.wait_running(2)
+    assert not west.instance("SLOW_2").exists()
