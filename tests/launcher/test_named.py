@@ -251,9 +251,14 @@ def test_an_id_started_under_two_launchers_at_once_keeps_running_under_one(launc
     west.wait_running(1)  # WEST_WARM only
     east.wait_running(5)
     for cp_id in ids:  # east's re-sent status replaces what west's copy left (its will, or its last status)
-        wait_until(lambda cp_id=cp_id: (east.status(cp_id) or {}).get("launcher") == "east"
-                   and east.status(cp_id)["status"] == "Accepted" and psutil.pid_exists(east.status(cp_id)["pid"]),
-                   30, what=f"{cp_id}'s status from east's charge point")
+        try:
+            wait_until(lambda cp_id=cp_id: (east.status(cp_id) or {}).get("launcher") == "east"
+                       and east.status(cp_id)["status"] == "Accepted" and psutil.pid_exists(east.status(cp_id)["pid"]),
+                       30, what=f"{cp_id}'s status from east's charge point")
+        except AssertionError as exc:
+            seen = [(d["launcher"], d["status"], d["pid"], m.retain)
+                    for m in east.rec.on_topic(T.cp_status(cp_id)) for d in [json.loads(m.payload)]]
+            raise AssertionError(f"{exc}; its statuses (launcher, status, pid, retained): {seen}") from None
 
 
 def test_a_ramped_start_skips_an_id_another_launcher_started_while_it_waited(launcher_factory, csms, tmp_path):
