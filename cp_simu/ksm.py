@@ -41,9 +41,10 @@ class KsmError(Exception):
 
 @contextlib.contextmanager
 def merging(directory: Path = KSM_DIR) -> Iterator[bool]:
-    """Have the KSM daemon merge pages while the block runs, then set `run` back to what it was
-    (pages merged meanwhile stay merged: `run` 0 stops merging, it does not unmerge). Yields
-    whether this switched it on (False: it already ran, and is left running)."""
+    """Have the KSM daemon merge pages while the block runs, then switch it off again (`run` 0:
+    pages merged meanwhile stay merged, where 2, what an administrator may have left, would
+    unmerge those of the charge points that outlive the launcher). Yields whether this
+    switched it on (False: it already ran, and is left running)."""
     run = directory / "run"
     try:
         before = run.read_text().strip()
@@ -57,4 +58,4 @@ def merging(directory: Path = KSM_DIR) -> Iterator[bool]:
     finally:
         if before != "1":
             with contextlib.suppress(OSError):
-                run.write_text(before)
+                run.write_text("0")

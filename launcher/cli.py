@@ -63,7 +63,7 @@ def checked_launcher_name(_ctx: click.Context, _param: click.Parameter, value: s
 @click.option("--ksm", "merge_pages", is_flag=True,
               help="Switch on the kernel's same-page merging while the launcher runs (root, Linux >= 6.4): "
                    "forked charge points then take about a third of the memory, for some CPU of the "
-                   "kernel's ksmd; on exit the host's setting is restored.")
+                   "kernel's ksmd; switched off again on exit (pages merged by then stay merged).")
 def launcher(broker: str | None, name: str, workdir: Path, config_path: Path | None, setup_path: Path | None,
              reset: bool, spawn_mode: str, max_cps: int, cps_per_process: int, metrics_port: int | None,
              no_metrics: bool, metrics_host: str, embedded_broker: bool, merge_pages: bool,

@@ -9,12 +9,12 @@ from cp_simu import ksm
 
 
 @pytest.mark.parametrize("host", ["0", "2"])  # off, or off after unmerging everything
-def test_merging_switches_ksm_on_and_gives_the_host_its_setting_back(tmp_path, host):
+def test_merging_switches_ksm_on_then_off_without_unmerging(tmp_path, host):
     (tmp_path / "run").write_text(f"{host}\n")
     with ksm.merging(tmp_path) as switched_on:
         assert switched_on
         assert (tmp_path / "run").read_text() == "1"
-    assert (tmp_path / "run").read_text() == host
+    assert (tmp_path / "run").read_text() == "0"  # never 2: that would unmerge the running fleet
 
 
 def test_merging_leaves_a_running_ksm_running(tmp_path):
