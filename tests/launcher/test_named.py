@@ -7,6 +7,7 @@ import json
 import signal
 import socket
 import subprocess
+from pathlib import Path
 
 import psutil
 import pytest
@@ -234,9 +235,6 @@ def test_an_id_started_under_two_launchers_at_once_keeps_running_under_one(launc
     west.start(*both)
     east.start(*both)
 
-    def running(run) -> set[str]:
-        return {p.cwd().rsplit("/", 1)[-1] for p in cp_processes(run.workdir)} if run.workdir else set()
-
     wait_until(lambda: all(any(cp_id in e["error"] for e in west.errors()) for cp_id in ids), BOOT_WAIT,
                what="west's word on each id")
     stopped = [cp_id for cp_id in ids if any(e["error"].startswith(f"{cp_id}: stopped here, launcher 'east' "
@@ -247,7 +245,8 @@ def test_an_id_started_under_two_launchers_at_once_keeps_running_under_one(launc
                    for e in west.errors())
     assert not any(cp_id in e["error"] for e in east.errors() for cp_id in ids)
     if not options:  # a process per charge point: none of the ids is left in west's
-        wait_until(lambda: not running(west) & set(ids), 10, what="west's copies gone")
+        wait_until(lambda: not {Path(p.cwd()).name for p in cp_processes(west.workdir)} & set(ids), 10,
+                   what="west's copies gone")
     west.wait_running(1)  # WEST_WARM only
     east.wait_running(5)
     for cp_id in ids:  # east's re-sent status replaces what west's copy left (its will, or its last status)
