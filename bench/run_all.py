@@ -15,6 +15,7 @@ import contextlib
 import datetime
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -184,7 +185,7 @@ def render(host: str, load: float, runs: list[FleetFigures], extras: Extras, bro
     best_200 = best_boot[200] + (f" ({fastest[200].broker} broker)" if fastest[200] else "")
     failed_text = ("\nFleets that did not reach `Accepted` in this run: " + "; ".join(failed) + ".\n"
                    if failed else "")
-    return f"""# Performance
+    text = f"""# Performance
 
 Measured by `make bench` (`python -m bench.run_all`) on {datetime.date.today().isoformat()}, ocpp-simu
 {__version__}. Machine: {host}; load average **{load:.1f}** when the run started (each fleet's
@@ -283,7 +284,8 @@ children run is already specialised, the libraries' caches already filled).
 What takes a charge point below 6 MB is kernel same-page merging: most copied pages are
 identical again to the fork server's once the reference counts went back down, and the
 fork server (so every charge point it forks) opts into merging (`prctl(PR_SET_MEMORY_MERGE)`,
-Linux ≥ 6.4). Whether the kernel merges is the host's choice. {ksm_text} For larger fleets,
+Linux ≥ 6.4). Whether the kernel merges is the host's choice; `launcher --ksm` (root) switches it
+on while the launcher runs ([page merging](launcher.md#page-merging-ksm)). {ksm_text} For larger fleets,
 packed mode shares one interpreter among K charge points.
 
 ## Idle cost
@@ -317,14 +319,16 @@ time, on distinct charge points of the fleet of {first.count}. Target: p95 ≤ 1
 
 {OCPP201}
 {LOAD}"""
+    return re.sub(r"\n{3,}", "\n\n", text)  # an empty part leaves no gap of two blank lines
 
 
 # Measured by hand after a `make bench` run (`python -m bench.fleet 200 --broker mosquitto --window 0`).
 BOOT_SPREAD = """A boot storm's time varies from run to run on this virtual machine, more than its CPU
-figures suggest: after the run above (at 59bc9d5, instance directories on tmpfs), eight more
-200-CP forked boots on Mosquitto took 3.9 to 4.9 s to `Accepted` when started 8 s after each
-other and 3.8 to 4.0 s when started 30 s apart (their charge points 3.9 to 5.6 CPU s), so the
-table's figure is the quick end of that range.
+figures suggest: around the run above (at 53226a7 and at the code before that day's changes, instance
+directories on tmpfs), seven more 200-CP forked boots on Mosquitto took 4.0 to 5.5 s to
+`Accepted` (the four whose CPU was read exactly: charge points 6.2 to 8.3 CPU s); in the previous run of this
+benchmark, earlier the same day, the same boot took 3.4 s and eight runs after it 3.8 to
+4.9 s. A 500-CP boot took 9.8 to 13.5 s across that day's runs.
 """
 
 # Measured separately (`python -m bench.boot_cost 40`).
