@@ -8,10 +8,12 @@ whose working directory is one of that test's instance directories.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
 import socket
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,8 +28,6 @@ from tests.conftest import MOSQUITTO, Broker, Recorder, start_amqtt, start_mosqu
 from tests.procs import ManagedProcess, managed, ocpp_simu, wait_until
 
 TOPICS = Topics()
-# `--ksm` can be seen to switch the host's KSM on (and back off) only as root, with KSM off.
-KSM_SWITCHABLE = os.access(ksm.KSM_DIR / "run", os.W_OK) and not ksm.running()
 # A first start waits for the fork server's warm-up too: seconds, many more on a loaded machine.
 BOOT_WAIT = 45.0
 
@@ -54,6 +54,25 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Broker]:
     """Mosquitto when installed; `parametrize("broker", ["amqtt", ...], indirect=True)` picks one."""
     kind = getattr(request, "param", "mosquitto" if MOSQUITTO else "amqtt")
     yield from (start_amqtt if kind == "amqtt" else start_mosquitto)(tmp_path)
+
+
+@pytest.fixture
+def host_ksm() -> Iterator[None]:
+    """The host's KSM switch for one test at a time, across test workers (a file lock: each
+    such test checks that `--ksm` switches it on and off again). Skips where it cannot be
+    switched (not root, no KSM) or runs already; set back to what it was afterwards."""
+    run = ksm.KSM_DIR / "run"
+    if not os.access(run, os.W_OK):
+        pytest.skip("KSM cannot be switched here (not root, or no KSM)")
+    with open(Path(tempfile.gettempdir()) / "ocpp-simu-tests-host-ksm.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        before = run.read_text()
+        if ksm.running():
+            pytest.skip("KSM already runs on this host: a launcher's --ksm would change nothing")
+        try:
+            yield
+        finally:
+            run.write_text(before)
 
 
 @pytest.fixture

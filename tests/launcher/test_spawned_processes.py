@@ -13,7 +13,7 @@ import pytest
 
 from cp_simu import ksm
 from launcher.spawner import FORK_SERVER_TITLE, SHARE_MIN
-from tests.launcher.conftest import BOOT_WAIT, KSM_SWITCHABLE, definition
+from tests.launcher.conftest import BOOT_WAIT, definition
 from tests.procs import wait_until
 
 
@@ -63,18 +63,12 @@ def test_a_batch_forked_by_several_forkers_is_all_owned_by_the_fork_server(launc
     wait_until(lambda: not psutil.pid_exists(pids[crashed]), 10, what="the crashed one reaped, not a zombie")
 
 
-@pytest.mark.skipif(not KSM_SWITCHABLE, reason="KSM not switchable here (not root, no KSM, or already on)")
-@pytest.mark.xdist_group("host_ksm")  # one at a time: each checks the host's setting comes back
-def test_a_launcher_run_with_ksm_has_pages_merged_while_it_runs(launcher_factory, csms):
-    before = (ksm.KSM_DIR / "run").read_text()
-    try:
-        run = launcher_factory("--ksm")
-        assert ksm.running()
-        run.start(definition("KSM_ON", csms.url))
-        run.wait_status("KSM_ON", "Accepted", BOOT_WAIT)
-        run.send({"type": "close"})
-        assert run.proc.wait(15) == 0
-        assert not ksm.running()  # off again
-        assert "same-page merging switched on until the launcher exits" in run.proc.output()
-    finally:
-        (ksm.KSM_DIR / "run").write_text(before)
+def test_a_launcher_run_with_ksm_has_pages_merged_while_it_runs(host_ksm, launcher_factory, csms):
+    run = launcher_factory("--ksm")
+    assert ksm.running()
+    run.start(definition("KSM_ON", csms.url))
+    run.wait_status("KSM_ON", "Accepted", BOOT_WAIT)
+    run.send({"type": "close"})
+    assert run.proc.wait(15) == 0
+    assert not ksm.running()  # off again
+    assert "same-page merging switched on until the launcher exits" in run.proc.output()

@@ -23,7 +23,7 @@ import pytest
 from cp_simu import ksm
 from launcher.spawner import FORK_SERVER_TITLE
 from launcher.up import _port_free
-from tests.launcher.conftest import KSM_SWITCHABLE, cp_processes, kill_cps
+from tests.launcher.conftest import cp_processes, kill_cps
 from tests.procs import free_port, managed, ocpp_simu, port_open, wait_until
 
 
@@ -94,11 +94,8 @@ def test_up_boots_three_cps_and_ctrl_c_leaves_nothing(tmp_path: Path):
         _reap(started, workdir)
 
 
-@pytest.mark.skipif(not KSM_SWITCHABLE, reason="KSM not switchable here (not root, no KSM, or already on)")
-@pytest.mark.xdist_group("host_ksm")  # one at a time: each checks the host's setting comes back
-def test_up_with_ksm_runs_its_launcher_with_pages_merged(tmp_path: Path):
+def test_up_with_ksm_runs_its_launcher_with_pages_merged(host_ksm, tmp_path: Path):
     workdir = tmp_path / "up"
-    before = (ksm.KSM_DIR / "run").read_text()
     started: list[psutil.Process] = []
     try:
         with managed(_up(workdir, 1, "--ksm"), log=tmp_path / "up.out") as up:
@@ -113,7 +110,6 @@ def test_up_with_ksm_runs_its_launcher_with_pages_merged(tmp_path: Path):
         _all_gone(started)
         assert not ksm.running()  # off again
     finally:
-        (ksm.KSM_DIR / "run").write_text(before)
         _reap(started, workdir)
 
 
