@@ -12,9 +12,10 @@ A launcher run with `--ksm` switches it on for its lifetime (`merging`), which t
 from __future__ import annotations
 
 import contextlib
-import ctypes
 from collections.abc import Iterator
 from pathlib import Path
+
+from cp_simu import kernel
 
 PR_SET_MEMORY_MERGE = 67
 KSM_DIR = Path("/sys/kernel/mm/ksm")
@@ -23,9 +24,7 @@ KSM_DIR = Path("/sys/kernel/mm/ksm")
 def opt_in() -> bool:
     """Make this process's memory (and its future forks') mergeable; False where the kernel
     cannot (older than 6.4, not Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) == 0
-    return False
+    return kernel.prctl(PR_SET_MEMORY_MERGE, 1)
 
 
 def running() -> bool:

@@ -37,7 +37,6 @@ subprocess`): slower and heavier, but each CP is an ordinary process for debuggi
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import importlib
 import json
@@ -56,7 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from cp_simu import hugepages, ksm
+from cp_simu import hugepages, kernel, ksm
 from cp_simu.process import start_ticks
 from cp_simu.proctitle import set_title
 
@@ -486,10 +485,7 @@ def _forker_replies(jobs: list[tuple[int, dict[str, Any]]], pid: int, report: in
 def _forkers() -> int:
     """How many processes may fork a batch side by side: one per core, if this process can
     adopt (and so reap) the children of the forkers it starts; else only itself."""
-    with contextlib.suppress(OSError, AttributeError):
-        if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
-            return len(os.sched_getaffinity(0))
-    return 1
+    return len(os.sched_getaffinity(0)) if kernel.prctl(PR_SET_CHILD_SUBREAPER, 1) else 1
 
 
 def main() -> None:

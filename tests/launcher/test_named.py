@@ -230,7 +230,7 @@ def test_an_id_started_under_two_launchers_at_once_keeps_running_under_one(launc
     east.wait_status("EAST_WARM", "Accepted", BOOT_WAIT)
     west.wait_status("WEST_WARM", "Accepted", BOOT_WAIT)
 
-    ids = [f"TWICE_{n}" for n in range(4)]
+    ids = [f"TWICE_{n}" for n in range(3)] + [f"TWICE.3:{'x' * 40}"]  # the last one 48 characters, the most
     both = [definition(cp_id, csms.url, meter_value_sample_interval=10.0, max_setpoint=31.5) for cp_id in ids]
     west.start(*both)
     east.start(*both)
