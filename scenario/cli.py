@@ -97,7 +97,8 @@ def run(file: Path, csms: str | None, csms_api: str | None, broker: str | None, 
     try:
         env.open(observer)
         click.echo(f"broker {access.url} ({env.parts['broker']}) · CSMS {redact.url(env.csms_url)} "
-                   f"({env.parts['csms']}) · launcher {env.parts['launcher']}")
+                   f"({env.parts['csms']}) · launcher {env.parts['launcher']} · OCPP frames from "
+                   + (str(observer.instances) if observer.instances else "the ocpp_log topics"))
         report = Runner(loaded, env, observer, seed=seed, scale=scale, echo=click.echo).run()
     except (click.ClickException, click.Abort) as exc:
         report.setup_error = exc.format_message() if isinstance(exc, click.ClickException) else "interrupted"

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import socket
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -30,6 +31,7 @@ from .observer import Observer
 
 HTTP_TIMEOUT = 30.0
 CONNECT_WAIT = 10.0
+INFO_WAIT = 2.0  # for the retained info of a launcher found on the broker (a launcher may have none)
 
 
 class ActionFailed(Exception):
@@ -44,6 +46,7 @@ class Environment:
         self._csms_api = csms_api or ""
         self.parts: dict[str, str] = {}
         self._launcher_info: Any = None  # the retained launcher/info
+        self._info_seen = threading.Event()
         self._watch: MqttClient | None = None
 
     # -- lifecycle --------------------------------------------------------
@@ -61,6 +64,8 @@ class Environment:
         except TimeoutError as exc:
             raise click.ClickException(str(exc)) from None
         self.parts["launcher"] = self.up.start_launcher(self.parts["broker"] == "embedded")
+        if self.parts["launcher"] == "existing":  # its info tells whether its files are here
+            self._info_seen.wait(INFO_WAIT)
         self.up.start_csms()
         self.parts["csms"] = self.up.csms_kind
         observer.instances = self.instances
@@ -81,6 +86,7 @@ class Environment:
     def _on_launcher_info(self, msg: Message) -> None:
         with contextlib.suppress(ValueError, RecursionError):  # RecursionError: nested too deep for json
             self._launcher_info = json.loads(msg.payload)
+        self._info_seen.set()
 
     @property
     def instances(self) -> Path | None:
@@ -89,8 +95,9 @@ class Environment:
         if "launcher" in dict(self.up.started):
             return Instances(self.up.workdir).root
         info = self._launcher_info if isinstance(self._launcher_info, dict) else {}
-        root = Instances(Path(str(info.get("workdir") or "."))).root
-        return root if info.get("host") == socket.gethostname() and info.get("workdir") and root.is_dir() else None
+        workdir = Path(str(info.get("workdir") or ""))  # exists; its instances/ not before the first start
+        here = info.get("host") == socket.gethostname() and info.get("workdir") and workdir.is_dir()
+        return Instances(workdir).root if here else None
 
     @property
     def csms_url(self) -> str:

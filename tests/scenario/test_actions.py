@@ -73,6 +73,7 @@ def test_uses_a_launcher_found_on_the_broker_in_subprocess_mode(broker: Broker, 
     done = run_scenario(EXAMPLES / "smoke.yaml", broker=broker.url)
     assert done.returncode == 0, done.output
     assert "launcher existing" in done.stdout
+    assert f"OCPP frames from {launcher.instance('SMOKE_1').parent}\n" in done.stdout
     assert (launcher.instance("SMOKE_1") / "ocpp.log").exists()
     assert launcher.proc.alive()
     launcher.wait_status("SMOKE_1", "Dead")
