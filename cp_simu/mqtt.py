@@ -82,6 +82,20 @@ def _run_now(fn: Callable[[], None]) -> None:
     fn()
 
 
+def _drop_unacknowledged(client: paho.Client, state: dict[str, bytes]) -> None:
+    """Forget the retained publishes of `state`'s topics that the broker never acknowledged.
+
+    paho re-sends them after `on_connect` returns, so after the current values re-published
+    there: the broker would keep a stale status (a connection lost while a status change was in
+    flight; two copies of a charge point taking turns on one client id). paho 2 has no public
+    call for this; its queue is read under its own lock, and waiters of a dropped publish are
+    released (the current value goes out instead)."""
+    with client._out_message_mutex:
+        stale = [mid for mid, m in client._out_messages.items() if m.retain and m.topic in state]
+        for mid in stale:
+            client._out_messages.pop(mid).info._set_as_published()
+
+
 class MqttClient:
     """A connection to the broker owned by one component (launcher, CP, supervisor, test)."""
 
@@ -282,6 +296,7 @@ class MqttClient:
             subscriptions = list(self._subscriptions.items())
             if subscriptions:
                 client.subscribe(subscriptions)
+            _drop_unacknowledged(client, self._state)
             for topic, data in self._state.items():
                 client.publish(topic, data, qos=1, retain=True)
             self._online = True

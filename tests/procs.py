@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import os
@@ -62,6 +63,16 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}")
         time.sleep(interval)
+
+
+async def wait_until_async(predicate: Callable[[], object], timeout: float = 10.0,
+                           what: str = "condition") -> None:
+    """wait_until for code on an asyncio loop: the loop runs while it waits."""
+    deadline = time.monotonic() + timeout * PATIENCE
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout * PATIENCE:.1f}s waiting for {what}")
+        await asyncio.sleep(0.02)
 
 
 class ManagedProcess:

@@ -9,15 +9,7 @@ from pathlib import Path
 
 from cp_simu.mqtt import Message, MqttClient
 from tests.conftest import start_amqtt
-from tests.procs import managed, ocpp_simu, port_open, wait_until
-
-
-async def _until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+from tests.procs import managed, ocpp_simu, port_open, wait_until, wait_until_async
 
 
 def test_many_clients_on_one_loop_publish_receive_and_leave_wills(any_broker, recorder_factory):
@@ -37,21 +29,21 @@ def test_many_clients_on_one_loop_publish_receive_and_leave_wills(any_broker, re
             client.publish_state(f"packed/{i}/status", "Alive")
             client.start()
             clients.append(client)
-        await _until(lambda: all(c.connected.is_set() for c in clients), 15, "20 connections")
+        await wait_until_async(lambda: all(c.connected.is_set() for c in clients), 15, "20 connections")
         threads = threading.active_count()
-        await _until(lambda: all(watcher.last(f"packed/{i}/status") == b"Alive" for i in range(20)),
+        await wait_until_async(lambda: all(watcher.last(f"packed/{i}/status") == b"Alive" for i in range(20)),
                      10, "every retained Alive")
         for i in range(20):
             watcher.client.publish(f"packed/{i}/cmd", f'{{"n": {i}.5}}')
-        await _until(lambda: all(len(got[i]) == 1 for i in range(20)), 10, "each client's own command")
+        await wait_until_async(lambda: all(len(got[i]) == 1 for i in range(20)), 10, "each client's own command")
         assert [got[i][0].payload for i in (0, 19)] == [b'{"n": 0.5}', b'{"n": 19.5}']
         clients[0].abort()  # power cut: the broker publishes its will
         clients[1].stop(final={"packed/1/status": "Closed"})
         await clients[1].wait_closed()
-        await _until(lambda: watcher.last("packed/0/status") == b"Dead", 10, "client 0's will")
-        await _until(lambda: watcher.last("packed/1/status") == b"Closed", 10, "client 1's final status")
+        await wait_until_async(lambda: watcher.last("packed/0/status") == b"Dead", 10, "client 0's will")
+        await wait_until_async(lambda: watcher.last("packed/1/status") == b"Closed", 10, "client 1's final status")
         clients[2].publish_state("packed/2/status", "Busy")  # the others go on
-        await _until(lambda: watcher.last("packed/2/status") == b"Busy", 10, "client 2 still publishing")
+        await wait_until_async(lambda: watcher.last("packed/2/status") == b"Busy", 10, "client 2 still publishing")
         for client in clients[2:]:
             client.stop()
         await asyncio.gather(*(c.wait_closed() for c in clients[2:]))
@@ -77,13 +69,13 @@ def test_reconnects_and_republishes_after_broker_restart(tmp_path: Path, recorde
         client.publish_state("cp_simu/launcher/status", "Alive")
         reconnected = asyncio.Event()
         client.start()
-        await _until(client.connected.is_set, 10, "first connection")
+        await wait_until_async(client.connected.is_set, 10, "first connection")
         client.on_connected = reconnected.set
         broker.process.stop()
-        await _until(lambda: not client.connected.is_set(), 10, "disconnect noticed")
+        await wait_until_async(lambda: not client.connected.is_set(), 10, "disconnect noticed")
         args = ocpp_simu("broker", "--port", str(broker.port))
         with managed(args, log=tmp_path / "broker2.log"):
-            await _until(lambda: port_open(broker.port), 10, "broker restarted")
+            await wait_until_async(lambda: port_open(broker.port), 10, "broker restarted")
             await asyncio.wait_for(reconnected.wait(), 15)
             watcher = recorder_factory(broker.url, "cp_simu/launcher/status", "watcher")
             wait_until(lambda: watcher.last("cp_simu/launcher/status") == b"Alive", 10,
@@ -117,7 +109,7 @@ def test_an_idle_client_wakes_once_per_keepalive_and_stays_connected(broker):
 
         paho_client.loop_misc = counted_loop_misc
         client.start()
-        await _until(client.connected.is_set, 10, "the connection")
+        await wait_until_async(client.connected.is_set, 10, "the connection")
         await asyncio.sleep(5)
         connected = client.connected.is_set()
         client.stop()

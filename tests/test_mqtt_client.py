@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from pathlib import Path
 
+import pytest
+
 from cp_simu.mqtt import Message, MqttClient
 from tests.conftest import start_amqtt
-from tests.procs import managed, ocpp_simu, port_open, wait_until
+from tests.netcut import CuttableRelay
+from tests.procs import managed, ocpp_simu, port_open, wait_until, wait_until_async
 
 
 def test_state_is_republished_after_broker_restart(tmp_path: Path, recorder_factory):
@@ -107,3 +111,46 @@ def test_final_messages_are_published_before_disconnect(broker, recorder_factory
     client.stop(final={"cp_simu/cps/Z/status": {"status": "Dead"}})
     late = recorder_factory(broker.url, "cp_simu/cps/Z/status", "late")
     assert late.wait_json("cp_simu/cps/Z/status") == {"status": "Dead"}
+
+
+@pytest.mark.parametrize("on_loop", [False, True], ids=["thread", "asyncio"])
+def test_a_status_lost_in_flight_never_comes_back_over_the_current_one(any_broker, recorder_factory, on_loop):
+    """The connection drops while a status change is on its way (sent, never acknowledged), and
+    the status changes again before it is back. The broker must end with the current status:
+    paho re-sends what was not acknowledged after the state re-published on connection, so the
+    stale status would arrive last and stay retained."""
+    relay = CuttableRelay(any_broker.port)
+    topic, marker = "cp_simu/cps/R/status", "cp_simu/cps/R/error"
+    watcher = recorder_factory(any_broker.url, "cp_simu/cps/R/#", "watcher")
+
+    async def scenario() -> None:
+        client = MqttClient(f"mqtt://127.0.0.1:{relay.port}", "relayed", keepalive=5, reconnect_min=0.2,
+                            reconnect_max=1, loop=asyncio.get_running_loop() if on_loop else None)
+        client.start()
+        try:
+            await wait_until_async(client.connected.is_set, 10, "first connection")
+            client.publish_state(topic, json.dumps({"status": "Accepted", "max_setpoint": 31.5}))
+            await wait_until_async(lambda: watcher.last(topic) is not None, 10, "the first status")
+            relay.swallow = True
+            client.publish_state(topic, json.dumps({"status": "Rejected", "max_setpoint": 16.0}))
+            await asyncio.sleep(0.3)  # written to the socket, lost on the way
+            relay.cut()
+            await wait_until_async(lambda: not client.connected.is_set(), 10, "the drop noticed")
+            client.publish_state(topic, json.dumps({"status": "Accepted", "max_setpoint": 6.5}))
+            relay.swallow = False
+            await wait_until_async(client.connected.is_set, 15, "the connection back")
+            client.publish(marker, "after the reconnection")  # the same connection: after any re-send
+            await wait_until_async(lambda: watcher.last(marker) is not None, 10, "the marker")
+        finally:
+            client.stop()
+            if on_loop:
+                await client.wait_closed(3)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        relay.close()
+    statuses = [json.loads(m.payload) for m in watcher.on_topic(topic)]
+    assert {"status": "Rejected", "max_setpoint": 16.0} not in statuses, statuses
+    late = recorder_factory(any_broker.url, topic, "late")
+    assert late.wait_json(topic) == {"status": "Accepted", "max_setpoint": 6.5}
