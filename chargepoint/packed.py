@@ -98,9 +98,10 @@ class PackedHost:
             self._serve_control, host_control_address(self.pid, start_ticks(self.pid) or 0), limit=REQUEST_LIMIT)
         try:
             self._starting = True
-            for directory in directories:
-                self._start(directory)
-                await asyncio.sleep(0)  # the members started so far connect meanwhile
+            for member in [self._register(directory) for directory in directories]:
+                if self.members.get(member.cp_id) is member:  # not killed meanwhile
+                    self._start(member)
+                    await asyncio.sleep(0)  # the members started so far connect meanwhile
             self._starting = False
             if self.members:
                 await self._all_done.wait()
@@ -113,21 +114,29 @@ class PackedHost:
     def close_all(self) -> None:
         """Every member closes cleanly (Dead on MQTT, WebSocket closed)."""
         log.info("closing %d charge point(s)", len(self.members))
-        for member in self.members.values():
+        for member in list(self.members.values()):
             if member.station is not None:
                 member.station.close()
             elif member.task is not None:
                 member.task.cancel()
+            else:  # not started yet: never will be
+                self._ended(member)
 
     # -- members --------------------------------------------------------------------------
-    def _start(self, directory: Path) -> None:
+    def _register(self, directory: Path) -> Member:
+        """A member from now on (the launcher may kill it), its marker naming this process,
+        though it starts later (one loop turn apart, then a boot slot)."""
         cp_id = directory.name
         context = contextvars.copy_context()
         member = Member(directory, cp_id, ChargePointLog(cp_id, log_file_handler(directory, keep_open=False)),
                         context)
         context.run(CURRENT.set, member.log)
         self.members[cp_id] = member
-        member.task = asyncio.get_running_loop().create_task(self._run_member(member), context=context)
+        write_marker(directory, self.pid, packed=True)
+        return member
+
+    def _start(self, member: Member) -> None:
+        member.task = asyncio.get_running_loop().create_task(self._run_member(member), context=member.context)
 
     async def _run_member(self, member: Member) -> None:
         from chargepoint.station import Station
@@ -135,7 +144,6 @@ class PackedHost:
         try:
             async with self._boot_slots:
                 instance = self._prepare(member.directory)
-                write_marker(member.directory, self.pid, packed=True)
                 log.info("charge point %s starting in packed process %d", member.cp_id, self.pid)
                 station = member.station = Station(instance)
                 run = asyncio.get_running_loop().create_task(station.run(mqtt_thread=False))

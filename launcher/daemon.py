@@ -71,6 +71,9 @@ KILL_WAIT = 3.0  # seconds a kill command waits for SIGKILLed processes to be go
 SWEEP_INTERVAL = 5.0  # liveness check of adopted processes (ours report their exit)
 INFO_INTERVAL = 0.5  # at most this often a new launcher/info during a boot storm
 SYNC_WAIT = 5.0  # a setup file's start waits this long at most for the retained CP statuses
+# A packed member just spawned counts as running (its host alive) until its host wrote its
+# marker, for at most this long: the host writes every member's marker as it starts.
+MEMBER_MARKER_WAIT = 30.0
 
 
 class LauncherError(RuntimeError):
@@ -87,6 +90,7 @@ class CpProcess:
     killed: bool = False
     directory: Path | None = None
     spawned: bool = False  # started by this launcher, whose spawner reports its exit
+    marker_due: float = 0.0  # (monotonic) a spawned packed member without its marker yet is starting until then
     # the member's marker file as last read and found naming it: (path, inode, mtime, size)
     _marker_seen: tuple[str, int, int, int] | None = field(default=None, repr=False, compare=False)
 
@@ -110,15 +114,16 @@ class CpProcess:
         (it is replaced whole, or removed when the member ends): a launcher of 10,000 packed
         members would otherwise parse 10,000 files every pass, a tenth of a core."""
         seen = self._marker_seen
+        starting = seen is None and time.monotonic() < self.marker_due  # not written by its host yet
         path = seen[0] if seen else str(directory / MARKER_FILE)
         try:
             st = os.stat(path)
         except OSError:
-            return False
+            return starting
         if seen == (path, st.st_ino, st.st_mtime_ns, st.st_size):
             return True
         if read_marker(directory) != (self.pid, self.ticks, True):
-            return False
+            return starting
         self._marker_seen = (path, st.st_ino, st.st_mtime_ns, st.st_size)
         return True
 
@@ -522,8 +527,10 @@ class Launcher:
                 if spawned.error:
                     self._error(topic, f"{cp_id}: {spawned.error}", raws[cp_id])
                     continue
+                member = self.packing[cp_id] > 1
                 self.processes[cp_id] = CpProcess(spawned.pid, spawned.ticks, spawned=True,
-                                                  directory=path if self.packing[cp_id] > 1 else None)
+                                                  directory=path if member else None,
+                                                  marker_due=time.monotonic() + MEMBER_MARKER_WAIT if member else 0.0)
                 log.info("started charge point %s (pid %d) in %s", cp_id, spawned.pid, path)
         self._info_dirty = True
 
@@ -545,6 +552,8 @@ class Launcher:
         if self.settings.name < status.launcher:
             log.warning("charge point %s runs under %s too (pid %s): that launcher stops its own", cp_id, other,
                         status.pid)
+            return
+        if self._running(cp_id) is None:  # ours is gone already: nothing to stop
             return
         self._kill([cp_id], raw=raw)
         self._error(self.own.cmd, f"{cp_id}: stopped here, {other} started it too at the same moment (pid "

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from cp_simu.process import host_control_address
+from cp_simu.process import host_control_address, start_ticks
 
 T = TypeVar("T")
 
 KILL_ANSWER_TIMEOUT = 10.0  # s: the host waits up to 5 s for a killed member's tasks
+CONNECT_RETRY = 0.02  # s between two attempts to reach a packed process not listening yet
 HOSTS_DIR = "hosts"  # <workdir>/hosts/<first member>.log: a packed process's own output
 
 
@@ -39,11 +41,12 @@ def host_log(workdir: Path, first_id: str) -> Path:
 
 
 def request(pid: int, ticks: int, message: dict[str, object], timeout: float) -> dict[str, object]:
-    """One request to the packed process (pid, start ticks) and its answer."""
+    """One request to the packed process (pid, start ticks) and its answer. A process just
+    spawned may not listen yet: connecting is retried while it lives, within `timeout`."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
-            sock.connect(host_control_address(pid, ticks))
+            _connect(sock, pid, ticks, time.monotonic() + timeout)
             sock.sendall((json.dumps(message) + "\n").encode())
             answer = b""
             while not answer.endswith(b"\n"):
@@ -64,3 +67,15 @@ def kill_members(pid: int, ticks: int, ids: list[str], timeout: float) -> list[s
     reply = request(pid, ticks, {"kill": ids}, timeout)
     killed = reply.get("killed")
     return [i for i in killed if isinstance(i, str)] if isinstance(killed, list) else []
+
+
+def _connect(sock: socket.socket, pid: int, ticks: int, deadline: float) -> None:
+    address = host_control_address(pid, ticks)
+    while True:
+        try:
+            sock.connect(address)
+            return
+        except (FileNotFoundError, ConnectionRefusedError):
+            if time.monotonic() >= deadline or start_ticks(pid) != ticks:
+                raise
+            time.sleep(CONNECT_RETRY)

@@ -78,6 +78,27 @@ def test_kill_one_of_a_packed_process_leaves_the_others_and_restart_keeps_its_st
 
 
 @pytest.mark.parametrize("mode", ["fork", "subprocess"])
+def test_a_member_killed_the_moment_it_was_started_never_runs(launcher_factory, csms, mode):
+    """`kill` right behind `start`: the packed process has not written the member's marker
+    yet, nor opened its control socket (slower still as a subprocess). The launcher counts the
+    member as starting and waits for the process to answer, instead of finding it "not
+    running" and later adopting it when its status shows up."""
+    run = launcher_factory("--cps-per-process", "2", "--spawn-mode", mode)
+    run.start(definition("QUICK_1", csms.url), definition("QUICK_2", csms.url, max_setpoint=31.5))
+    run.kill("QUICK_2")
+    host = run.wait_status("QUICK_1", "Accepted", BOOT_WAIT)["pid"]
+    wait_until(lambda: f"killed charge point QUICK_2 (in packed process {host})" in run.proc.output(), 15,
+               what="the launcher killing QUICK_2 in its packed process")
+    run.wait_running(1)
+    time.sleep(2)  # time enough for a member left running to boot and announce itself
+    assert not [e for e in run.errors() if "QUICK_2" in e["error"]], run.errors()
+    assert (run.status("QUICK_2") or {}).get("status") in (None, "Dead"), run.status("QUICK_2")
+    assert read_marker(run.instance("QUICK_2")) is None
+    assert "adopted running charge point" not in run.proc.output()
+    run.wait_running(1)
+
+
+@pytest.mark.parametrize("mode", ["fork", "subprocess"])
 def test_setup_file_packs_and_a_new_launcher_adopts_and_kills_members(launcher_factory, csms, tmp_path, mode):
     """cps_per_process from a setup file; after the launcher's death another one adopts the
     members from their markers and kills one through its host."""
