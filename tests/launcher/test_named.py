@@ -222,7 +222,7 @@ def test_an_id_started_under_two_launchers_at_once_keeps_running_under_one(launc
                                                                            options):
     """Both launchers are told to start the same ids at the same moment, before either sees
     the other's status: the one whose name sorts first (east) keeps them, the other kills its
-    own and says so."""
+    own and says so; the statuses end up the kept charge points'."""
     east = launcher_factory(*options, name="east", workdir=tmp_path / "east")
     west = launcher_factory(*options, name="west", workdir=tmp_path / "west")
     east.start(definition("EAST_WARM", csms.url))  # both fork servers ready: the starts below are instant
@@ -251,6 +251,15 @@ def test_an_id_started_under_two_launchers_at_once_keeps_running_under_one(launc
     east.wait_running(5)
     if not options:  # east's own copies still run, each in its own process
         assert set(ids) <= {Path(p.cwd()).name for p in cp_processes(east.workdir)}
+    for cp_id in ids:  # east's re-sent status replaces what west's copy left (its will, or its last status)
+        try:
+            wait_until(lambda cp_id=cp_id: (east.status(cp_id) or {}).get("launcher") == "east"
+                       and east.status(cp_id)["status"] == "Accepted" and psutil.pid_exists(east.status(cp_id)["pid"]),
+                       10, what=f"{cp_id}'s status from east's charge point")
+        except AssertionError as exc:
+            seen = [(d["launcher"], d["status"], d["pid"], m.retain)
+                    for m in east.rec.on_topic(T.cp_status(cp_id)) for d in [json.loads(m.payload)]]
+            raise AssertionError(f"{exc}; its statuses (launcher, status, pid, retained): {seen}") from None
 
 
 def test_a_ramped_start_skips_an_id_another_launcher_started_while_it_waited(launcher_factory, csms, tmp_path):
