@@ -16,6 +16,7 @@ from typing import Protocol
 from cp_simu import redact
 from cp_simu.broker_access import BrokerAccess
 from cp_simu.models import (
+    RETAINED_INPUT,
     CarInput,
     ConnectorStatus,
     CpCommand,
@@ -162,6 +163,8 @@ class MqttApi:
         parsed = self.topics.parse(message.topic)
         if parsed is None or parsed.cp_id != self.cp_id:
             return
+        if message.retain:
+            raise PayloadError(RETAINED_INPUT)
         if parsed.kind is TopicKind.CP_CMD:
             self.handler.on_command(CpCommand.parse(message.payload))
             return
@@ -172,4 +175,4 @@ class MqttApi:
         }
         route = routes.get(parsed.kind)
         if route is not None:
-            route(parse_connector_number(parsed.connector, self.nb_connectors), message.payload)
+            route(parse_connector_number(parsed, self.nb_connectors), message.payload)

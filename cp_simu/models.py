@@ -20,10 +20,14 @@ from cp_simu import redact
 from cp_simu.latency import SCHEME as LATENCY_SCHEME
 from cp_simu.latency import CallLatencies
 from cp_simu.security_settings import SecuritySettings, SecuritySettingsError
+from cp_simu.topics import ParsedTopic
 from cp_simu.urls import central_system_problem
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_\-.:]{1,48}$")
 ERROR_PAYLOAD_EXCERPT = 200
+# A connector input (car, id_tag, faulted) is a few hundred bytes; one of megabytes would
+# hold the charge point's loop (a packed process's every member) for seconds while parsed.
+CONNECTOR_INPUT_LIMIT = 64 * 1024
 
 
 class PayloadError(ValueError):
@@ -51,8 +55,15 @@ def validate_launcher_name(value: object, where: str = "launcher") -> str:
     return value
 
 
-def decode_object(raw: bytes | str, what: str = "payload") -> dict[str, Any]:
-    """Parse a JSON object payload or raise a PayloadError saying why it is not one."""
+RETAINED_INPUT = ("retained message ignored: commands and inputs act once, when sent, and a retained one would "
+                  "act again at every start; clear it by publishing an empty retained message on this topic")
+
+
+def decode_object(raw: bytes | str, what: str = "payload", *, limit: int | None = None) -> dict[str, Any]:
+    """Parse a JSON object payload or raise a PayloadError saying why it is not one
+    (`limit`: its largest size in bytes, checked before parsing)."""
+    if limit is not None and len(raw) > limit:
+        raise PayloadError(f"{what}: {len(raw):,} bytes, more than the {limit:,} an input may have")
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
         value = json.loads(text)
@@ -127,7 +138,8 @@ class _Reader:
         value = self.raw(key, default)
         if value is default and key not in self.data:
             return value
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or (isinstance(value, float) and not value.is_integer())):  # NaN and ±Infinity included
             raise PayloadError(f"{self.where(key)}: expected an integer, got {_json_type(value)} "
                                f"{json.dumps(value)[:40]}")
         value = int(value)
@@ -753,6 +765,7 @@ CUSTOM_EV = "custom"  # the connector status's `ev` for an EV that names no pres
 MAX_EV_CAPACITY_KWH = 1000.0
 MAX_EV_POWER_W = 1_000_000.0
 MAX_EV_CURRENT_A = 1000.0
+MAX_CURVE_POINTS = 500  # of a charging curve (a real one has a few dozen)
 
 
 @dataclass(frozen=True)
@@ -813,6 +826,8 @@ def _curve(r: _Reader) -> tuple[tuple[float, float], ...]:
     points = r.array("curve")
     if not points:
         raise PayloadError(f"{r.where('curve')}: needs at least one [soc, W] point")
+    if len(points) > MAX_CURVE_POINTS:
+        raise PayloadError(f"{r.where('curve')}: {len(points)} points, more than the {MAX_CURVE_POINTS} allowed")
     curve: list[tuple[float, float]] = []
     for i, point in enumerate(points):
         where = f"{r.where('curve')}[{i}]"
@@ -841,7 +856,7 @@ class CarInput:
 
     @classmethod
     def parse(cls, raw: bytes | str) -> Self:
-        data = decode_object(raw, "car")
+        data = decode_object(raw, "car", limit=CONNECTOR_INPUT_LIMIT)
         r = _Reader(data)
         ev = data.get("ev")
         return cls(
@@ -881,7 +896,7 @@ class IdTagInput:
 
     @classmethod
     def parse(cls, raw: bytes | str) -> Self:
-        r = _Reader(decode_object(raw, "id_tag"))
+        r = _Reader(decode_object(raw, "id_tag", limit=CONNECTOR_INPUT_LIMIT))
         return cls(r.string("id", max_length=max(ID_TAG_MAX_LENGTH.values()), non_empty=True),
                    r.string("type", None, choices=ID_TOKEN_TYPES))
 
@@ -904,18 +919,19 @@ class FaultedInput:
 
     @classmethod
     def parse(cls, raw: bytes | str) -> Self:
-        return cls(_Reader(decode_object(raw, "faulted")).boolean("faulted"))
+        return cls(_Reader(decode_object(raw, "faulted", limit=CONNECTOR_INPUT_LIMIT)).boolean("faulted"))
 
     def to_json(self) -> str:
         return json.dumps({"faulted": self.faulted})
 
 
-def parse_connector_number(text: str | None, nb_connectors: int) -> int:
-    """A connector number from a topic: 1..nb_connectors, or a PayloadError."""
-    if text is None or not text.isdigit() or not 1 <= int(text) <= nb_connectors:
-        raise PayloadError(f"connector: unknown connector {str(text)[:20]!r} (this charge point has "
+def parse_connector_number(parsed: ParsedTopic, nb_connectors: int) -> int:
+    """The connector number of an input topic: 1..nb_connectors, or a PayloadError."""
+    number = parsed.connector_number
+    if number is None or number > nb_connectors:
+        raise PayloadError(f"connector: unknown connector {str(parsed.connector)[:20]!r} (this charge point has "
                            f"connectors 1..{nb_connectors})")
-    return int(text)
+    return number
 
 
 # ---------------------------------------------------------------------------

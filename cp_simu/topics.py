@@ -49,6 +49,13 @@ class ParsedTopic:
     connector: str | None = None  # kept as text: the caller decides what a bad number means
     launcher: str | None = None  # launcher topics: the launcher's name, "" for the unnamed one
 
+    @property
+    def connector_number(self) -> int | None:
+        """The connector segment as a number >= 1, else None. ASCII digits only: `isdigit()`
+        is true of "²" (which int() refuses) and int() reads "１" as 1."""
+        text = self.connector or ""
+        return int(text) if text.isascii() and text.isdigit() and int(text) >= 1 else None
+
 
 @dataclass(frozen=True)
 class LauncherTopics:

@@ -37,6 +37,7 @@ from cp_simu.broker_access import BrokerAccess
 from cp_simu.collector import freeze_startup_heap
 from cp_simu.config import ConfigError, SimuConfig
 from cp_simu.models import (
+    RETAINED_INPUT,
     SEED_MAX,
     ChargePointDefinition,
     CpCommand,
@@ -393,6 +394,9 @@ class Launcher:
 
     # -- MQTT input -------------------------------------------------------
     def _on_command(self, msg: Message) -> None:
+        if msg.retain:
+            self._error(msg.topic, RETAINED_INPUT, msg.payload)
+            return
         try:
             command = LauncherCommand.parse(msg.payload, self.settings.template.definition_defaults())
         except PayloadError as exc:

@@ -112,10 +112,10 @@ def parse_message(topics: Topics, topic: str, payload: bytes) -> Event | None:
         if kind is TopicKind.CP_STATUS:
             return CpStatusEvent(cp_id, CpStatus.from_payload(payload) if payload else None)
         if kind is TopicKind.CONNECTOR_STATUS:
-            number = parsed.connector or ""
-            if not number.isdigit() or int(number) < 1:
-                raise PayloadError(f"connector number {number[:20]!r} is not a positive integer")
-            return ConnectorEvent(cp_id, int(number),
+            number = parsed.connector_number
+            if number is None:
+                raise PayloadError(f"connector number {(parsed.connector or '')[:20]!r} is not a positive integer")
+            return ConnectorEvent(cp_id, number,
                                   ConnectorStatus.from_payload(payload) if payload else None)
         if kind is TopicKind.CP_OCPP_CONFIG:
             if not payload:

@@ -198,13 +198,38 @@ def test_hostile_ids_rejected(cp_id):
         validate_cp_id(cp_id)
 
 
-@pytest.mark.parametrize("text, ok", [("1", 1), ("2", 2), ("0", None), ("3", None), ("x", None), ("", None)])
+@pytest.mark.parametrize("text, ok", [("1", 1), ("2", 2), ("0", None), ("3", None), ("x", None), ("-1", None),
+                                      ("1.0", None), ("²", None), ("①", None), ("１", None), ("٢", None)])
 def test_connector_numbers(text, ok):
+    """ASCII digits only: `str.isdigit` is true of "²" (int() refuses it), int() reads "１" as 1."""
+    parsed = Topics().parse(Topics().connector_car("CP", text))
     if ok is None:
         with pytest.raises(PayloadError, match="connector"):
-            parse_connector_number(text, 2)
+            parse_connector_number(parsed, 2)
     else:
-        assert parse_connector_number(text, 2) == ok
+        assert parse_connector_number(parsed, 2) == ok
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "2.5"])
+def test_integer_fields_refuse_what_is_no_integer_with_a_clear_error(number):
+    """json.loads reads NaN, Infinity and 1e400 (infinity) as floats; int() of them raised."""
+    with pytest.raises(PayloadError, match="expected an integer"):
+        ChargePointDefinition.from_dict(json.loads(f'{{"id": "a", "nb_connectors": {number}}}'))
+    with pytest.raises(PayloadError, match=r"ev\.ac_phases: expected an integer"):
+        CarInput.parse(f'{{"ev": {{"ac_phases": {number}}}}}')
+    with pytest.raises(PayloadError, match="expected an integer"):
+        CpCommand.parse(f'{{"type": "auto", "seed": {number}}}')
+
+
+def test_connector_inputs_are_refused_over_64_kib_and_curves_over_500_points():
+    curve = [[i / 10, 1000.5] for i in range(501)]
+    with pytest.raises(PayloadError, match="curve: 501 points, more than the 500 allowed"):
+        CarInput.parse(json.dumps({"ev": {"curve": curve}}))
+    assert len(CarInput.parse(json.dumps({"ev": {"curve": curve[:500]}})).ev.curve) == 500
+    with pytest.raises(PayloadError, match=r"car: 70,0\d\d bytes, more than the 65,536 an input may have"):
+        CarInput.parse(json.dumps({"cable": 16.0, "pad": "x" * 70_000}))
+    with pytest.raises(PayloadError, match=r"id_tag: [\d,]+ bytes, more than"):
+        IdTagInput.parse(json.dumps({"id": "T" * 70_000}))
 
 
 def test_error_report_keeps_first_200_characters():

@@ -161,19 +161,42 @@ def test_malformed_input_goes_to_the_error_topic(broker, csms, recorder_factory,
     ui = Driver(recorder_factory(broker.url))
     cp = cp_factory(csms.url, broker.url)
     ui.status("Accepted")
-    for topic in (T.connector_car("CP1", 1), T.connector_car("CP1", 0), T.connector_car("CP1", 99)):
+    for topic in (T.connector_car("CP1", 1), T.connector_car("CP1", 0), T.connector_car("CP1", 99),
+                  T.connector_car("CP1", "²")):
         ui.publish(topic, payload)
     ui.publish(T.connector_id_tag("CP1", 1), '{"id": 5}')
     ui.publish(T.connector_faulted("CP1", 1), '{"faulted": "yes"}')
+    ui.publish(T.connector_faulted("CP1", "１"), '{"faulted": true}')  # a full-width 1 is no connector 1
     ui.publish(T.cp_cmd("CP1"), '{"type": "explode"}')
-    wait_until(lambda: len(ui.rec.on_topic(T.cp_error("CP1"))) >= 6, what="six error reports")
+    ui.publish(T.cp_cmd("CP1"), '{"type": "auto", "seed": NaN}')
+    wait_until(lambda: len(ui.rec.on_topic(T.cp_error("CP1"))) >= 9, what="nine error reports")
     errors = [json.loads(m.payload) for m in ui.rec.on_topic(T.cp_error("CP1"))]
     assert {e["topic"] for e in errors} == {
-        T.connector_car("CP1", 1), T.connector_car("CP1", 0), T.connector_car("CP1", 99),
-        T.connector_id_tag("CP1", 1), T.connector_faulted("CP1", 1), T.cp_cmd("CP1")}
+        T.connector_car("CP1", 1), T.connector_car("CP1", 0), T.connector_car("CP1", 99), T.connector_car("CP1", "²"),
+        T.connector_id_tag("CP1", 1), T.connector_faulted("CP1", 1), T.connector_faulted("CP1", "１"), T.cp_cmd("CP1")}
+    assert any(e["error"].startswith("seed: expected an integer") for e in errors), errors
     assert all(e["error"] and isinstance(e["payload"], str) for e in errors)
     ui.start_session()  # still working
     assert cp.process.alive()
+
+
+def test_retained_commands_and_inputs_are_refused_not_acted_on_at_every_start(any_broker, csms, recorder_factory,
+                                                                               cp_factory) -> None:
+    """Inputs act once, when sent: a stray retained `close` would close the charge point at
+    every start, a retained `faulted` fault it again after every restart."""
+    ui = Driver(recorder_factory(any_broker.url))
+    ui.rec.publish(T.cp_cmd("CP1"), '{"type": "close"}', retain=True)
+    ui.rec.publish(T.connector_faulted("CP1", 1), '{"faulted": true}', retain=True)
+    cp = cp_factory(csms.url, any_broker.url)
+    ui.status("Accepted")
+    wait_until(lambda: len(ui.rec.on_topic(T.cp_error("CP1"))) >= 2, 10, what="both refusals")
+    errors = [json.loads(m.payload) for m in ui.rec.on_topic(T.cp_error("CP1"))]
+    assert {e["topic"] for e in errors} == {T.cp_cmd("CP1"), T.connector_faulted("CP1", 1)}, errors
+    assert all("publishing an empty retained message" in e["error"] for e in errors)
+    ui.start_session()  # neither closed nor faulted
+    assert cp.process.alive()
+    ui.publish(T.cp_cmd("CP1"), '{"type": "close"}')  # sent live, it acts
+    ui.status("Dead")
 
 
 def test_an_id_tag_too_long_for_ocpp_16_is_refused_on_the_error_topic(broker, csms, recorder_factory,

@@ -133,6 +133,19 @@ def test_hostile_and_malformed_commands(launcher_factory, tmp_path: Path):
     assert run.info()["running"] == 0
 
 
+@pytest.mark.parametrize("broker", ["mosquitto", "amqtt"], indirect=True)
+def test_a_retained_command_is_refused_not_obeyed_at_every_start(launcher_factory, broker, recorder_factory, csms):
+    """A stray retained `close` would stop the launcher each time it starts (it subscribes and
+    gets the retained message at once)."""
+    recorder_factory(broker.url, "x/#", "stray").publish(T.launcher_cmd, '{"type": "close"}', retain=True)
+    run = launcher_factory()
+    error = run.wait_error("retained message ignored")
+    assert error["topic"] == T.launcher_cmd and "empty retained message" in error["error"]
+    run.start(definition("R1", csms.url, max_setpoint=31.5))
+    run.wait_status("R1", "Accepted")
+    assert run.proc.alive() and run.rec.last(T.launcher_status) == b"Alive"
+
+
 def test_shell_metacharacters_are_plain_text(launcher_factory, csms, tmp_path: Path):
     run = launcher_factory()
     run.start(definition("SH_1", csms.url, vendor="`touch pwned`", model="$(touch pwned)",
