@@ -33,6 +33,7 @@ from chargepoint.core.message_log import utc_iso
 from chargepoint.core.ocpp_config import ChangeResult, OcppConfiguration
 from chargepoint.core.transport_security import SecurityConfigError, TransportSecurity
 from cp_simu import failures
+from cp_simu.config import ocpp_integer
 from cp_simu.security_settings import SecuritySettings
 
 log = logging.getLogger(__name__)
@@ -141,11 +142,8 @@ class Security:
     def check_profile(self, value: str) -> ChangeResult:
         """ChangeConfiguration(SecurityProfile): only upwards, and only to a profile whose
         credentials are there (password for 1-2, trusted CA for 2-3, client certificate for 3)."""
-        try:
-            new = int(value)
-        except ValueError:
-            return ChangeResult.REJECTED
-        if not 0 <= new <= 3 or new < self.profile:
+        new = ocpp_integer(value)
+        if new is None or not 0 <= new <= 3 or new < self.profile:
             return ChangeResult.REJECTED
         candidate = replace(self.transport(), profile=new)
         try:

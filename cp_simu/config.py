@@ -34,6 +34,8 @@ INSTANCE_FILE = "config.ini"
 # reads "\r" as one) or an odd key could inject a section such as [Mqtt].
 _SAFE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_OCPP_INTEGER = re.compile(r"[+-]?[0-9]+")
+INT32 = (-(2 ** 31), 2 ** 31 - 1)
 
 _MQTT_SECURITY_KEYS = ("username", "password_file", "ca_file", "client_cert", "client_key")
 
@@ -115,6 +117,16 @@ class SimuConfig:
         if section not in self._texts:
             self._texts[section] = _section_text(section, self.own_items(section).items())
         return self._texts[section]
+
+
+def ocpp_integer(text: str) -> int | None:
+    """An integer configuration value as OCPP writes it: ASCII digits with an optional sign,
+    within 32 bits; else None. (int() also reads "1_0", "３０" and "٣٠", and any size.)"""
+    text = text.strip()
+    if not _OCPP_INTEGER.fullmatch(text):
+        return None
+    number = int(text)
+    return number if INT32[0] <= number <= INT32[1] else None
 
 
 def _new_parser() -> configparser.ConfigParser:

@@ -14,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from cp_simu import redact
-from cp_simu.config import SECTION_OCPP, update_section
+from cp_simu.config import SECTION_OCPP, ocpp_integer, update_section
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +127,8 @@ class OcppConfiguration(TypedReads):
         if key.kind is KeyKind.BOOL:
             return text.lower() if text.lower() in ("true", "false") else None
         if key.kind is KeyKind.INT:
-            try:
-                number = int(text)
-            except ValueError:
+            number = ocpp_integer(text)
+            if number is None:
                 return None
             in_range = number >= key.minimum and (key.maximum is None or number <= key.maximum)
             return str(number) if in_range else None

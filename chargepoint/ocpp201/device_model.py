@@ -20,7 +20,6 @@ import contextlib
 import json
 import logging
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from chargepoint.model.smart_charging import parse_datetime
-from cp_simu.config import ConfigError, atomic_write
+from cp_simu.config import ConfigError, atomic_write, ocpp_integer
 from cp_simu.device_model_file import DEVICE_MODEL_FILE, copy_template, parse
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,6 @@ log = logging.getLogger(__name__)
 ACTUAL = "Actual"
 ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
 READ_ONLY, WRITE_ONLY, READ_WRITE = "ReadOnly", "WriteOnly", "ReadWrite"
-_INTEGER = re.compile(r"[+-]?\d+")
 # Variables that say whether a component is in a good state (SummaryInventory, componentCriteria).
 STATE_VARIABLES = frozenset({"AvailabilityState", "Available", "Active", "Problem", "Tripped", "Overload", "Fallback"})
 CRITERIA = {"Active": "Active", "Available": "Available", "Enabled": "Enabled", "Problem": "Problem"}
@@ -101,10 +99,11 @@ class Characteristics:
         """`value` in canonical spelling if the characteristics allow it, else InvalidValue."""
         kind = self.data_type
         if kind == "integer":
-            if not _INTEGER.fullmatch(value.strip()):
-                raise InvalidValue("InvalidValue", f"{value!r} is not an integer")
-            self._in_limits(int(value))
-            return str(int(value))
+            number = ocpp_integer(value)
+            if number is None:
+                raise InvalidValue("InvalidValue", f"{value[:40]!r} is not a 32-bit integer")
+            self._in_limits(number)
+            return str(number)
         if kind == "decimal":
             try:
                 number = float(value)

@@ -57,6 +57,8 @@ def test_change_configuration_validates_and_persists(tmp_path: Path) -> None:
     assert cfg.change("HeartbeatInterval", "42") is ChangeResult.ACCEPTED
     assert cfg.change("HeartbeatInterval", "-1") is ChangeResult.REJECTED
     assert cfg.change("HeartbeatInterval", "abc") is ChangeResult.REJECTED
+    for not_ocpp in ("1_0", "３０", "٣٠", "10.0", "1e1", "2147483648", "99999999999999999999999"):
+        assert cfg.change("HeartbeatInterval", not_ocpp) is ChangeResult.REJECTED, not_ocpp
     assert cfg.change("LocalPreAuthorize", "TRUE") is ChangeResult.ACCEPTED
     assert cfg.change("LocalPreAuthorize", "yes") is ChangeResult.REJECTED
     assert cfg.change("NumberOfConnectors", "4") is ChangeResult.REJECTED  # read-only

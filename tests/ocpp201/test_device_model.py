@@ -117,6 +117,9 @@ def test_accepted_values_are_stored_in_canonical_form(model: DeviceModel, key: s
 @pytest.mark.parametrize(("key", "value", "reason"), [
     ("OCPPCommCtrlr/HeartbeatInterval", "1.5", "InvalidValue"),
     ("OCPPCommCtrlr/HeartbeatInterval", "abc", "InvalidValue"),
+    ("OCPPCommCtrlr/HeartbeatInterval", "３０", "InvalidValue"),  # int() reads full-width and Arabic-Indic digits
+    ("OCPPCommCtrlr/HeartbeatInterval", "1_0", "InvalidValue"),
+    ("OCPPCommCtrlr/HeartbeatInterval", "2147483648", "InvalidValue"),  # 32 bits
     ("OCPPCommCtrlr/HeartbeatInterval", "0", "ValueTooLow"),
     ("SmartChargingCtrlr/LimitChangeSignificance", "nan", "InvalidValue"),
     ("AuthCtrlr/LocalPreAuthorize", "yes", "InvalidValue"),
