@@ -403,6 +403,10 @@ class Launcher:
             self._error(msg.topic, str(exc), msg.payload)
             return
         log.info("command %s for %d charge point(s)", command.type.value, len(command.ids))
+        if not command.ids and command.type in (LauncherCommandType.START, LauncherCommandType.RESTART,
+                                                LauncherCommandType.KILL):
+            self._error(msg.topic, f"{command.type.value}: charge_points is empty, nothing to do", msg.payload)
+            return
         if command.type is LauncherCommandType.START:
             self._start(command.charge_points, fresh=True, raw=msg.payload,
                         cps_per_process=command.cps_per_process, ramp=command.ramp)
