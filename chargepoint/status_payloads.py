@@ -28,7 +28,7 @@ def connector_status(c: ConnectorStateMachine, *, dc: bool, ocpp_status: str) ->
     wanted = c.car.consumption if ev is None else tuple(round(a, 3) for a in c.demand)  # the EV model's wish
     return ConnectorStatus(
         status=c.status.value, id_tag=id_tag, max_setpoint=float(c.max_setpoint),
-        ocpp_setpoint=float(c.ocpp_limit), setpoint=round(c.setpoint, 3),
+        ocpp_setpoint=round(float(c.ocpp_limit), 3), setpoint=round(c.setpoint, 3),
         consumption_l1=round(measured[0], 3), consumption_l2=round(measured[1], 3),
         consumption_l3=round(measured[2], 3), car_consumption_l1=wanted[0],
         car_consumption_l2=wanted[1], car_consumption_l3=wanted[2],

@@ -183,7 +183,8 @@ def fractional_limits(run, csms, cp_id: str) -> None:
                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 5520.5}]}}
     assert csms.call(cp_id, "SetChargingProfile", {"connectorId": 0, "csChargingProfiles": cap}) == {
         "status": "Accepted"}
-    driver.connector("Charging", ocpp_setpoint=pytest.approx(5520.5 / 230 / 3, abs=0.05))
+    capped = driver.connector("Charging", ocpp_setpoint=pytest.approx(5520.5 / 230 / 3, abs=0.05))
+    assert capped["ocpp_setpoint"] == round(capped["ocpp_setpoint"], 3), "published rounded, as setpoint is"
     assert csms.call(cp_id, "ClearChargingProfile", {}) == {"status": "Accepted"}
 
     # Every answer arrived on the first connection: no request ended the session.
