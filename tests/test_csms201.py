@@ -136,3 +136,32 @@ def _report(component: str, variable: str, value: str, **extra: Any) -> dict[str
     return {"component": {"name": component, **extra}, "variable": {"name": variable},
             "variableAttribute": [{"type": "Actual", "value": value}],
             "variableCharacteristics": {"dataType": "string", "supportsMonitoring": False}}
+
+
+async def test_integers_written_with_a_decimal_point_are_integers_both_ways(csms: Csms) -> None:  # noqa: F811
+    """As the 2.0.1 schemas' draft-06 says: `2.0` is an integer, handled as 2; `2.5` is not."""
+    async with client(AnyCallStation, csms, "CS201_INT") as cp:
+        cp.received = []
+        await call_raw(cp, "BootNotification", minimal("BootNotificationRequest"), timeout=5)
+        # station -> CSMS, sent unchecked: the CSMS's own validation decides
+        await call_raw(cp, "StatusNotification", {"timestamp": "2024-01-01T00:00:00Z", "connectorStatus": "Occupied",
+                                                  "evseId": 2.0, "connectorId": 1.0}, timeout=5, validate=False)
+        await call_raw(cp, "TransactionEvent", {
+            "eventType": "Started", "timestamp": "2024-01-01T00:00:00Z", "triggerReason": "Authorized",
+            "seqNo": 0.0, "evse": {"id": 2.0, "connectorId": 1.0}, "transactionInfo": {"transactionId": "TX-INT"}},
+            timeout=5, validate=False)
+
+        request = {"evseId": 1.0, "duration": 120.0}  # sent as written, without validate=0
+        status, body = await http("POST", f"{csms.api_url}/cps/CS201_INT/call/GetCompositeSchedule", request)
+        assert (status, body["status"]) == (200, "ok"), body
+        assert json.dumps(cp.received) == json.dumps([("GetCompositeSchedule", request)])
+        status, body = await http("POST", f"{csms.api_url}/cps/CS201_INT/call/GetCompositeSchedule",
+                                  {"evseId": 1, "duration": 120.5})
+        assert (status, body["error"], body["error_code"]) == (400, "invalid_payload", "TypeConstraintViolation")
+        assert len(cp.received) == 1
+
+    status, body = await http("GET", f"{csms.api_url}/cps/CS201_INT")
+    cp_info = body["cp"]
+    assert cp_info["connectors"] == {"2/1": "Occupied"}  # not "2.0/1.0"
+    (tx,) = cp_info["transactions"]
+    assert json.dumps([tx["connector_id"], tx["events"][0]["seq_no"]]) == "[2, 0]"

@@ -7,6 +7,9 @@ answer) are validated with schemas and payloads parsed as `Decimal`; a validator
 them with the default `float` parser, once cached, makes every such call fail with
 `Decimal % float`. So validators are only ever built through `validate_payload`, the
 function calls go through, which picks the parser itself.
+
+Importing this module also makes 2.0.1 messages validated under the draft their schemas
+declare (`cp_simu.schema_drafts`): `120.0` is an integer there, handed on as `120`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from functools import cache
 import ocpp.messages
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallResult, validate_payload
+
+from cp_simu.schema_drafts import use_declared_drafts
+
+use_declared_drafts()  # before any 2.0.1 validator is built or used
 
 VERSIONS = {"1.6": "ocpp.v16.enums", "2.0.1": "ocpp.v201.enums"}  # imported only when asked for
 

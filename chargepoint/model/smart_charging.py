@@ -1,7 +1,8 @@
 """Smart charging: the charging profile store and the limit evaluator (OCPP 1.6 §3.13).
 
 Plain values in and out: profiles arrive and leave as dicts in OCPP wire shape (the
-`csChargingProfiles` object of SetChargingProfile), time is always passed in as an aware
+`csChargingProfiles` object of SetChargingProfile), and leave as they arrived (fields the
+evaluator does not read, numbers and times as written), time is always passed in as an aware
 `now`, so the same object serves any OCPP version's adapter and is tested without a clock.
 
 Evaluation model, for one connector at one instant:
@@ -17,10 +18,11 @@ answer can change, so the charge point arms one timer instead of polling.
 
 from __future__ import annotations
 
+import json
 import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -131,6 +133,7 @@ class ChargingProfile:
     kind: Kind
     unit: str
     periods: tuple[Period, ...]
+    wire: Mapping[str, Any] = field(compare=False)  # the profile as given (JSON-ready): what `to_wire` returns
     recurrency: str | None = None
     valid_from: datetime | None = None
     valid_to: datetime | None = None
@@ -154,6 +157,7 @@ class ChargingProfile:
                 kind=Kind(data["chargingProfileKind"]),
                 unit=str(schedule["chargingRateUnit"]),
                 periods=periods,
+                wire=json.loads(json.dumps(data, default=float)),  # a copy; 1.6 limits come as Decimal
                 recurrency=data.get("recurrencyKind"),
                 valid_from=_optional_datetime(data.get("validFrom")),
                 valid_to=_optional_datetime(data.get("validTo")),
@@ -187,21 +191,11 @@ class ChargingProfile:
             raise ValueError("a Recurring profile needs recurrencyKind Daily/Weekly and startSchedule")
 
     def to_wire(self) -> dict[str, Any]:
-        schedule: dict[str, Any] = {
-            "chargingRateUnit": self.unit,
-            "chargingSchedulePeriod": [
-                {"startPeriod": p.start, "limit": p.limit} | ({} if p.phases is None else {"numberPhases": p.phases})
-                for p in self.periods],
-        }
-        optional_schedule = {"duration": self.duration, "minChargingRate": self.min_charging_rate,
-                             "startSchedule": _optional_text(self.start_schedule)}
-        schedule |= {k: v for k, v in optional_schedule.items() if v is not None}
-        wire: dict[str, Any] = {"chargingProfileId": self.id, "stackLevel": self.stack_level,
-                                "chargingProfilePurpose": str(self.purpose),
-                                "chargingProfileKind": str(self.kind), "chargingSchedule": schedule}
-        optional = {"transactionId": self.transaction_id, "recurrencyKind": self.recurrency,
-                    "validFrom": _optional_text(self.valid_from), "validTo": _optional_text(self.valid_to)}
-        return wire | {k: v for k, v in optional.items() if v is not None}
+        """The profile as it was given, with the transaction it was bound to."""
+        wire = json.loads(json.dumps(self.wire))
+        if self.transaction_id is not None:
+            wire["transactionId"] = self.transaction_id
+        return wire
 
     def in_force(self, t: datetime, anchor: datetime, floating: bool) -> tuple[Period | None, datetime | None]:
         """The period this profile imposes at `t` (None: it does not apply), and the next instant
@@ -476,10 +470,6 @@ def _earliest(times: Iterable[datetime | None]) -> datetime | None:
 
 def _optional_datetime(text: str | None) -> datetime | None:
     return None if text is None else parse_datetime(text)
-
-
-def _optional_text(value: datetime | None) -> str | None:
-    return None if value is None else format_datetime(value)
 
 
 def _floor_tenth(value: float) -> float:

@@ -77,7 +77,9 @@ def id_token(value: str, token_type: str) -> dict[str, str]:
 
 # -- charging profiles (camelCase, as the model keeps them) ----------------------------------
 def profile_to_model(profile: Mapping[str, Any]) -> dict[str, Any]:
-    """A 2.0.1 ChargingProfile as the model's profile (its first schedule; purposes renamed).
+    """A 2.0.1 ChargingProfile as the model's profile (its one schedule; ids and purposes
+    renamed), keeping every field the evaluator does not read (the schedule's `id`,
+    `salesTariff`, `phaseToUse`…) so that `profile_from_model` gives the profile back as set.
     ValueError for what the model cannot apply."""
     schedules = profile.get("chargingSchedule") or []
     if len(schedules) != 1:
@@ -85,22 +87,18 @@ def profile_to_model(profile: Mapping[str, Any]) -> dict[str, Any]:
     purpose = str(profile.get("chargingProfilePurpose"))
     if purpose == "ChargingStationExternalConstraints":
         raise ValueError("ChargingStationExternalConstraints profiles are set by an external system only")
-    schedule = {k: v for k, v in schedules[0].items() if k not in ("id", "salesTariff")}
-    schedule["chargingSchedulePeriod"] = [{k: v for k, v in p.items() if k != "phaseToUse"}
-                                          for p in schedule.get("chargingSchedulePeriod", [])]
-    model = {k: v for k, v in profile.items() if k not in ("id", "chargingSchedule", "customData")}
+    model = {k: v for k, v in profile.items() if k not in ("id", "chargingSchedule")}
     return {**model, "chargingProfileId": profile.get("id"), "chargingProfilePurpose": PURPOSES.get(purpose, purpose),
-            "chargingSchedule": schedule}
+            "chargingSchedule": schedules[0]}
 
 
 def profile_from_model(model: Mapping[str, Any]) -> dict[str, Any]:
-    """The model's profile as a 2.0.1 ChargingProfile (camelCase)."""
+    """The model's profile as the 2.0.1 ChargingProfile it was made from (camelCase)."""
     purposes = {v: k for k, v in PURPOSES.items()}
     profile = {k: v for k, v in model.items() if k not in ("chargingProfileId", "chargingSchedule")}
-    profile["id"] = model["chargingProfileId"]
-    profile["chargingProfilePurpose"] = purposes.get(model["chargingProfilePurpose"], model["chargingProfilePurpose"])
-    profile["chargingSchedule"] = [{"id": model["chargingProfileId"], **model["chargingSchedule"]}]
-    return profile
+    return {"id": model["chargingProfileId"], **profile,
+            "chargingProfilePurpose": purposes.get(model["chargingProfilePurpose"], model["chargingProfilePurpose"]),
+            "chargingSchedule": [model["chargingSchedule"]]}
 
 
 def purpose_to_model(purpose: str | None) -> str | None:
