@@ -370,7 +370,10 @@ had copied (read from its `/proc/self/pagemap`) took as long per page as the fau
 replaced (15 ms for them), so the cost is the copy itself, not the trap; and giving the 855
 functions a child runs fresh code objects packed together in the fork server (then warming
 them up again) cut the faults by 9 % (2,360 to 2,140) and the start by 1 to 2 ms, too little
-for rebinding the code of 1,250 library functions.
+for rebinding the code of 1,250 library functions; and a forked charge point on the MQTT path
+packed processes use (the client driven by the event loop, no thread) started in 34 ms against
+25 to 28 ms with its thread (`bench.boot_cost 30`, 2026-11-27, machine shared), since it runs
+the packed host's code around it.
 
 The launcher's side: it writes an instance directory in 0.5 ms of CPU (3 ms while it rebuilt
 the whole template's INI for each one) on tmpfs or a healthy disk, and its collector no
