@@ -7,7 +7,12 @@ page copied from the fork server or newly allocated) at the start of each phase 
 CSMS accepted it, then exits. Printed: the mean per phase and the total, and the child's
 user / system split (system time there is almost all page faults).
 
-    python -m bench.boot_cost [N]
+`--bare` forks, instead of charge points, the least a station must do to be Accepted and seen
+on MQTT: an MQTT client with its will and a retained status, a WebSocket and a
+BootNotification through the `ocpp` library, with no configuration, log, file or `Station`.
+The difference to a charge point is what its own start-up adds.
+
+    python -m bench.boot_cost [N] [--bare]
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port, private_broker, scratch, served
+from bench.common import TOPICS, free_port, private_broker, scratch, served
 from cp_simu import hugepages
 from cp_simu.config import load_config
 from cp_simu.models import ChargePointDefinition
@@ -88,7 +93,40 @@ def _child(path: Path, broker: str, report: int) -> None:
     os._exit(cli.run_instances([path], broker))
 
 
-def measure(count: int, broker: str, csms: str, workdir: Path) -> dict[str, list[float]]:
+def _bare_child(csms: str, broker: str, report: int) -> None:
+    """In the forked child: `--bare`'s station, with phase marks; reports at Accepted and exits."""
+    import asyncio
+
+    from ocpp.v16 import ChargePoint, call
+    from websockets.asyncio.client import connect
+
+    from cp_simu.mqtt import MqttClient
+
+    marks: list[Mark] = []
+    cp_id = f"BARE{os.getpid()}"
+    _mark(marks, "forked; MQTT connected, will, status")
+
+    async def boot() -> None:
+        mqtt = MqttClient(broker, f"cp_simu-cp-{cp_id}")
+        mqtt.set_will(TOPICS.cp_status(cp_id), json.dumps({"status": "Dead"}))
+        mqtt.connect()
+        mqtt.publish_state(TOPICS.cp_status(cp_id), json.dumps({"status": "Disconnected"}))
+        _mark(marks, "WebSocket, BootNotification → Accepted")
+        async with connect(f"{csms}{cp_id}", subprotocols=["ocpp1.6"]) as ws:
+            station = ChargePoint(cp_id, ws)
+            listening = asyncio.create_task(station.start())
+            answer = await station.call(call.BootNotification(charge_point_model="Bare", charge_point_vendor="Bench"))
+            listening.cancel()
+        mqtt.publish_state(TOPICS.cp_status(cp_id), json.dumps({"status": answer.status}))
+        _mark(marks, "end")
+
+    gc.enable()
+    asyncio.run(boot())
+    os.write(report, json.dumps(marks).encode())
+    os._exit(0)
+
+
+def measure(count: int, broker: str, csms: str, workdir: Path, *, bare: bool = False) -> dict[str, list[float]]:
     """Sum over `count` children of (CPU ms, user ms, system ms, faults) per phase."""
     spawner._preload()
     for _ in spawner._warm_up():
@@ -107,6 +145,8 @@ def measure(count: int, broker: str, csms: str, workdir: Path) -> dict[str, list
         pid = os.fork()
         if pid == 0:
             os.close(read)
+            if bare:
+                _bare_child(csms, broker, write)
             _child(path, broker, write)
         os.close(write)
         data = b""
@@ -129,13 +169,15 @@ def measure(count: int, broker: str, csms: str, workdir: Path) -> dict[str, list
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("count", nargs="?", type=int, default=20)
+    parser.add_argument("--bare", action="store_true", help="the least a station does to be Accepted")
     args = parser.parse_args()
     port, api = free_port(), free_port()
     with scratch("ocpp-simu-boot-") as tmp, private_broker() as broker, served(
             [sys.executable, "-m", "cp_simu", "csms", "--port", str(port), "--api-port", str(api), "--fast",
              "--log", str(Path(tmp) / "csms.jsonl")], port, "the demo CSMS"):
-        totals = measure(args.count, broker, f"ws://127.0.0.1:{port}/", Path(tmp))
-    print(f"forked charge point start, mean of {args.count} (fork → Accepted):")
+        totals = measure(args.count, broker, f"ws://127.0.0.1:{port}/", Path(tmp), bare=args.bare)
+    print(f"forked {'bare station' if args.bare else 'charge point'} start, mean of {args.count} "
+          "(fork → Accepted):")
     print(f"{'phase':40} {'CPU ms':>8} {'user':>7} {'system':>7} {'faults':>7}")
     overall = [0.0, 0.0, 0.0, 0.0]
     for phase, row in totals.items():
