@@ -535,10 +535,10 @@ class Launcher:
                 if spawned.error:
                     self._error(topic, f"{cp_id}: {spawned.error}", raws[cp_id])
                     continue
-                member = self.packing[cp_id] > 1
-                self.processes[cp_id] = CpProcess(spawned.pid, spawned.ticks, spawned=True,
-                                                  directory=path if member else None,
-                                                  marker_due=time.monotonic() + MEMBER_MARKER_WAIT if member else 0.0)
+                packed_member = self.packing[cp_id] > 1
+                self.processes[cp_id] = CpProcess(
+                    spawned.pid, spawned.ticks, spawned=True, directory=path if packed_member else None,
+                    marker_due=time.monotonic() + MEMBER_MARKER_WAIT if packed_member else 0.0)
                 log.info("started charge point %s (pid %d) in %s", cp_id, spawned.pid, path)
         self._info_dirty = True
 
