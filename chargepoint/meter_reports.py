@@ -22,8 +22,10 @@ class MeterReports:
     def __init__(self, station: Station) -> None:
         self.station = station
 
-    def sample(self, connector: ConnectorStateMachine, context: str, key: str) -> Sample | None:
-        """A reading of the measurands configuration key `key` lists; None when it lists none."""
+    def sample(self, connector: ConnectorStateMachine, context: str, key: str, at: float | None = None
+               ) -> Sample | None:
+        """A reading of the measurands configuration key `key` lists, dated now or `at`; None
+        when it lists none."""
         measurands = tuple(self.station.config.items(key))
         if not measurands:
             return None
@@ -33,12 +35,14 @@ class MeterReports:
             ev = connector.car.ev
             soc = estimated_soc(readings.energy_wh - tx.meter_start) if ev is None else ev.soc_at(readings.energy_wh)
             readings = replace(readings, soc=soc)
-        return Sample(self.station.clock(), context, measurands, readings)
+        return Sample(self.station.clock() if at is None else at, context, measurands, readings)
 
-    def record(self, connector: ConnectorStateMachine, context: str, tx: Transaction | None = None) -> None:
-        """A StopTxnSampledData sample kept in the transaction for its StopTransaction."""
+    def record(self, connector: ConnectorStateMachine, context: str, tx: Transaction | None = None,
+               at: float | None = None) -> None:
+        """A StopTxnSampledData sample kept in the transaction for its StopTransaction; `at`:
+        when the reading was the register's (a stop after a power loss: the time last saved)."""
         tx = tx or connector.transaction
-        sample = self.sample(connector, context, "StopTxnSampledData")
+        sample = self.sample(connector, context, "StopTxnSampledData", at)
         if sample is not None and tx is not None:
             _keep(tx, sample)
 

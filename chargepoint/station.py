@@ -310,7 +310,7 @@ class Station:
                 self.sync_reservations()
         elif isinstance(event, TransactionStopped):
             self.smart_charging.transaction_ended(tx.connector_id)
-            self.meter_reports.record(connector, "Transaction.End", tx)
+            self.meter_reports.record(connector, "Transaction.End", tx, at=event.stopped_at)
             self.adapter.transaction_stopped(event)
         self.touch(tx.connector_id, save=True)
 

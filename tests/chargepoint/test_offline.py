@@ -78,6 +78,7 @@ def test_sigkill_while_offline_then_restart(broker, csms_factory, recorder_facto
     time.sleep(1.5)
     cp.kill()
     ui.status("Dead")
+    time.sleep(2)  # the power stays off a while: the stop is dated when it went, not when it came back
     cp.start()  # still offline: the cut transaction is stopped (PowerLoss) into the queue
     ui.wait(T.cp_status("CP1"), lambda d: d["status"] == "Disconnected" and d["pid"] == cp.process.pid)
     ui.connector("Finishing")  # the car is still plugged
@@ -96,6 +97,9 @@ def test_sigkill_while_offline_then_restart(broker, csms_factory, recorder_facto
     tx_id = answer["payload"]["transactionId"]
     assert all(p["transactionId"] == tx_id for _, p in delivered[1:])
     assert stop["transactionId"] == tx_id and stop["meterStop"] >= start["meterStart"] + 3
+    end = stop["transactionData"][-1]  # the register when the power went, dated then
+    assert end["sampledValue"][0]["context"] == "Transaction.End" and end["timestamp"] == stop["timestamp"]
+    assert end["sampledValue"][0]["value"] == str(stop["meterStop"])
     boots = csms.messages(action="BootNotification", direction="in")
     assert len(boots) == 2  # the restarted process booted again
     first_tx_call = next(m for m in csms.messages(direction="in")[since:] if m["action"] == "StartTransaction")
