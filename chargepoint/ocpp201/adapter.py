@@ -56,6 +56,7 @@ class EarlyTransaction:
     connector_id: int
     transaction_id: str
     plugged: bool
+    begin: Sample | None = None  # the meter when it began: its Started event's Transaction.Begin reading
 
 
 def id_token_info(data: dict[str, Any] | None) -> IdTagInfo | None:
@@ -89,6 +90,7 @@ class Ocpp201Adapter(SessionAdapter):
         self._early: dict[int, EarlyTransaction] = {}  # EVSE -> transaction begun before its session
         self._offline_since: float | None = None  # monotonic time the last connection ended
         self._report_all = True  # every status goes out at the next registration (boot, reboot)
+        self._captured: list[Sample] | None = None  # while `_reading` takes one: the samples it gets
 
     def _make_cp(self, conn: OcppConnection) -> ChargePoint201:
         return ChargePoint201(self.station.definition.id, conn, self.station, self.station.connection.call_timeout,
@@ -197,7 +199,7 @@ class Ocpp201Adapter(SessionAdapter):
             return  # 2.0.1 reports EVSE connectors only
         tx = self.station.transaction_for(connector_id)
         if tx is not None and tx.transaction_id is not None:
-            self._charging_state_changed(tx, status)
+            self._charging_state_changed(tx)
         elif tx is None:
             self._start_points(connector_id, status)
         if self.online and self._cp is not None:
@@ -268,10 +270,28 @@ class Ocpp201Adapter(SessionAdapter):
 
     def _begin_early(self, evse_id: int, trigger: str, id_tag: str | None, *, plugged: bool) -> None:
         early = EarlyTransaction(-time.time_ns(), evse_id, str(uuid.uuid4()), plugged)
+        reading = self._reading(evse_id)
+        if reading is not None:
+            early.begin = replace(reading, context="Transaction.Begin")
         self._early[evse_id] = early
         info = {"transaction_id": early.transaction_id, "charging_state": "EVConnected" if plugged else "Idle"}
         extra = {} if id_tag is None else {"id_token": self._id_token(id_tag)}
-        self._transaction_event(early, "Started", trigger, info, [], extra)
+        self._transaction_event(early, "Started", trigger, info, self._started_samples(early.begin), extra)
+
+    def _started_samples(self, begin: Sample | None) -> list[Sample]:
+        """The Transaction.Begin reading as Started carries it: SampledDataCtrlr TxStartedMeasurands."""
+        measurands = tuple(self.device_model.variable_items("SampledDataCtrlr/TxStartedMeasurands"))
+        return [] if begin is None or not measurands else [replace(begin, measurands=measurands)]
+
+    def _reading(self, evse_id: int) -> Sample | None:
+        """The EVSE's meter now (context Trigger, TxUpdatedMeasurands), taken by the station's
+        triggered reading and kept here instead of being sent; None when no measurand is set."""
+        self._captured = []
+        try:
+            self.station.trigger_meter_values(evse_id)
+            return self._captured[0] if self._captured else None
+        finally:
+            self._captured = None
 
     def transaction_started(self, tx: Transaction) -> None:
         early = self._early.pop(tx.connector_id, None)
@@ -280,8 +300,7 @@ class Ocpp201Adapter(SessionAdapter):
             self.station.queue.continue_sequence(early.ref, tx.ref)
         tx.transaction_id = tx.transaction_id or str(uuid.uuid4())
         self.station.queue.map_transaction(tx.ref, tx.transaction_id)
-        status = self.station.connector_status(tx.connector_id)
-        state = shapes.charging_state(status, True)
+        state = self._charging_state_now(tx)
         info: dict[str, Any] = {"transaction_id": tx.transaction_id, "charging_state": state}
         token = self._id_token(tx.id_tag)
         trigger = "CablePluggedIn" if tx.started_by == "car" else "Authorized"
@@ -291,11 +310,17 @@ class Ocpp201Adapter(SessionAdapter):
             token = remote[2]
             trigger = "CablePluggedIn" if tx.started_by == "car" else "RemoteStart"
         begin = [Sample.from_dict(s) for s in tx.data[:1] if s.get("context") == "Transaction.Begin"]
+        if early is not None:  # Started carried the reading of the transaction's real beginning
+            if begin and early.begin is not None:  # the Ended event's Transaction.Begin is that one
+                readings = early.begin.to_dict()["readings"]
+                readings["soc"] = readings["soc"] if readings["soc"] is not None else tx.data[0]["readings"].get("soc")
+                tx.data[0] = {**tx.data[0], "timestamp": early.begin.timestamp, "readings": readings}
+            begin = []
         extra: dict[str, Any] = {"id_token": token}
         if tx.reservation_id is not None:
             extra["reservation_id"] = tx.reservation_id
-        self._charging_state[tx.transaction_id] = state
-        self._transaction_event(tx, "Started" if early is None else "Updated", trigger, info, begin, extra)
+        samples = self._started_samples(begin[0] if begin else None) if early is None else []
+        self._transaction_event(tx, "Started" if early is None else "Updated", trigger, info, samples, extra)
 
     def transaction_stopped(self, event: TransactionStopped) -> None:
         tx = event.transaction
@@ -314,13 +339,19 @@ class Ocpp201Adapter(SessionAdapter):
 
     def charging_rate_changed(self, tx: Transaction) -> None:
         if tx.transaction_id is not None:
-            state = shapes.charging_state(self.station.connector_status(tx.connector_id), True)
-            self._transaction_event(tx, "Updated", "ChargingRateChanged",
-                                    {"transaction_id": tx.transaction_id, "charging_state": state}, [])
+            info = {"transaction_id": tx.transaction_id, "charging_state": self._charging_state_now(tx)}
+            self._transaction_event(tx, "Updated", "ChargingRateChanged", info, [])
 
-    def _charging_state_changed(self, tx: Transaction, status: str) -> None:
+    def _charging_state_now(self, tx: Transaction) -> str:
+        return shapes.charging_state(self.station.connector_status(tx.connector_id), True)
+
+    def _charging_state_changed(self, tx: Transaction) -> None:
+        """ChargingStateChanged when the state now differs from the one this transaction last
+        reported. The state now, not the status that caused the call: statuses passed on the
+        way (Finishing, Preparing, Charging as a new session begins with the car still plugged)
+        or held back by MinimumStatusDuration are no change the CSMS should see."""
         assert tx.transaction_id is not None
-        state = shapes.charging_state(status, True)
+        state = self._charging_state_now(tx)
         key = str(tx.transaction_id)
         if self._charging_state.get(key) not in (None, state):
             self._charging_state[key] = state
@@ -328,6 +359,9 @@ class Ocpp201Adapter(SessionAdapter):
                                     {"transaction_id": key, "charging_state": state}, [])
 
     def meter_values(self, connector_id: int, tx: Transaction | None, samples: list[Sample]) -> None:
+        if self._captured is not None:  # a reading `_reading` asked for
+            self._captured.extend(samples)
+            return
         values = shapes.meter_values(samples, self._dc)
         if not values:
             return
@@ -346,6 +380,8 @@ class Ocpp201Adapter(SessionAdapter):
         values = shapes.meter_values(samples, self._dc)
         if values:
             payload["meter_value"] = values
+        if isinstance(tx, Transaction) and event_type != "Ended" and "charging_state" in info:
+            self._charging_state[str(info["transaction_id"])] = info["charging_state"]  # what the CSMS last heard
         if not self.online:
             payload["offline"] = True
         self.station.queue.append("TransactionEvent", payload, tx.ref, numbered="seq_no")
@@ -408,15 +444,22 @@ class Ocpp201Adapter(SessionAdapter):
                 self._sent_status.pop(n, None)
                 status = self.station.connector_status(n)
                 await self._status(cp, n, status, self.station.connector_statuses()[n][2])
-        elif message == "MeterValues":
-            self.station.trigger_meter_values(evse_id)
-        elif message == "TransactionEvent":
+        elif message == "MeterValues":  # F06: MeterValues, transaction or not (AlignedDataCtrlr Measurands)
+            measurands = tuple(self.device_model.variable_items("AlignedDataCtrlr/Measurands"))
+            for n in self._evses(evse_id):
+                reading = self._reading(n)
+                values = [] if reading is None else shapes.meter_values(
+                    [replace(reading, measurands=measurands or reading.measurands)], self._dc)
+                if values:
+                    await self._send(cp, call.MeterValues(evse_id=n, meter_value=values))
+        elif message == "TransactionEvent":  # with the latest TxUpdatedMeasurands readings
             for n in self._evses(evse_id):
                 tx = self.station.transaction_for(n)
                 if tx is not None and tx.transaction_id is not None:
-                    state = shapes.charging_state(self.station.connector_status(n), True)
-                    self._transaction_event(tx, "Updated", "Trigger",
-                                            {"transaction_id": tx.transaction_id, "charging_state": state}, [])
+                    reading = self._reading(n)
+                    self._transaction_event(tx, "Updated", "Trigger", {
+                        "transaction_id": tx.transaction_id, "charging_state": self._charging_state_now(tx)},
+                        [] if reading is None else [reading])
         elif message == "FirmwareStatusNotification":
             await self.report_firmware(self.station.firmware_status)
         elif message == "LogStatusNotification":
