@@ -18,6 +18,7 @@ from chargepoint.model.smart_charging import Answer, utc_from_timestamp
 from chargepoint.security import SECURITY_LOG
 
 if TYPE_CHECKING:
+    from chargepoint.model.meter import Sample
     from chargepoint.station import Station
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,9 @@ class CsmsRequests:
 
     def trigger_meter_values(self, connector_id: int | None) -> None:
         self.station.meter_reports.trigger(connector_id)
+
+    def meter_reading(self, connector_id: int, context: str, measurands: tuple[str, ...]) -> Sample:
+        return self.station.meter_reports.reading(self.station.connectors[connector_id], context, measurands)
 
     def data_transfer(self, vendor_id: str, message_id: str | None, data: str | None
                       ) -> tuple[str, str | None]:

@@ -27,8 +27,11 @@ class MeterReports:
         """A reading of the measurands configuration key `key` lists, dated now or `at`; None
         when it lists none."""
         measurands = tuple(self.station.config.items(key))
-        if not measurands:
-            return None
+        return self.reading(connector, context, measurands, at) if measurands else None
+
+    def reading(self, connector: ConnectorStateMachine, context: str, measurands: tuple[str, ...],
+                at: float | None = None) -> Sample:
+        """The connector's meter now (or dated `at`), for these measurands."""
         readings = connector.meter.read()
         tx = connector.transaction
         if self.station.definition.is_dc and tx is not None:  # only a DC station talks to the car's BMS

@@ -204,6 +204,9 @@ class Controller(Protocol):
 
     def trigger_meter_values(self, connector_id: int | None) -> None: ...
 
+    def meter_reading(self, connector_id: int, context: str, measurands: tuple[str, ...]) -> Sample:
+        """The connector's meter now, for these measurands (sent by the caller, or not)."""
+
     def update_firmware(self, location: str, retrieve_at: float, retries: int | None,
                         retry_interval: int | None, request_id: int | None = None) -> None:
         """`request_id`: the request's id the status notifications carry (when the version has one)."""

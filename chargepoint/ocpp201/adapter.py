@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 SUBPROTOCOL = "ocpp2.0.1"
 PRIORITY = "OCPPCommCtrlr/NetworkConfigurationPriority"
 CONNECTION_ATTEMPTS = "OCPPCommCtrlr/NetworkProfileConnectionAttempts"
+TX_STARTED_MEASURANDS = "SampledDataCtrlr/TxStartedMeasurands"
+TX_UPDATED_MEASURANDS = "SampledDataCtrlr/TxUpdatedMeasurands"
 TRIGGERS = frozenset({"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "TransactionEvent",
                       "FirmwareStatusNotification", "LogStatusNotification", "SignChargingStationCertificate"})
 
@@ -90,7 +92,6 @@ class Ocpp201Adapter(SessionAdapter):
         self._early: dict[int, EarlyTransaction] = {}  # EVSE -> transaction begun before its session
         self._offline_since: float | None = None  # monotonic time the last connection ended
         self._report_all = True  # every status goes out at the next registration (boot, reboot)
-        self._captured: list[Sample] | None = None  # while `_reading` takes one: the samples it gets
 
     def _make_cp(self, conn: OcppConnection) -> ChargePoint201:
         return ChargePoint201(self.station.definition.id, conn, self.station, self.station.connection.call_timeout,
@@ -270,28 +271,25 @@ class Ocpp201Adapter(SessionAdapter):
 
     def _begin_early(self, evse_id: int, trigger: str, id_tag: str | None, *, plugged: bool) -> None:
         early = EarlyTransaction(-time.time_ns(), evse_id, str(uuid.uuid4()), plugged)
-        reading = self._reading(evse_id)
-        if reading is not None:
-            early.begin = replace(reading, context="Transaction.Begin")
+        early.begin = self._reading(evse_id, "Transaction.Begin", TX_STARTED_MEASURANDS)
         self._early[evse_id] = early
         info = {"transaction_id": early.transaction_id, "charging_state": "EVConnected" if plugged else "Idle"}
         extra = {} if id_tag is None else {"id_token": self._id_token(id_tag)}
-        self._transaction_event(early, "Started", trigger, info, self._started_samples(early.begin), extra)
+        self._transaction_event(early, "Started", trigger, info, [] if early.begin is None else [early.begin], extra)
 
     def _started_samples(self, begin: Sample | None) -> list[Sample]:
         """The Transaction.Begin reading as Started carries it: SampledDataCtrlr TxStartedMeasurands."""
-        measurands = tuple(self.device_model.variable_items("SampledDataCtrlr/TxStartedMeasurands"))
+        measurands = tuple(self.device_model.variable_items(TX_STARTED_MEASURANDS))
         return [] if begin is None or not measurands else [replace(begin, measurands=measurands)]
 
-    def _reading(self, evse_id: int) -> Sample | None:
-        """The EVSE's meter now (context Trigger, TxUpdatedMeasurands), taken by the station's
-        triggered reading and kept here instead of being sent; None when no measurand is set."""
-        self._captured = []
-        try:
-            self.station.trigger_meter_values(evse_id)
-            return self._captured[0] if self._captured else None
-        finally:
-            self._captured = None
+    def _reading(self, evse_id: int, context: str, *variables: str) -> Sample | None:
+        """The EVSE's meter now, for the measurands of the first of these device-model variables
+        that lists any; None when none does."""
+        for variable in variables:
+            measurands = tuple(self.device_model.variable_items(variable))
+            if measurands:
+                return self.station.meter_reading(evse_id, context, measurands)
+        return None
 
     def transaction_started(self, tx: Transaction) -> None:
         early = self._early.pop(tx.connector_id, None)
@@ -359,9 +357,6 @@ class Ocpp201Adapter(SessionAdapter):
                                     {"transaction_id": key, "charging_state": state}, [])
 
     def meter_values(self, connector_id: int, tx: Transaction | None, samples: list[Sample]) -> None:
-        if self._captured is not None:  # a reading `_reading` asked for
-            self._captured.extend(samples)
-            return
         values = shapes.meter_values(samples, self._dc)
         if not values:
             return
@@ -445,18 +440,16 @@ class Ocpp201Adapter(SessionAdapter):
                 status = self.station.connector_status(n)
                 await self._status(cp, n, status, self.station.connector_statuses()[n][2])
         elif message == "MeterValues":  # F06: MeterValues, transaction or not (AlignedDataCtrlr Measurands)
-            measurands = tuple(self.device_model.variable_items("AlignedDataCtrlr/Measurands"))
             for n in self._evses(evse_id):
-                reading = self._reading(n)
-                values = [] if reading is None else shapes.meter_values(
-                    [replace(reading, measurands=measurands or reading.measurands)], self._dc)
+                reading = self._reading(n, "Trigger", "AlignedDataCtrlr/Measurands", TX_UPDATED_MEASURANDS)
+                values = [] if reading is None else shapes.meter_values([reading], self._dc)
                 if values:
                     await self._send(cp, call.MeterValues(evse_id=n, meter_value=values))
         elif message == "TransactionEvent":  # with the latest TxUpdatedMeasurands readings
             for n in self._evses(evse_id):
                 tx = self.station.transaction_for(n)
                 if tx is not None and tx.transaction_id is not None:
-                    reading = self._reading(n)
+                    reading = self._reading(n, "Trigger", TX_UPDATED_MEASURANDS)
                     self._transaction_event(tx, "Updated", "Trigger", {
                         "transaction_id": tx.transaction_id, "charging_state": self._charging_state_now(tx)},
                         [] if reading is None else [reading])
