@@ -77,6 +77,15 @@ class OfflineQueue:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def last_seq(self) -> int:
+        """The number of the message queued last: `left_through` tells when it is gone."""
+        return self._seq
+
+    def left_through(self, seq: int) -> bool:
+        """No message numbered `seq` or lower is still queued (each was answered or given up)."""
+        return not self._entries or self._entries[0].seq > seq
+
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(list(self._entries))
 

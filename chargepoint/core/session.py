@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from types import ModuleType
 from typing import Any
 
@@ -51,6 +51,8 @@ class SessionAdapter:
         self._boot_accepted = asyncio.Event()  # any BootNotification accepted, a triggered one too
         self._connected_registered = False
         self._wake = asyncio.Event()  # the offline queue has something to send
+        self._queue_moved = asyncio.Event()  # a queued message left the queue
+        self._behind_queue: asyncio.Task[Any] | None = None  # the last send waiting behind the queue
         self._heartbeat_changed = asyncio.Event()
         self._closing = False
         self._rebooting = False
@@ -315,9 +317,30 @@ class SessionAdapter:
                 return None
             raise
 
+    def _spawn_behind_queue(self, send: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """`send()` once every transaction message queued before now has left the queue, and
+        after what this was called for before: a status change must not reach the CSMS before
+        the StopTransaction (or TransactionEvent) of the stop that caused it, which may wait
+        behind another connector's, nor before an earlier status."""
+        queue, mark, before = self.station.queue, self.station.queue.last_seq, self._behind_queue
+
+        async def behind() -> None:
+            while not queue.left_through(mark):
+                self._queue_moved.clear()
+                await self._queue_moved.wait()
+            if before is not None:
+                await asyncio.wait([before])
+            await send()
+
+        self._behind_queue = self._spawn(behind())
+
     def _enqueue(self, action: str, payload: dict[str, Any], ref: int | None) -> None:
         self.station.queue.append(action, payload, ref)
         self._wake.set()
+
+    def _left(self, entry: QueuedMessage) -> None:
+        self.station.queue.done(entry)
+        self._queue_moved.set()
 
     async def _deliver(self, cp: ChargePoint) -> None:
         """Send the queued transaction messages in order, honouring the message attempts and
@@ -332,7 +355,7 @@ class SessionAdapter:
                 continue
             payload = self._prepare(entry)
             if payload is None:
-                queue.done(entry)
+                self._left(entry)
                 continue
             try:
                 answer = await cp.call(getattr(self.calls, entry.action)(**payload), suppress=False)
@@ -341,7 +364,7 @@ class SessionAdapter:
                 attempts = max(1, config.integer("TransactionMessageAttempts", 3))
                 if entry.attempts >= attempts:
                     log.error("giving up %s after %d attempt(s): %s", entry.action, entry.attempts, exc)
-                    queue.done(entry)
+                    self._left(entry)
                     self._given_up(entry)
                 else:
                     delay = config.integer("TransactionMessageRetryInterval", 30) * entry.attempts
@@ -350,4 +373,4 @@ class SessionAdapter:
                     await asyncio.sleep(delay)
                 continue
             self._delivered(entry, payload, answer)
-            queue.done(entry)
+            self._left(entry)

@@ -85,7 +85,8 @@ class Ocpp16Adapter(SessionAdapter):
     def send_status(self, connector_id: int, status: str, error_code: str) -> None:
         if self.online and self._cp is not None and self._sent_statuses.get(connector_id) != (status, error_code):
             self._sent_statuses[connector_id] = (status, error_code)
-            self._spawn(self._status(self._cp, connector_id, status, error_code))
+            cp = self._cp
+            self._spawn_behind_queue(lambda: self._status(cp, connector_id, status, error_code))
 
     async def _status(self, cp: ChargePoint16, connector_id: int, status: str, error_code: str) -> None:
         self._sent_statuses[connector_id] = (status, error_code)

@@ -204,7 +204,8 @@ class Ocpp201Adapter(SessionAdapter):
         elif tx is None:
             self._start_points(connector_id, status)
         if self.online and self._cp is not None:
-            self._spawn(self._status(self._cp, connector_id, status, error_code))
+            cp = self._cp
+            self._spawn_behind_queue(lambda: self._status(cp, connector_id, status, error_code))
 
     async def _status(self, cp: ChargePoint, evse_id: int, status: str, error_code: str) -> None:
         """StatusNotification when the connectorStatus changed, NotifyEvent for availability and

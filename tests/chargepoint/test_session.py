@@ -57,6 +57,42 @@ def test_plug_and_tag_start_then_unplug_stops(broker, csms, recorder_factory, cp
                == ["Available", "Preparing", "Charging", "Available"], 15, what="the statuses at the CSMS")
 
 
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_no_status_overtakes_the_stop_that_caused_it(broker, csms, recorder_factory, cp_factory, version) -> None:
+    """Both cars leave at the same moment: each connector's Available reaches the CSMS after
+    its own StopTransaction (2.0.1: TransactionEvent Ended), though the second stop waits
+    behind the first."""
+    ui = Driver(recorder_factory(broker.url))
+    cp_factory(csms.url, broker.url, nb_connectors=2, ocpp_version=version)
+    ui.status("Accepted")
+    connector_of = {}
+    for n in (1, 2):
+        ui.car(n, cable=32.0, consumption_l1=10.5, consumption_l2=10.5, consumption_l3=10.5)
+        ui.tag(f"TAG{n}", n)
+        connector_of[ui.connector("Charging", n, transaction_id=ANY)["transaction_id"]] = n
+    since = len(csms.messages(cp_id="CP1"))
+    for n in (1, 2):
+        ui.publish(T.connector_car("CP1", n), {"cable": 0})
+
+    def arrivals() -> list[tuple[str, int]]:
+        """("stop", connector) and ("Available", connector), in the order the CSMS got them."""
+        seen = []
+        for m in csms.messages(cp_id="CP1")[since:]:
+            p = m.get("payload") or {}
+            if m.get("message_type") != "call":
+                continue
+            if m["action"] == "StopTransaction" or (m["action"] == "TransactionEvent" and p["eventType"] == "Ended"):
+                seen.append(("stop", connector_of[p.get("transactionId") or p["transactionInfo"]["transactionId"]]))
+            elif m["action"] == "StatusNotification" and (p.get("status") or p.get("connectorStatus")) == "Available":
+                seen.append(("Available", p.get("connectorId") if version == "1.6" else p["evseId"]))
+        return seen
+
+    wait_until(lambda: len(arrivals()) >= 4, 15, what="both stops and both Available at the CSMS")
+    seen = arrivals()
+    for n in (1, 2):
+        assert seen.index(("stop", n)) < seen.index(("Available", n)), seen
+
+
 def test_tag_first_then_timeout(broker, csms, recorder_factory, cp_factory) -> None:
     ui = Driver(recorder_factory(broker.url))
     cp_factory(csms.url, broker.url, ocpp={"ConnectionTimeOut": "1"})
