@@ -37,13 +37,14 @@ FAST_SIMULATION = {"reconnect_min": "0.3", "reconnect_max": "1", "status_refresh
 
 
 @cache
-def _validator(version: str, name: str) -> Validator:
+def _validators(version: str, name: str) -> tuple[Validator, ...]:
     """The official schema of a 1.6 message (`BootNotification`, `BootNotificationResponse`) or
-    of a 2.0.1 one (`BootNotificationRequest`, `BootNotificationResponse`)."""
-    if version == "1.6":
-        return Draft4Validator(json.loads((SCHEMAS[version] / f"{name}.json").read_text()))
+    of a 2.0.1 one (`BootNotificationRequest`, `BootNotificationResponse`), under its declared
+    draft and under draft-04: a station writes integers as JSON integers (`1`, never the `1.0`
+    that 2.0.1's draft-06 would let through), as the strictest CSMSs expect."""
     schema = json.loads((SCHEMAS[version] / f"{name}.json").read_text())
-    return validator_for(schema)(schema)
+    declared = Draft4Validator if version == "1.6" else validator_for(schema)
+    return tuple(v(schema) for v in dict.fromkeys((declared, Draft4Validator)))
 
 
 def write_device_model(directory: Path, nb_evse: int, values: dict[str, str]) -> None:
@@ -80,7 +81,7 @@ def assert_frames_valid(directory: Path, version: str = "1.6") -> int:
             name, payload = calls_in[message[1]] + "Response", message[2]
         else:
             continue
-        errors = [e.message for e in _validator(version, name).iter_errors(payload)]
+        errors = [e.message for v in _validators(version, name) for e in v.iter_errors(payload)]
         assert not errors, f"{name} {payload}: {errors}"
         checked += 1
     return checked
