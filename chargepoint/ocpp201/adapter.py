@@ -308,17 +308,19 @@ class Ocpp201Adapter(SessionAdapter):
             info["remote_start_id"] = remote[0]
             token = remote[2]
             trigger = "CablePluggedIn" if tx.started_by == "car" else "RemoteStart"
-        begin = [Sample.from_dict(s) for s in tx.data[:1] if s.get("context") == "Transaction.Begin"]
-        if early is not None:  # Started carried the reading of the transaction's real beginning
-            if begin and early.begin is not None:  # the Ended event's Transaction.Begin is that one
+        begin = next((Sample.from_dict(s) for s in tx.data[:1] if s.get("context") == "Transaction.Begin"), None)
+        if early is None:
+            samples = self._started_samples(begin)
+        else:  # Started carried the reading of the transaction's real beginning: no second one
+            samples = []
+            if begin is not None and early.begin is not None:  # the Ended event's Transaction.Begin is that one
                 readings = early.begin.to_dict()["readings"]
-                readings["soc"] = readings["soc"] if readings["soc"] is not None else tx.data[0]["readings"].get("soc")
+                if readings["soc"] is None:
+                    readings["soc"] = tx.data[0]["readings"].get("soc")
                 tx.data[0] = {**tx.data[0], "timestamp": early.begin.timestamp, "readings": readings}
-            begin = []
         extra: dict[str, Any] = {"id_token": token}
         if tx.reservation_id is not None:
             extra["reservation_id"] = tx.reservation_id
-        samples = self._started_samples(begin[0] if begin else None) if early is None else []
         self._transaction_event(tx, "Started" if early is None else "Updated", trigger, info, samples, extra)
 
     def transaction_stopped(self, event: TransactionStopped) -> None:
