@@ -18,19 +18,24 @@ The difference to a charge point is what its own start-up adds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import gc
 import itertools
 import json
 import os
 import resource
+import select
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import TOPICS, free_port, private_broker, scratch, served
+from bench.common import TOPICS, cpu_seconds, free_port, private_broker, scratch, served
 from cp_simu import hugepages
 from cp_simu.config import load_config
 from cp_simu.models import ChargePointDefinition
@@ -60,8 +65,17 @@ def _phase(marks: list[Mark], owner: Any, name: str, phase: str, then: str) -> N
     setattr(owner, name, marked)
 
 
-def _child(path: Path, broker: str, report: int) -> None:
-    """In the forked child: run the charge point with phase marks; at Accepted, report and exit."""
+def _report(marks: list[Mark], report: int, stay: bool) -> None:
+    """Send the marks (one line on `report`, whole: under PIPE_BUF); exit unless `stay`."""
+    _mark(marks, "end")
+    os.write(report, json.dumps({"at": time.time(), "marks": marks}).encode() + b"\n")
+    if not stay:
+        os._exit(0)
+
+
+def _child(path: Path, broker: str, report: int, settle: float, storm: bool) -> None:
+    """In the forked child: run the charge point with phase marks; at Accepted (or `settle`
+    seconds later), report and exit; in a storm, report at Accepted and keep running."""
     import chargepoint.cli as cli
     import chargepoint.mqtt_api as mqtt_api
     import chargepoint.station as station
@@ -78,10 +92,12 @@ def _child(path: Path, broker: str, report: int) -> None:
     registered: Callable[..., None] = station.Station.set_registration
 
     def set_registration(self: Any, status: str, reason: str = "") -> None:
-        if status == "Accepted":
-            _mark(marks, "end")
-            os.write(report, json.dumps(marks).encode())
-            os._exit(0)
+        if status == "Accepted" and not any(mark[0] == "end" for mark in marks):
+            if storm or not settle:
+                _report(marks, report, storm)
+            else:
+                _mark(marks, f"Accepted, {settle:g} s on")
+                threading.Timer(settle, _report, (marks, report, False)).start()
         registered(self, status, reason)
 
     station.Station.set_registration = set_registration  # type: ignore[method-assign]
@@ -93,8 +109,10 @@ def _child(path: Path, broker: str, report: int) -> None:
     os._exit(cli.run_instances([path], broker))
 
 
-def _bare_child(csms: str, broker: str, report: int) -> None:
-    """In the forked child: `--bare`'s station, with phase marks; reports at Accepted and exits."""
+def _bare_child(csms: str, broker: str, report: int, storm: bool) -> None:
+    """In the forked child: `--bare`'s station, with phase marks; reports at Accepted and exits.
+    In a storm it then sends the StatusNotifications a station owes after its boot (connector
+    0 and 1) and idles until killed."""
     import asyncio
 
     from ocpp.v16 import ChargePoint, call
@@ -116,38 +134,68 @@ def _bare_child(csms: str, broker: str, report: int) -> None:
             station = ChargePoint(cp_id, ws)
             listening = asyncio.create_task(station.start())
             answer = await station.call(call.BootNotification(charge_point_model="Bare", charge_point_vendor="Bench"))
-            listening.cancel()
-        mqtt.publish_state(TOPICS.cp_status(cp_id), json.dumps({"status": answer.status}))
-        _mark(marks, "end")
+            mqtt.publish_state(TOPICS.cp_status(cp_id), json.dumps({"status": answer.status}))
+            _report(marks, report, storm)
+            for connector in (0, 1):
+                await station.call(call.StatusNotification(connector_id=connector, error_code="NoError",
+                                                           status="Available"))
+            await listening
 
     gc.enable()
     asyncio.run(boot())
-    os.write(report, json.dumps(marks).encode())
-    os._exit(0)
 
 
-def measure(count: int, broker: str, csms: str, workdir: Path, *, bare: bool = False) -> dict[str, list[float]]:
-    """Sum over `count` children of (CPU ms, user ms, system ms, faults) per phase."""
+def _prepare() -> None:
+    """This process becomes what the launcher's fork server is once ready."""
     spawner._preload()
     for _ in spawner._warm_up():
         pass
     hugepages.collapse()
     gc.disable()
     gc.freeze()
+
+
+def _instances(count: int, broker: str, csms: str, workdir: Path) -> list[Path]:
     template = load_config(None)
     instances = Instances(workdir)
+    return [instances.create(ChargePointDefinition.from_dict({"id": f"BOOT{n:04d}", "central_system": csms},
+                                                             template.definition_defaults()),
+                             template, broker, "cp_simu", fresh=True)
+            for n in range(count)]
+
+
+def _fork(path: Path, broker: str, csms: str, report: int, *, bare: bool, settle: float = 0.0,
+          storm: bool = False, gate: tuple[int, int] | None = None) -> int:
+    pid = os.fork()
+    if pid == 0:
+        if gate:  # opens (EOF) once every write end is closed: the parent's, after the last fork
+            os.close(gate[1])
+            os.read(gate[0], 1)
+        if bare:
+            _bare_child(csms, broker, report, storm)
+        _child(path, broker, report, settle, storm)
+    return pid
+
+
+def _add(totals: dict[str, list[float]], marks: list[Mark]) -> None:
+    """Add one child's phases to `totals`: (CPU ms, user ms, system ms, faults) per phase."""
+    for (phase, *start), (_next, *end) in itertools.pairwise(marks):
+        if phase == "-":
+            continue
+        row = totals.setdefault(phase, [0.0, 0.0, 0.0, 0.0])
+        for i, (a, b) in enumerate(zip(start, end, strict=True)):
+            row[i] += (b - a) * (1000 if i < 3 else 1)
+
+
+def measure(count: int, broker: str, csms: str, workdir: Path, *, bare: bool = False,
+            settle: float = 0.0) -> dict[str, list[float]]:
+    """Sum over `count` children, forked one after the other, of (CPU ms, user ms, system ms,
+    faults) per phase."""
+    _prepare()
     totals: dict[str, list[float]] = {}
-    for n in range(count):
-        definition = ChargePointDefinition.from_dict({"id": f"BOOT{n:04d}", "central_system": csms},
-                                                     template.definition_defaults())
-        path = instances.create(definition, template, broker, "cp_simu", fresh=True)
+    for path in _instances(count, broker, csms, workdir):
         read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read)
-            if bare:
-                _bare_child(csms, broker, write)
-            _child(path, broker, write)
+        pid = _fork(path, broker, csms, write, bare=bare, settle=settle)
         os.close(write)
         data = b""
         while chunk := os.read(read, 65536):
@@ -155,37 +203,98 @@ def measure(count: int, broker: str, csms: str, workdir: Path, *, bare: bool = F
         os.close(read)
         os.waitpid(pid, 0)
         if not data:
-            raise RuntimeError(f"charge point {definition.id} ended before it was Accepted (see {path})")
-        marks = json.loads(data)
-        for (phase, *start), (_next, *end) in itertools.pairwise(marks):
-            if phase == "-":
-                continue
-            row = totals.setdefault(phase, [0.0, 0.0, 0.0, 0.0])
-            for i, (a, b) in enumerate(zip(start, end, strict=True)):
-                row[i] += (b - a) * (1000 if i < 3 else 1)
+            raise RuntimeError(f"charge point ended before it was Accepted (see {path})")
+        _add(totals, json.loads(data)["marks"])
     return totals
+
+
+@dataclass
+class Storm:
+    forked_s: float  # from the first fork to the gate's opening
+    accepted_s: float  # from the first fork until the last child was Accepted
+    children_cpu_s: float  # all children's CPU then, what they did after their Accepted included
+    forking_cpu_s: float  # this process's, to fork them
+    csms_cpu_s: float
+    totals: dict[str, list[float]]
+
+
+def storm(count: int, broker: str, csms: str, workdir: Path, csms_pid: int, *, bare: bool = False) -> Storm:
+    """Fork `count` children behind one gate, as the launcher's fork server does for one start
+    command, and time them until all are Accepted; they keep running meanwhile (a real
+    fleet's statuses and StatusNotifications after Accepted compete with the later boots)."""
+    _prepare()
+    paths = _instances(count, broker, csms, workdir)
+    read, write = os.pipe()
+    gate_r, gate_w = os.pipe()
+    pids: list[int] = []
+    csms_start = cpu_seconds([csms_pid])
+    start, forking = time.time(), time.process_time()
+    try:
+        for path in paths:
+            pids.append(_fork(path, broker, csms, write, bare=bare, storm=True, gate=(gate_r, gate_w)))
+        forked = time.time()
+        forking = time.process_time() - forking
+        os.close(gate_w)
+        totals: dict[str, list[float]] = {}
+        last, pending = start, b""
+        with os.fdopen(read, "rb", buffering=0) as reports:
+            for n in range(count):
+                while b"\n" not in pending:
+                    if not select.select([reports], [], [], 120)[0]:
+                        raise RuntimeError(f"{count - n} of {count} children not Accepted after 120 s")
+                    pending += reports.read(65536)
+                line, pending = pending.split(b"\n", 1)
+                report = json.loads(line)
+                last = max(last, report["at"])
+                _add(totals, report["marks"])
+        children = cpu_seconds(pids)
+        return Storm(forked - start, last - start, children, forking, cpu_seconds([csms_pid]) - csms_start, totals)
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in pids:
+            os.waitpid(pid, 0)
+        os.close(write)
+        os.close(gate_r)
+
+
+def _print_phases(totals: dict[str, list[float]], count: int) -> None:
+    print(f"{'phase':40} {'CPU ms':>8} {'user':>7} {'system':>7} {'faults':>7}")
+    overall = [0.0, 0.0, 0.0, 0.0]
+    for phase, row in totals.items():
+        print(f"{phase:40} {row[0] / count:8.2f} {row[1] / count:7.2f} {row[2] / count:7.2f} {row[3] / count:7.0f}")
+        overall = [a + b for a, b in zip(overall, row, strict=True)]
+    print(f"{'total':40} {overall[0] / count:8.2f} {overall[1] / count:7.2f} {overall[2] / count:7.2f} "
+          f"{overall[3] / count:7.0f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("count", nargs="?", type=int, default=20)
     parser.add_argument("--bare", action="store_true", help="the least a station does to be Accepted")
+    parser.add_argument("--settle", type=float, default=0.0, metavar="S",
+                        help="a charge point's phases go on S seconds after Accepted (what it does then)")
+    parser.add_argument("--storm", action="store_true", help="all at once behind one gate, as one start command")
     args = parser.parse_args()
+    what = "bare station" if args.bare else "charge point"
     port, api = free_port(), free_port()
     with scratch("ocpp-simu-boot-") as tmp, private_broker() as broker, served(
             [sys.executable, "-m", "cp_simu", "csms", "--port", str(port), "--api-port", str(api), "--fast",
-             "--log", str(Path(tmp) / "csms.jsonl")], port, "the demo CSMS"):
-        totals = measure(args.count, broker, f"ws://127.0.0.1:{port}/", Path(tmp), bare=args.bare)
-    print(f"forked {'bare station' if args.bare else 'charge point'} start, mean of {args.count} "
-          "(fork → Accepted):")
-    print(f"{'phase':40} {'CPU ms':>8} {'user':>7} {'system':>7} {'faults':>7}")
-    overall = [0.0, 0.0, 0.0, 0.0]
-    for phase, row in totals.items():
-        print(f"{phase:40} {row[0] / args.count:8.2f} {row[1] / args.count:7.2f} {row[2] / args.count:7.2f} "
-              f"{row[3] / args.count:7.0f}")
-        overall = [a + b for a, b in zip(overall, row, strict=True)]
-    print(f"{'total':40} {overall[0] / args.count:8.2f} {overall[1] / args.count:7.2f} "
-          f"{overall[2] / args.count:7.2f} {overall[3] / args.count:7.0f}")
+             "--log", str(Path(tmp) / "csms.jsonl")], port, "the demo CSMS") as csms:
+        url = f"ws://127.0.0.1:{port}/"
+        if args.storm:
+            result = storm(args.count, broker, url, Path(tmp), csms.pid, bare=args.bare)
+            print(f"storm of {args.count} forked {what}s (load {os.getloadavg()[0]:.1f}): forked in "
+                  f"{result.forked_s:.2f} s, all Accepted {result.accepted_s:.2f} s after the first fork; CPU s: "
+                  f"{what}s {result.children_cpu_s:.2f} ({result.children_cpu_s / args.count * 1000:.1f} ms each), "
+                  f"forking {result.forking_cpu_s:.2f}, CSMS {result.csms_cpu_s:.2f}")
+            print("mean per child (fork → Accepted):")
+            _print_phases(result.totals, args.count)
+            return
+        totals = measure(args.count, broker, url, Path(tmp), bare=args.bare, settle=args.settle)
+    print(f"forked {what} start, mean of {args.count} (fork → Accepted):")
+    _print_phases(totals, args.count)
 
 
 if __name__ == "__main__":
