@@ -12,7 +12,17 @@ on MQTT: an MQTT client with its will and a retained status, a WebSocket and a
 BootNotification through the `ocpp` library, with no configuration, log, file or `Station`.
 The difference to a charge point is what its own start-up adds.
 
-    python -m bench.boot_cost [N] [--bare]
+`--storm` forks all N at once behind one gate, as the launcher's fork server does for one
+start command, and times them from the first fork until the last is Accepted; they keep
+running meanwhile (a bare station sends the StatusNotifications of connectors 0 and 1 it owes
+after its boot), so what a fleet does after its first boots competes with the later ones.
+Printed besides: all their CPU, the forking's and the CSMS's, and their idle PSS. With
+`--bare` that is the floor of a forked fleet's boot on this machine: no charge point doing
+more than connecting and booting can start faster.
+
+`--settle S` (one at a time): a charge point's phases go on S seconds after its Accepted.
+
+    python -m bench.boot_cost [N] [--bare] [--storm | --settle S]
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import smaps
 from bench.common import TOPICS, cpu_seconds, free_port, private_broker, scratch, served
 from cp_simu import hugepages
 from cp_simu.config import load_config
@@ -42,6 +53,7 @@ from cp_simu.models import ChargePointDefinition
 from launcher import spawner
 from launcher.instances import Instances
 
+IDLE_AFTER = 2.0  # s after a storm's last Accepted until its memory is read
 Mark = tuple[str, float, float, float, int]  # phase, CPU s, user s, system s, minor faults
 
 
@@ -215,6 +227,7 @@ class Storm:
     children_cpu_s: float  # all children's CPU then, what they did after their Accepted included
     forking_cpu_s: float  # this process's, to fork them
     csms_cpu_s: float
+    pss_kb: float  # mean per child, idle 2 s after the last Accepted
     totals: dict[str, list[float]]
 
 
@@ -248,7 +261,10 @@ def storm(count: int, broker: str, csms: str, workdir: Path, csms_pid: int, *, b
                 last = max(last, report["at"])
                 _add(totals, report["marks"])
         children = cpu_seconds(pids)
-        return Storm(forked - start, last - start, children, forking, cpu_seconds([csms_pid]) - csms_start, totals)
+        csms_cpu = cpu_seconds([csms_pid]) - csms_start
+        time.sleep(IDLE_AFTER)
+        pss = sum(smaps.average(pids, "Pss").values())
+        return Storm(forked - start, last - start, children, forking, csms_cpu, pss, totals)
     finally:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
@@ -288,7 +304,8 @@ def main() -> None:
             print(f"storm of {args.count} forked {what}s (load {os.getloadavg()[0]:.1f}): forked in "
                   f"{result.forked_s:.2f} s, all Accepted {result.accepted_s:.2f} s after the first fork; CPU s: "
                   f"{what}s {result.children_cpu_s:.2f} ({result.children_cpu_s / args.count * 1000:.1f} ms each), "
-                  f"forking {result.forking_cpu_s:.2f}, CSMS {result.csms_cpu_s:.2f}")
+                  f"forking {result.forking_cpu_s:.2f}, CSMS {result.csms_cpu_s:.2f}; "
+                  f"idle PSS {result.pss_kb / 1024:.1f} MB each")
             print("mean per child (fork → Accepted):")
             _print_phases(result.totals, args.count)
             return

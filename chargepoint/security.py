@@ -65,6 +65,7 @@ class Security:
         self.changed_listeners: list[Callable[[], None]] = []  # the profile or the certificates changed
         self._trial: tuple[int, int] | None = None  # (new profile, previous) until a connection succeeds
         self._trial_failures = 0
+        self._held: list[dict[str, str]] | None = None  # the certificates held, read until they change
         if settings.tls_skip_hostname_check:
             log.warning("tls_skip_hostname_check is on: the CSMS certificate's host name is not checked "
                         "(lab use only)")
@@ -77,17 +78,21 @@ class Security:
 
     def status_fields(self) -> dict[str, Any]:
         """What the CP status shows: the profile in use and the certificates it holds (the
-        configured client certificate until the CSMS signed one)."""
-        held = self.store.summary()
-        if self.store.own_files() is None and self.settings.client_cert:
-            try:
-                configured = load_pem_chain(Path(self.settings.client_cert).read_bytes())[0]
-                held.append(describe(OWN_USE, configured))
-            except (OSError, CertificateError) as exc:
-                log.warning("cannot read client_cert %s: %s", self.settings.client_cert, exc)
-        return {"security_profile": self.profile, "certificates": held}
+        configured client certificate until the CSMS signed one). The certificates are read
+        from the store once, then again only after they changed: every status publication
+        asks for them, and reading them takes a directory scan and a parse of each file."""
+        if self._held is None:
+            self._held = self.store.summary()
+            if self.store.own_files() is None and self.settings.client_cert:
+                try:
+                    configured = load_pem_chain(Path(self.settings.client_cert).read_bytes())[0]
+                    self._held.append(describe(OWN_USE, configured))
+                except (OSError, CertificateError) as exc:
+                    log.warning("cannot read client_cert %s: %s", self.settings.client_cert, exc)
+        return {"security_profile": self.profile, "certificates": list(self._held)}
 
     def _changed(self) -> None:
+        self._held = None
         for listener in self.changed_listeners:
             listener()
 

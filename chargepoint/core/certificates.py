@@ -296,6 +296,8 @@ class CertificateStore:
 
     def summary(self) -> list[dict[str, str]]:
         """Every certificate held, for people to read: use, subject, serial, expiry."""
+        if not self.directory.is_dir():
+            return []  # (none installed yet: one look, not one per kind)
         held = [(use, cert) for use in ROOT_USES for cert in self.roots(use)]
         own = self.own_chain()
         if own:
