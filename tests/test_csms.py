@@ -365,3 +365,21 @@ async def test_serves_more_charge_points_than_the_soft_open_file_limit(tmp_path:
             await connections[-1].send('[2,"1","Heartbeat",{}]')
             assert json.loads(await connections[-1].recv())[0] == 3
         assert "Too many open files" not in proc.output()
+
+
+@pytest.mark.parametrize(("subprotocol", "known", "payload"), [
+    ("ocpp1.6", "Reset", {"type": "Soft"}),
+    ("ocpp2.0.1", "Reset", {"type": "Immediate"}),
+], ids=["1.6", "2.0.1"])
+async def test_unknown_and_unhandled_actions_get_the_ocpp_j_error_codes(
+        csms: Csms, subprotocol: str, known: str, payload: dict[str, Any]) -> None:
+    """An action its version lacks is NotImplemented; a known one the CSMS has no handler for
+    (a CSMS → CP action sent to it) is NotSupported (the ocpp library alone swaps the two)."""
+    async with connect(f"{csms.ws_url}/ROUTE_{subprotocol[4:].replace('.', '')}", subprotocols=[subprotocol]) as ws:  # type: ignore[list-item]
+        answers = {}
+        for unique_id, action, body in (("u-1", "WarpDrive", {}), ("u-2", known, payload)):
+            await ws.send(json.dumps([2, unique_id, action, body]))
+            answers[unique_id] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert answers["u-1"][:3] == [4, "u-1", "NotImplemented"]
+    assert answers["u-2"][:3] == [4, "u-2", "NotSupported"]
+    assert known in answers["u-2"][3]

@@ -3,8 +3,8 @@
 `CallRouting` goes before `ocpp.ChargePoint` in a version's session class and corrects the
 library where OCPP-J says otherwise:
 - an action the charge point does not know is answered `NotImplemented`, one it knows but
-  does not support (no handler, or a feature the station does not offer) `NotSupported`
-  (the library swaps the two), with one INFO line in the log;
+  does not support (no handler: `cp_simu.ocpp_routing`, or a feature the station does not
+  offer) `NotSupported` (the library swaps the two), with one INFO line in the log;
 - a call the library cannot check or answer (an exception outside the handler: schema
   validation, serialising the answer) is answered `InternalError` instead of ending the
   session with it; an invalid call gets the library's error code and one WARNING line.
@@ -16,11 +16,11 @@ import json
 import logging
 from typing import Any, TypeVar
 
-from ocpp.exceptions import InternalError, NotImplementedError, NotSupportedError, OCPPError
+from ocpp.exceptions import InternalError, NotSupportedError, OCPPError
 from ocpp.messages import Call, MessageType
 from websockets.exceptions import ConnectionClosed
 
-from chargepoint.core.validators import actions
+from cp_simu.ocpp_routing import unroutable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -74,10 +74,9 @@ class CallRouting:
         return None
 
     def _unsupported(self, action: str) -> OCPPError | None:
-        if action not in actions(self._ocpp_version):
-            return NotImplementedError(description=f"{action} is not an OCPP {self._ocpp_version} action")
-        if "_on_action" not in self.route_map.get(action, {}):
-            return NotSupportedError(description=f"{action} is not supported by this charge point")
+        error = unroutable(action, self._ocpp_version, self.route_map)
+        if error is not None:
+            return error
         reason = self.refusal(action)
         return None if reason is None else NotSupportedError(description=reason)
 

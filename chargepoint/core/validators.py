@@ -16,27 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 from collections.abc import Iterable
-from functools import cache
 
 import ocpp.messages
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallResult, validate_payload
 
+from cp_simu.ocpp_routing import VERSIONS, actions
 from cp_simu.schema_drafts import use_declared_drafts
 
 use_declared_drafts()  # before any 2.0.1 validator is built or used
-
-VERSIONS = {"1.6": "ocpp.v16.enums", "2.0.1": "ocpp.v201.enums"}  # imported only when asked for
-
-
-@cache
-def actions(version: str) -> tuple[str, ...]:
-    """Every action of an OCPP version (empty for an unknown one); imports only that version."""
-    module = VERSIONS.get(version)
-    return () if module is None else tuple(a.value for a in importlib.import_module(module).Action)
-
 
 def warm_validators(versions: Iterable[str] = tuple(VERSIONS)) -> None:
     """Build and cache the validator of every request and answer of these OCPP versions.

@@ -9,10 +9,12 @@ from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.datatypes import IdTagInfo
 from ocpp.v16.enums import Action
 
+from cp_simu.ocpp_routing import OcppJRouting
+
 from .model import CentralSystem, utc_now
 
 
-class ChargePoint16(ChargePoint):
+class ChargePoint16(OcppJRouting, ChargePoint):
     """One connected OCPP 1.6 charge point, seen from the CSMS."""
 
     def __init__(self, cp_id: str, connection: Any, csms: CentralSystem) -> None:

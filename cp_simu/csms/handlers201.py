@@ -17,13 +17,15 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.datatypes import IdTokenInfoType
 from ocpp.v201.enums import Action
 
+from cp_simu.ocpp_routing import OcppJRouting
+
 from .model import CentralSystem, utc_now
 
 NO_CA = {"reason_code": "NoCA", "additional_info": "the demo CSMS signs no certificates of this kind"}
 STATION_CERTIFICATE = "ChargingStationCertificate"
 
 
-class ChargePoint201(ChargePoint):
+class ChargePoint201(OcppJRouting, ChargePoint):
     """One connected OCPP 2.0.1 charging station, seen from the CSMS."""
 
     def __init__(self, cp_id: str, connection: Any, csms: CentralSystem) -> None:
