@@ -408,19 +408,19 @@ file or state). Runs of 2026-11-28, one after the other, the machine otherwise i
 | N | forked | all Accepted | CPU per station (all of it, until then) | idle PSS per station |
 |---|---|---|---|---|
 | 200 | charge points (8 runs) | 3.7 to 4.7 s | 31 to 39 ms | 10.5 MB |
-| 200 | bare stations (6 runs) | 2.6 to 3.3 s | 20 to 25 ms | 7.2 to 7.4 MB |
-| 500 | charge points (3 runs) | 14.3 to 15.2 s | 46 to 50 ms | 10.5 MB |
-| 500 | bare stations (5 runs) | 6.8 to 9.6 s | 21 to 30 ms | 7.5 to 7.6 MB |
+| 200 | bare stations (6 runs) | 2.6 to 3.3 s | 19 to 25 ms | 7.2 to 7.4 MB |
+| 500 | charge points (5 runs) | 11.4 to 15.2 s | 36 to 50 ms | 10.4 to 10.5 MB |
+| 500 | bare stations (5 runs) | 6.8 to 9.6 s | 20 to 30 ms | 7.5 to 7.6 MB |
 
 So the boot targets of a process per charge point (200 in 3 s, 500 in 7 s) are at or beyond
 what this machine allows with CPython 3.11 and these libraries: a fleet of bare stations,
 which keep no configuration, log or state and publish nothing but their own status, needs
 2.6 to 3.3 s for 200 and 6.8 to 9.6 s for 500. A charge point does what a user needs on top
 (its instance directory, logs, persistent state, connector statuses, the OCPP message log),
-which in a 200-CP storm costs about 12 ms more per station (31 to 39 ms against 20 to 25;
+which in a 200-CP storm costs about 12 ms more per station (31 to 39 ms against 19 to 25;
 one at a time, `python -m bench.boot_cost 30 --settle 1`: 35 ms from the fork until a second
 after `Accepted`, 6 ms of it after `Accepted`: StatusNotifications, retained statuses, the
-state file), and at 500 at once a charge point costs more again (46 to 50 ms) while a bare
+state file), and at 500 at once a charge point costs more again (36 to 50 ms) while a bare
 station does not. Letting only 8, 16 or 32 of a start's
 charge points boot at a time (a token each, returned at `Accepted`) did not change a
 500-CP storm (12.4 to 14.6 s against 11.4 to 15.2 s without) and was not kept. The same
