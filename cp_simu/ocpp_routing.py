@@ -15,6 +15,8 @@ from typing import Any
 from ocpp.exceptions import NotImplementedError, NotSupportedError, OCPPError
 from ocpp.messages import Call
 
+from cp_simu.schema_drafts import use_declared_drafts
+
 log = logging.getLogger(__name__)
 
 VERSIONS = {"1.6": "ocpp.v16.enums", "2.0.1": "ocpp.v201.enums"}  # imported only when asked for
@@ -42,6 +44,10 @@ class OcppJRouting:
     # set by ocpp.ChargePoint
     route_map: dict[str, dict[str, Any]]
     _ocpp_version: str
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        use_declared_drafts()  # 2.0.1 integers written 120.0 are integers (their schemas' draft)
+        super().__init__(*args, **kwargs)
 
     async def _handle_call(self, msg: Call) -> Any:
         error = unroutable(msg.action, self._ocpp_version, self.route_map)

@@ -21,6 +21,7 @@ from ocpp.messages import Call, MessageType
 from websockets.exceptions import ConnectionClosed
 
 from cp_simu.ocpp_routing import unroutable
+from cp_simu.schema_drafts import use_declared_drafts
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,6 +35,7 @@ class CallRouting:
     _ocpp_version: str
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        use_declared_drafts()  # in every spawn mode, whatever this process imported before
         super().__init__(*args, **kwargs)
         self._unanswered: str | None = None  # id of the call being handled, until its answer is sent
         self._decisions: dict[str, object] = {}  # call id -> what its @after is to carry out

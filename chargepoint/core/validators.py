@@ -27,6 +27,7 @@ from cp_simu.schema_drafts import use_declared_drafts
 
 use_declared_drafts()  # before any 2.0.1 validator is built or used
 
+
 def warm_validators(versions: Iterable[str] = tuple(VERSIONS)) -> None:
     """Build and cache the validator of every request and answer of these OCPP versions.
 
