@@ -3,8 +3,9 @@
 `CallRouting` goes before `ocpp.ChargePoint` in a version's session class and corrects the
 library where OCPP-J says otherwise:
 - an action the charge point does not know is answered `NotImplemented`, one it knows but
-  does not support (no handler: `cp_simu.ocpp_routing`, or a feature the station does not
-  offer) `NotSupported` (the library swaps the two), with one INFO line in the log;
+  does not support (no handler, or a feature the station does not offer) `NotSupported`
+  (the library swaps the two), with one INFO line in the log (`cp_simu.ocpp_routing`,
+  shared with the demo CSMS);
 - a call the library cannot check or answer (an exception outside the handler: schema
   validation, serialising the answer) is answered `InternalError` instead of ending the
   session with it; an invalid call gets the library's error code and one WARNING line.
@@ -20,22 +21,16 @@ from ocpp.exceptions import InternalError, NotSupportedError, OCPPError
 from ocpp.messages import Call, MessageType
 from websockets.exceptions import ConnectionClosed
 
-from cp_simu.ocpp_routing import unroutable
-from cp_simu.schema_drafts import use_declared_drafts
+from cp_simu.ocpp_routing import OcppJRouting
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class CallRouting:
+class CallRouting(OcppJRouting):
     """Mixin for an `ocpp.ChargePoint` subclass; `refusal` tells which known actions it refuses."""
 
-    # set by ocpp.ChargePoint
-    route_map: dict[str, dict[str, Any]]
-    _ocpp_version: str
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        use_declared_drafts()  # in every spawn mode, whatever this process imported before
         super().__init__(*args, **kwargs)
         self._unanswered: str | None = None  # id of the call being handled, until its answer is sent
         self._decisions: dict[str, object] = {}  # call id -> what its @after is to carry out
@@ -55,14 +50,9 @@ class CallRouting:
         return None
 
     async def _handle_call(self, msg: Call) -> Any:
-        unsupported = self._unsupported(msg.action)
-        if unsupported is not None:
-            log.info("%s refused (%s): %s", msg.action, unsupported.code, unsupported.description)
-            await self._send(msg.create_call_error(unsupported).to_json())
-            return None
         self._unanswered = msg.unique_id
         try:
-            return await super()._handle_call(msg)  # type: ignore[misc]
+            return await super()._handle_call(msg)
         except ConnectionClosed:
             raise
         except OCPPError as error:
@@ -76,7 +66,7 @@ class CallRouting:
         return None
 
     def _unsupported(self, action: str) -> OCPPError | None:
-        error = unroutable(action, self._ocpp_version, self.route_map)
+        error = super()._unsupported(action)
         if error is not None:
             return error
         reason = self.refusal(action)

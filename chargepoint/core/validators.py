@@ -7,9 +7,6 @@ answer) are validated with schemas and payloads parsed as `Decimal`; a validator
 them with the default `float` parser, once cached, makes every such call fail with
 `Decimal % float`. So validators are only ever built through `validate_payload`, the
 function calls go through, which picks the parser itself.
-
-Importing this module also makes 2.0.1 messages validated under the draft their schemas
-declare (`cp_simu.schema_drafts`): `120.0` is an integer there, handed on as `120`.
 """
 
 from __future__ import annotations
@@ -25,14 +22,14 @@ from ocpp.messages import Call, CallResult, validate_payload
 from cp_simu.ocpp_routing import VERSIONS, actions
 from cp_simu.schema_drafts import use_declared_drafts
 
-use_declared_drafts()  # before any 2.0.1 validator is built or used
-
 
 def warm_validators(versions: Iterable[str] = tuple(VERSIONS)) -> None:
     """Build and cache the validator of every request and answer of these OCPP versions.
 
     Runs in the calling thread (the library's asynchronous validation is switched off), so
-    it is safe in a process about to fork; not from a running event loop."""
+    it is safe in a process about to fork; not from a running event loop. The 2.0.1 ones are
+    built for the draft their schemas declare (`cp_simu.schema_drafts`), as sessions use them."""
+    use_declared_drafts()
     ocpp.messages.ASYNC_VALIDATION = False
     loop = asyncio.new_event_loop()
     try:

@@ -5,9 +5,9 @@ point answered. The library's `ChargePoint.call()` goes through snake_case datac
 is lossy for some keys and hides the raw answer, so this module sends a `Call` itself while
 still using the library's schema validation and its one-call-at-a-time lock.
 
-Importing it makes the whole CSMS (control API and server) validate 2.0.1 messages under the
-draft their schemas declare (`cp_simu.schema_drafts`): a call with `"duration": 120.0` is
-sent as written, a station's `"evseId": 1.0` is handled as 1.
+2.0.1 messages are validated under the draft their schemas declare, as the station's session
+(`cp_simu.ocpp_routing.OcppJRouting`) set up: a call with `"duration": 120.0` is sent as
+written, a station's `"evseId": 1.0` is handled as 1.
 """
 
 from __future__ import annotations
@@ -22,10 +22,6 @@ from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, CallError, CallResult, validate_payload
 from ocpp.v16.enums import Action as Action16
 from ocpp.v201.enums import Action as Action201
-
-from cp_simu.schema_drafts import use_declared_drafts
-
-use_declared_drafts()
 
 _ACTIONS = {
     "1.6": {a.value.lower(): a.value for a in Action16},

@@ -12,8 +12,10 @@ from jsonschema import Draft4Validator
 from ocpp.exceptions import TypeConstraintViolationError
 from ocpp.messages import Call, CallResult, MessageType, get_validator, validate_payload
 
-import chargepoint.core.validators  # noqa: F401  (installs the 2.0.1 validators, as a station does)
+from cp_simu.schema_drafts import use_declared_drafts
 from tests.test_csms201 import FROM_CSMS, FROM_STATION, _schema, minimal
+
+use_declared_drafts()  # as every session does when it is made
 
 MESSAGES = [(kind, action) for action in sorted(set(FROM_CSMS) | set(FROM_STATION)) for kind in ("Request", "Response")]
 
