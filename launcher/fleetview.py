@@ -63,10 +63,10 @@ class FleetView:
             elif parsed.kind is TopicKind.CP_STATUS and parsed.cp_id is not None:
                 self._on_cp_status(parsed.cp_id, data)
             elif (parsed.kind is TopicKind.CONNECTOR_STATUS and parsed.cp_id is not None
-                  and isinstance(data, dict) and parsed.connector_number is not None):
+                  and isinstance(data, dict) and (number := parsed.connector_number) is not None):
                 slots = self.connectors.setdefault(parsed.cp_id, {})
-                previous = slots.get(parsed.connector_number, {}).get("status")
-                slots[parsed.connector_number] = data
+                previous = slots.get(number, {}).get("status")
+                slots[number] = data
                 if previous != data.get("status"):
                     self._events.append(f"{parsed.cp_id} connector {parsed.connector} {data.get('status')}")
 

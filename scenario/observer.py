@@ -142,8 +142,8 @@ class Observer:
                 return
             if parsed.kind is TopicKind.CP_STATUS:
                 cp.status = data
-            elif parsed.kind is TopicKind.CONNECTOR_STATUS and parsed.connector_number is not None:
-                cp.connectors[parsed.connector_number] = data
+            elif parsed.kind is TopicKind.CONNECTOR_STATUS and (number := parsed.connector_number) is not None:
+                cp.connectors[number] = data
             elif parsed.kind is TopicKind.CP_OCPP_LOG and self.instances is None:  # else: from the files
                 self._record(cp, str(parsed.cp_id), data)
 
